@@ -1,0 +1,142 @@
+"""Configuration: built-in defaults, then the environment (`INTAKE_*`), then test overrides.
+
+The embedded default needs no server: a SQLite file and a filesystem Celery broker inside the
+instance folder. Production points `INTAKE_DATABASE_URL` at PostgreSQL and `INTAKE_BROKER_URL` at
+Redis.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+# Values that must never be accepted as a secret key outside debug and tests.
+KNOWN_BAD_SECRETS = {"", "dev", "change-me", "changeme", "secret", "insecure", "please-change"}
+SECRET_KEY_FILE = "secret_key"
+
+
+class ConfigError(RuntimeError):
+    """The app refuses to start with this configuration."""
+
+
+def default_instance_path() -> Path:
+    return Path(os.environ.get("INTAKE_INSTANCE_PATH") or Path.cwd() / "instance").resolve()
+
+
+def defaults(instance_path: Path) -> dict[str, Any]:
+    """Settings that hold when the environment says nothing."""
+    return {
+        "DEBUG": False,
+        "TESTING": False,
+        "SECRET_KEY": None,
+        "DATABASE_URL": f"sqlite:///{instance_path / 'intake.sqlite3'}",
+        "BROKER_URL": "filesystem://",
+        "UPLOAD_PATH": str(instance_path / "uploads"),
+        # Per file and per report. A request larger than the report limit is refused before it is
+        # read; a single file over the file limit is refused by name while the rest of the form is kept.
+        "MAX_FILE_BYTES": 25 * 1024 * 1024,
+        "MAX_REPORT_BYTES": 100 * 1024 * 1024,
+        "MAX_ATTACHMENTS": 20,
+        # A phone on 2G can spend an hour on one form with photos: CSRF tokens live a day.
+        "WTF_CSRF_TIME_LIMIT": 24 * 3600,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Strict",
+        "SESSION_COOKIE_SECURE": True,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Strict",
+        "REMEMBER_COOKIE_SECURE": True,
+        "BABEL_DEFAULT_LOCALE": "en",
+        "LANGUAGES": ["en", "ru", "uk", "hy", "az", "ar"],
+        "QUEUE_PAGE_SIZE": 25,
+        # A report still in `received` this long after its last step is dispatched again.
+        "PIPELINE_DEADLINE_SECONDS": 300,
+        "SWEEP_INTERVAL_SECONDS": 60,
+        # A worker that has not written a heartbeat for this long counts as gone in /healthz.
+        "WORKER_HEARTBEAT_SECONDS": 15,
+        "WORKER_STALE_SECONDS": 60,
+        # Form stashes (uploads of a form never submitted) are removed after this long.
+        "STASH_MAX_AGE_SECONDS": 7 * 24 * 3600,
+    }
+
+
+def _parse(value: str) -> Any:
+    """Environment values: JSON where they parse as JSON (numbers, booleans, lists), else text."""
+    import json
+
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def from_environment(environ: dict[str, str] | os._Environ[str]) -> dict[str, Any]:
+    """Every `INTAKE_X` variable as setting `X` (`INTAKE_A__B` sets key B of dict A)."""
+    settings: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith("INTAKE_") or name in ("INTAKE_INSTANCE_PATH",):
+            continue
+        key = name[len("INTAKE_"):]
+        if "__" in key:
+            head, *rest = key.split("__")
+            target = settings.setdefault(head, {})
+            for part in rest[:-1]:
+                target = target.setdefault(part, {})
+            target[rest[-1]] = _parse(raw)
+        elif key in ("SECRET_KEY", "DATABASE_URL", "BROKER_URL"):
+            settings[key] = raw  # never JSON-parse a secret or a URL
+        else:
+            settings[key] = _parse(raw)
+    return settings
+
+
+def read_secret_key_file(instance_path: Path) -> str | None:
+    path = instance_path / SECRET_KEY_FILE
+    if path.exists():
+        return path.read_text().strip() or None
+    return None
+
+
+def create_secret_key_file(instance_path: Path) -> tuple[Path, bool]:
+    """Create the embedded default's secret key file (mode 0600) unless it exists."""
+    instance_path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = instance_path / SECRET_KEY_FILE
+    if path.exists():
+        return path, False
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_hex(32))
+    return path, True
+
+
+def check_secret(config: dict[str, Any]) -> None:
+    """Fail closed: outside debug and tests, no start without a real secret key."""
+    if config.get("DEBUG") or config.get("TESTING"):
+        return
+    key = config.get("SECRET_KEY") or ""
+    if key.strip().lower() in KNOWN_BAD_SECRETS or len(key) < 32:
+        raise ConfigError(
+            "INTAKE_SECRET_KEY is missing, a known default or shorter than 32 characters. "
+            "Set it to a long random value (python3 -c 'import secrets; print(secrets.token_hex(32))'), "
+            "or run `intake init` to create a key file in the instance folder."
+        )
+
+
+def broker_transport_options(config: dict[str, Any], instance_path: Path) -> dict[str, Any]:
+    """Options for the configured broker: folders for the filesystem transport, timeouts for Redis."""
+    url = config["BROKER_URL"]
+    if url.startswith("filesystem://"):
+        queue_dir = instance_path / "broker" / "queue"
+        processed_dir = instance_path / "broker" / "processed"
+        for folder in (queue_dir, processed_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        return {
+            "data_folder_in": str(queue_dir),
+            "data_folder_out": str(queue_dir),
+            "processed_folder": str(processed_dir),
+            "store_processed": False,
+        }
+    # Redis redelivers an unacknowledged message after the visibility timeout: it must be longer
+    # than the longest task, or a slow task would run twice at once.
+    return {"visibility_timeout": 3600}

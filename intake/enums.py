@@ -1,0 +1,245 @@
+"""Enumerations of the domain, shared by models, forms, API schema and templates.
+
+Each enum's value is the ASCII key stored in the database and used on the wire; its label is the
+translated text shown to people. A new value is added here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from flask_babel import lazy_gettext as _l
+
+
+class LabelledEnum(str, enum.Enum):
+    """A string enum whose members carry a translatable label."""
+
+    def __new__(cls, value: str, label: object = None) -> LabelledEnum:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.label = label if label is not None else value  # type: ignore[attr-defined]
+        return member
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    @classmethod
+    def choices(cls) -> list[tuple[str, object]]:
+        """Pairs of (value, label) for select fields."""
+        return [(m.value, m.label) for m in cls]  # type: ignore[attr-defined]
+
+    @classmethod
+    def values(cls) -> list[str]:
+        return [m.value for m in cls]
+
+
+class Role(LabelledEnum):
+    REPORTER = "reporter", _l("Reporter")
+    VERIFIER = "verifier", _l("Verifier")
+    COORDINATOR = "coordinator", _l("Coordinator")
+    ADMIN = "admin", _l("Administrator")
+
+
+class Channel(LabelledEnum):
+    WEB = "web", _l("Web form")
+    API = "api", _l("JSON API")
+    ODK = "odk", _l("ODK Collect")
+
+
+class ReportState(LabelledEnum):
+    RECEIVED = "received", _l("Received")
+    TRIAGE = "triage", _l("Waiting for review")
+    IN_REVIEW = "in_review", _l("In review")
+    NEEDS_INFO = "needs_info", _l("More information needed")
+    VERIFIED = "verified", _l("Verified")
+    REJECTED = "rejected", _l("Rejected")
+    DUPLICATE = "duplicate", _l("Duplicate")
+
+
+class DatePrecision(LabelledEnum):
+    EXACT = "exact", _l("Exact day")
+    WEEK = "week", _l("Within a week")
+    MONTH = "month", _l("Within a month")
+
+
+class LocationPrecision(LabelledEnum):
+    EXACT = "exact", _l("Exact point")
+    KM1 = "within_1km", _l("Within 1 km")
+    NEIGHBOURHOOD = "neighbourhood", _l("Neighbourhood")
+    TOWN = "town", _l("Town")
+    DISTRICT = "district", _l("District")
+
+
+class IncidentType(LabelledEnum):
+    AIRSTRIKE = "airstrike", _l("Airstrike")
+    DRONE_STRIKE = "drone_strike", _l("Drone strike")
+    SHELLING = "shelling", _l("Shelling / artillery")
+    ROCKET = "rocket", _l("Rocket / MLRS")
+    MISSILE = "missile", _l("Missile")
+    LOITERING_MUNITION = "loitering_munition", _l("Loitering munition")
+    LANDMINE_UXO = "landmine_uxo", _l("Landmine / UXO")
+    CLUSTER_MUNITION = "cluster_munition", _l("Cluster munition")
+    IED = "ied", _l("IED")
+    SMALL_ARMS = "small_arms", _l("Small arms fire")
+    OTHER = "other", _l("Other")
+
+
+class HarmGroup(LabelledEnum):
+    """The demographic split of every casualty count."""
+
+    MEN = "men", _l("Men")
+    WOMEN = "women", _l("Women")
+    BOYS = "boys", _l("Boys")
+    GIRLS = "girls", _l("Girls")
+    UNKNOWN = "unknown", _l("Unknown")
+
+
+class Harm(LabelledEnum):
+    KILLED = "killed", _l("Killed")
+    INJURED = "injured", _l("Injured")
+    MISSING = "missing", _l("Missing")
+
+
+class Sex(LabelledEnum):
+    FEMALE = "female", _l("Female")
+    MALE = "male", _l("Male")
+    UNKNOWN = "unknown", _l("Unknown")
+
+
+class AgeBand(LabelledEnum):
+    CHILD_0_4 = "0-4", _l("0–4")
+    CHILD_5_11 = "5-11", _l("5–11")
+    CHILD_12_17 = "12-17", _l("12–17")
+    ADULT_18_29 = "18-29", _l("18–29")
+    ADULT_30_44 = "30-44", _l("30–44")
+    ADULT_45_59 = "45-59", _l("45–59")
+    ADULT_60 = "60+", _l("60 and over")
+    UNKNOWN = "unknown", _l("Unknown")
+
+    @classmethod
+    def for_age(cls, age: int) -> AgeBand:
+        """The band an exact age falls in."""
+        for upper, band in ((4, cls.CHILD_0_4), (11, cls.CHILD_5_11), (17, cls.CHILD_12_17),
+                            (29, cls.ADULT_18_29), (44, cls.ADULT_30_44), (59, cls.ADULT_45_59)):
+            if age <= upper:
+                return band
+        return cls.ADULT_60
+
+
+class CivilianStatus(LabelledEnum):
+    CIVILIAN = "civilian", _l("Civilian")
+    COMBATANT = "combatant", _l("Combatant")
+    UNKNOWN = "unknown", _l("Unknown")
+
+
+class Occupation(LabelledEnum):
+    NONE_GIVEN = "none_given", _l("Not given")
+    MEDICAL = "medical", _l("Medical worker")
+    JOURNALIST = "journalist", _l("Journalist")
+    AID_WORKER = "aid_worker", _l("Aid worker")
+    CIVIL_DEFENCE = "civil_defence", _l("Civil defence / rescuer")
+    TEACHER = "teacher", _l("Teacher")
+    STUDENT = "student", _l("Student / pupil")
+    FARMER = "farmer", _l("Farmer")
+    RELIGIOUS = "religious", _l("Religious personnel")
+    OTHER = "other", _l("Other")
+
+
+class ObjectKind(LabelledEnum):
+    HOME = "home", _l("Home")
+    SCHOOL = "school", _l("School")
+    MEDICAL = "medical_facility", _l("Medical facility")
+    WORSHIP = "place_of_worship", _l("Place of worship")
+    MARKET = "market", _l("Market")
+    WATER = "water", _l("Water")
+    POWER = "power", _l("Power")
+    SHELTER = "shelter", _l("Shelter")
+    VEHICLE = "vehicle", _l("Vehicle")
+    FARMLAND = "farmland", _l("Farmland")
+    OTHER = "other", _l("Other")
+
+
+class DamageExtent(LabelledEnum):
+    DESTROYED = "destroyed", _l("Destroyed")
+    DAMAGED = "damaged", _l("Damaged")
+
+
+class DeliveryPlatform(LabelledEnum):
+    UNKNOWN = "unknown", _l("Unknown")
+    AIRCRAFT = "aircraft", _l("Aircraft")
+    DRONE = "drone", _l("Drone / UAV")
+    ARTILLERY = "artillery", _l("Artillery")
+    MLRS = "mlrs", _l("MLRS")
+    GROUND_VEHICLE = "ground_vehicle", _l("Ground vehicle")
+    SHIP = "ship", _l("Ship")
+
+
+class YesNoUnknown(LabelledEnum):
+    UNKNOWN = "unknown", _l("Unknown")
+    YES = "yes", _l("Yes")
+    NO = "no", _l("No")
+
+
+class ComponentKind(LabelledEnum):
+    TARGETING_SENSOR = "targeting_sensor", _l("Targeting sensor")
+    GUIDANCE_KIT = "guidance_kit", _l("Guidance kit")
+    NAVIGATION = "navigation", _l("Navigation / GNSS module")
+    ENGINE = "engine", _l("Engine")
+    FUZE = "fuze", _l("Fuze")
+    WARHEAD = "warhead", _l("Warhead")
+    AIRFRAME = "airframe", _l("Airframe")
+    DATALINK = "datalink", _l("Datalink / communications")
+    ELECTRONICS = "electronics", _l("Electronics / chips")
+    OTHER = "other", _l("Other")
+
+
+class IdentificationBasis(LabelledEnum):
+    REMNANT_PHOTOGRAPHED = "remnant_photographed", _l("Remnant photographed")
+    VIDEO_OVERLAY = "video_overlay", _l("Video overlay")
+    WITNESS_DESCRIPTION = "witness_description", _l("Witness description")
+    OFFICIAL_STATEMENT = "official_statement", _l("Official statement")
+    EXPERT_ASSESSMENT = "expert_assessment", _l("Expert assessment")
+
+
+class IdentificationConfidence(LabelledEnum):
+    CONFIRMED = "confirmed", _l("Confirmed")
+    PROBABLE = "probable", _l("Probable")
+    POSSIBLE = "possible", _l("Possible")
+
+
+class SourceType(LabelledEnum):
+    OWN_OBSERVATION = "own_observation", _l("Own observation")
+    EYEWITNESS = "eyewitness", _l("Eyewitness")
+    VICTIM = "victim", _l("Victim")
+    FAMILY = "family", _l("Family member")
+    MEDICAL_STAFF = "medical_staff", _l("Medical staff")
+    LOCAL_OFFICIAL = "local_official", _l("Local official")
+    MEDIA_REPORT = "media_report", _l("Media report")
+    SOCIAL_MEDIA = "social_media", _l("Social media")
+
+
+class Consent(LabelledEnum):
+    INTERNAL = "internal_only", _l("Internal use only")
+    ANONYMIZED = "share_anonymized", _l("Share anonymized")
+    PARTNERS = "share_named_partners", _l("Share with named partners")
+    PUBLIC = "public", _l("Public")
+
+
+class Risk(LabelledEnum):
+    LOW = "low", _l("Low")
+    MEDIUM = "medium", _l("Medium")
+    HIGH = "high", _l("High")
+
+
+class AttachmentStatus(LabelledEnum):
+    STORED = "stored", _l("Stored, not yet checked")
+    INSPECTED = "inspected", _l("Checked")
+    QUARANTINED = "quarantined", _l("Held back: failed the check")
+
+
+class Sensitivity(str, enum.Enum):
+    """Sensitivity class of a field (see design/report.md): where its value may go."""
+
+    PUBLISHABLE = "P"
+    SENSITIVE = "S"
+    IDENTIFYING = "I"

@@ -1,0 +1,352 @@
+"""The intake form: every field of a report on one page, in sections, with repeatable rows.
+
+WTForms parses and renders; the rules a report must satisfy are the schema's (`schema.ReportIn`),
+so the web form and the JSON API accept and refuse exactly the same reports. Schema errors are put
+back on the fields they concern, and everything typed is re-rendered.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from babel import Locale
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from pydantic import ValidationError
+from wtforms import (
+    BooleanField,
+    DateField,
+    DateTimeLocalField,
+    EmailField,
+    FieldList,
+    FileField,
+    Form,
+    FormField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    StringField,
+    TelField,
+    TextAreaField,
+    TimeField,
+)
+from wtforms import URLField as _URLField
+from wtforms.fields import DecimalField
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
+
+from .enums import (
+    AgeBand,
+    CivilianStatus,
+    ComponentKind,
+    Consent,
+    DamageExtent,
+    DatePrecision,
+    DeliveryPlatform,
+    Harm,
+    HarmGroup,
+    IdentificationBasis,
+    IdentificationConfidence,
+    IncidentType,
+    LocationPrecision,
+    ObjectKind,
+    Occupation,
+    Risk,
+    Sex,
+    SourceType,
+    YesNoUnknown,
+)
+from .schema import SUBMISSION_ID_RE, ReportIn, country_codes, errors_by_field
+
+NARRATIVE_LANGUAGES = ["en", "ru", "uk", "hy", "az", "ar", "ka", "tr", "fa", "ku", "he", "fr", "es", "de",
+                       "so", "sw", "am", "ti", "my", "ur", "ps"]
+REPEATABLE = ("victims", "objects_damaged", "components", "witnesses", "links", "attachments")
+ROW_LIMIT = 50  # rows a form can grow to without JavaScript; the API takes more
+
+
+def blank_choice(label: Any = None) -> list[tuple[str, Any]]:
+    return [("", label or _l("— choose —"))]
+
+
+def country_choices() -> list[tuple[str, str]]:
+    """Countries named in the reader's language, sorted by name."""
+    locale = Locale.parse(str(get_locale() or "en"))
+    names = [(code, locale.territories.get(code, code)) for code in country_codes()]
+    return sorted(names, key=lambda pair: pair[1])
+
+
+def language_choices() -> list[tuple[str, str]]:
+    locale = Locale.parse(str(get_locale() or "en"))
+    return [(code, locale.languages.get(code, code)) for code in NARRATIVE_LANGUAGES]
+
+
+class Row(Form):
+    """A repeatable row. A row left entirely at its defaults is ignored, not an error."""
+
+    defaults: dict[str, Any] = {}
+
+    def is_blank(self) -> bool:
+        for name, field in self._fields.items():
+            if isinstance(field, FileField):
+                if getattr(field.data, "filename", None):
+                    return False
+                continue
+            if name in ("upload_id", "remove"):
+                continue
+            value = field.data
+            if value in (None, "", False) or value == self.defaults.get(name):
+                continue
+            return False
+        return True
+
+    def payload(self) -> dict[str, Any]:
+        return {name: _plain(field.data) for name, field in self._fields.items()}
+
+
+class VictimRow(Row):
+    defaults = {"sex": Sex.UNKNOWN.value, "civilian_status": CivilianStatus.UNKNOWN.value,
+                "occupation": Occupation.NONE_GIVEN.value}
+    name = StringField(_l("Name"), [Optional(), Length(max=300)],
+                       description=_l("Kept encrypted and never published."))
+    age = IntegerField(_l("Age"), [Optional()], render_kw={"inputmode": "numeric", "min": 0, "max": 120})
+    age_band = SelectField(_l("Age band (if the age is not known)"),
+                           choices=blank_choice(_l("—")) + AgeBand.choices(), default="")
+    sex = SelectField(_l("Sex"), choices=Sex.choices(), default=Sex.UNKNOWN.value)
+    harm = SelectField(_l("Harm"), choices=blank_choice() + Harm.choices(), default="")
+    civilian_status = SelectField(_l("Civilian status"), choices=CivilianStatus.choices(),
+                                  default=CivilianStatus.UNKNOWN.value)
+    occupation = SelectField(_l("Occupation"), choices=Occupation.choices(),
+                             default=Occupation.NONE_GIVEN.value)
+
+
+class DamagedObjectRow(Row):
+    kind = SelectField(_l("What was damaged"), choices=blank_choice() + ObjectKind.choices(), default="")
+    extent = SelectField(_l("Extent"), choices=blank_choice() + DamageExtent.choices(), default="")
+
+
+class ComponentRow(Row):
+    kind = SelectField(_l("Kind of component"), choices=blank_choice() + ComponentKind.choices(), default="")
+    model = StringField(_l("Model"), [Optional(), Length(max=200)], render_kw={"list": "catalogue-components"})
+    manufacturer = StringField(_l("Manufacturer"), [Optional(), Length(max=200)])
+    country_of_manufacture = SelectField(_l("Country of manufacture"), default="")
+
+
+class WitnessRow(Row):
+    name = StringField(_l("Name"), [Optional(), Length(max=300)])
+    phone = TelField(_l("Phone"), [Optional(), Length(max=64)])
+    email = EmailField(_l("E-mail"), [Optional(), Length(max=320)])
+    relation = StringField(_l("Relation to the event"), [Optional(), Length(max=200)],
+                           description=_l("For example: neighbour, nurse on duty, brother of a victim."))
+    may_contact = BooleanField(_l("The witness agrees to be contacted"))
+
+
+class LinkRow(Row):
+    url = _URLField(_l("Web address of an open-source post"), [Optional(), Length(max=2000)])
+
+
+class AttachmentRow(Row):
+    """A file to send. Once accepted it is kept on the server (upload_id) until the report is sent."""
+
+    file = FileField(_l("Photo, video, audio or PDF"),
+                     render_kw={"accept": "image/*,video/*,audio/*,application/pdf"})
+    upload_id = HiddenField()
+    captured_at = DateTimeLocalField(_l("When it was taken (local time)"), [Optional()],
+                                     format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"])
+    description = TextAreaField(_l("What it shows"), [Optional(), Length(max=2000)], render_kw={"rows": 2})
+    remove = BooleanField(_l("Remove this file"))
+
+
+def _counts_fields() -> dict[str, Any]:
+    fields = {}
+    for harm in Harm:
+        for group in HarmGroup:
+            fields[f"{harm.value}_{group.value}"] = IntegerField(
+                group.label, [Optional()], default=None,
+                render_kw={"inputmode": "numeric", "min": 0, "placeholder": "0"},
+            )
+    return fields
+
+
+class ReportForm(FlaskForm):
+    """One report, in the sections of design/report.md."""
+
+    class Meta:
+        # A phone on 2G can take an hour over one form with photos: CSRF tokens live a day
+        # (WTF_CSRF_TIME_LIMIT), so a slow sender is not told the form has expired.
+        pass
+
+    submission_id = HiddenField(validators=[DataRequired(), Regexp(SUBMISSION_ID_RE.pattern)])
+
+    # Event
+    occurred_on = DateField(_l("Date"), [InputRequired(message=_l("Give the date of the event."))])
+    occurred_time = TimeField(_l("Local time (if known)"), [Optional()])
+    date_precision = SelectField(_l("How exact is the date?"), choices=DatePrecision.choices(),
+                                 default=DatePrecision.EXACT.value)
+    country = SelectField(_l("Country"), [InputRequired(message=_l("Choose the country."))], default="")
+    admin1 = StringField(_l("Region / province"), [Optional(), Length(max=200)])
+    admin2 = StringField(_l("District"), [Optional(), Length(max=200)])
+    locality = StringField(_l("Town, village or neighbourhood"), [Optional(), Length(max=200)])
+    latitude = DecimalField(_l("Latitude"), [Optional()], places=None,
+                            render_kw={"inputmode": "decimal", "placeholder": "40.1772"})
+    longitude = DecimalField(_l("Longitude"), [Optional()], places=None,
+                             render_kw={"inputmode": "decimal", "placeholder": "44.5035"})
+    location_precision = SelectField(_l("How exact is the place?"), choices=LocationPrecision.choices(),
+                                     default=LocationPrecision.TOWN.value)
+    incident_type = SelectField(_l("What happened"), [InputRequired(message=_l("Choose the kind of attack."))],
+                                choices=blank_choice() + IncidentType.choices(), default="")
+    narrative = TextAreaField(_l("Account of the event"),
+                              [InputRequired(message=_l("Describe what happened.")), Length(max=50_000)],
+                              render_kw={"rows": 8})
+    narrative_language = SelectField(_l("Language of the account"), default="")
+
+    # Harm: killed_men … missing_unknown are added below.
+    victims = FieldList(FormField(VictimRow), min_entries=1, max_entries=ROW_LIMIT)
+    objects_damaged = FieldList(FormField(DamagedObjectRow), min_entries=1, max_entries=ROW_LIMIT)
+    displaced = IntegerField(_l("People displaced (if known)"), [Optional()],
+                             render_kw={"inputmode": "numeric", "min": 0})
+
+    # Weapon
+    delivery_platform = SelectField(_l("Delivery platform"), choices=DeliveryPlatform.choices(),
+                                    default=DeliveryPlatform.UNKNOWN.value)
+    platform_model = StringField(_l("Platform model"), [Optional(), Length(max=200)],
+                                 description=_l("For example: Bayraktar TB2, Shahed-136, Su-34."))
+    munition_type = StringField(_l("Munition type"), [Optional(), Length(max=200)],
+                                description=_l("For example: guided bomb, cluster rocket, 152 mm shell."))
+    munition_model = StringField(_l("Munition model"), [Optional(), Length(max=200)])
+    remnants_found = SelectField(_l("Were remnants found?"), choices=YesNoUnknown.choices(),
+                                 default=YesNoUnknown.UNKNOWN.value)
+    markings = TextAreaField(_l("Markings read off remnants"), [Optional(), Length(max=5000)],
+                             description=_l("Inscriptions, lot and serial numbers, manufacturer codes, exactly "
+                                            "as written."), render_kw={"rows": 3})
+    components = FieldList(FormField(ComponentRow), min_entries=1, max_entries=ROW_LIMIT)
+    identification_basis = SelectField(_l("How was the weapon identified?"),
+                                       choices=blank_choice(_l("— not identified —")) + IdentificationBasis.choices(),
+                                       default="")
+    identification_confidence = SelectField(_l("Confidence in the identification"),
+                                            choices=blank_choice(_l("—")) + IdentificationConfidence.choices(),
+                                            default="")
+
+    # Sources and consent
+    source_type = SelectField(_l("Source of this account"),
+                              [InputRequired(message=_l("Choose where this account comes from."))],
+                              choices=blank_choice() + SourceType.choices(), default="")
+    witnesses = FieldList(FormField(WitnessRow), min_entries=1, max_entries=ROW_LIMIT)
+    links = FieldList(FormField(LinkRow), min_entries=1, max_entries=ROW_LIMIT)
+    consent = SelectField(_l("Consent given by the source"),
+                          [InputRequired(message=_l("Record what the source agreed to."))],
+                          choices=blank_choice() + Consent.choices(), default="")
+    risk_to_source = SelectField(_l("Risk to the source if identified"),
+                                 [InputRequired(message=_l("Assess the risk to the source."))],
+                                 choices=blank_choice() + Risk.choices(), default="")
+
+    # Attachments
+    attachments = FieldList(FormField(AttachmentRow), min_entries=1, max_entries=ROW_LIMIT)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        countries = country_choices()
+        self.country.choices = blank_choice() + countries
+        self.narrative_language.choices = blank_choice(_l("— detect automatically —")) + language_choices()
+        for entry in self.components:
+            entry.form.country_of_manufacture.choices = blank_choice(_l("—")) + countries
+
+    # Counts, grouped for the template: [(harm, [(group, field), …]), …]
+    def count_rows(self) -> list[tuple[Harm, list[tuple[HarmGroup, Any]]]]:
+        return [(h, [(g, self[f"{h.value}_{g.value}"]) for g in HarmGroup]) for h in Harm]
+
+    def add_row(self, list_name: str) -> None:
+        field = getattr(self, list_name)
+        if len(field.entries) < ROW_LIMIT:
+            field.append_entry()
+            if list_name == "components":
+                field.entries[-1].form.country_of_manufacture.choices = self.components[0].form.country_of_manufacture.choices
+
+    def remove_row(self, list_name: str, index: int) -> None:
+        field = getattr(self, list_name)
+        field.entries = [e for i, e in enumerate(field.entries) if i != index]
+        if not field.entries:
+            field.append_entry()
+
+    def row_template(self, list_name: str) -> Row:
+        """A blank row with `__INDEX__` in its names, for the script that adds rows in the browser."""
+        row_class = self[list_name].unbound_field.args[0]
+        row = row_class(prefix=f"{list_name}-__INDEX__-")
+        if list_name == "components":
+            row.country_of_manufacture.choices = self.components[0].form.country_of_manufacture.choices
+        return row
+
+    def filled_rows(self, list_name: str) -> list[Any]:
+        return [entry for entry in getattr(self, list_name) if not entry.form.is_blank()]
+
+    def report_in(self) -> ReportIn | None:
+        """The schema's reading of what was typed, or None with the errors put on the fields."""
+        data: dict[str, Any] = {"submission_id": self.submission_id.data}
+        for name in ("occurred_on", "occurred_time", "date_precision", "country", "admin1", "admin2",
+                     "locality", "latitude", "longitude", "location_precision", "incident_type",
+                     "narrative", "narrative_language", "displaced", "delivery_platform", "platform_model",
+                     "munition_type", "munition_model", "remnants_found", "markings",
+                     "identification_basis", "identification_confidence", "source_type", "consent",
+                     "risk_to_source"):
+            data[name] = _plain(self[name].data)
+        for harm in Harm:
+            data[harm.value] = {g.value: self[f"{harm.value}_{g.value}"].data or 0 for g in HarmGroup}
+        rows: dict[str, list[Any]] = {}
+        for list_name in ("victims", "objects_damaged", "components", "witnesses", "links"):
+            rows[list_name] = self.filled_rows(list_name)
+            data[list_name] = [entry.form.payload() for entry in rows[list_name]]
+        try:
+            return ReportIn.model_validate(data)
+        except ValidationError as exc:
+            self._place_errors(errors_by_field(exc.errors()), rows)
+            return None
+
+    def _place_errors(self, errors: dict[str, list[str]], rows: dict[str, list[Any]]) -> None:
+        for path, messages in errors.items():
+            field = self._field_for(path.split("."), rows)
+            if not isinstance(field.errors, list):
+                field.errors = []
+            if not field.errors:  # a field that failed to parse already says why
+                field.errors.extend(messages)
+
+    def _field_for(self, parts: list[str], rows: dict[str, list[Any]]) -> Any:
+        head = parts[0]
+        if head in rows and len(parts) >= 2 and parts[1].isdigit():
+            entry = rows[head][int(parts[1])]
+            sub = parts[2] if len(parts) > 2 else None
+            if sub and sub in entry.form._fields:
+                return entry.form[sub]
+            # A rule over the whole row: show it at the row's first field.
+            return next(iter(entry.form._fields.values()))
+        if head in ("killed", "injured", "missing") and len(parts) >= 2:
+            return self[f"{head}_{parts[1]}"]
+        if head in self._fields:
+            return self[head]
+        # Rules spanning several fields (latitude with longitude) show at the first of them.
+        return self.latitude
+
+    @staticmethod
+    def new_submission_id() -> str:
+        return str(uuid.uuid4())
+
+
+def _plain(value: Any) -> Any:
+    """Form data as the schema reads it: Decimals to floats, empty strings to None."""
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return float(value)
+    if value == "":
+        return None
+    return value
+
+
+class SignInForm(FlaskForm):
+    email = EmailField(_l("E-mail"), [DataRequired(), Length(max=320)], render_kw={"autocomplete": "username"})
+    password = PasswordField(_l("Password"), [DataRequired(), Length(max=1024)],
+                             render_kw={"autocomplete": "current-password"})
+
+
+class ReceiptLookupForm(FlaskForm):
+    receipt_code = StringField(_l("Receipt code"), [DataRequired(), Length(max=20)])

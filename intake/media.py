@@ -1,0 +1,302 @@
+"""Uploaded files: sniffed, size-limited, stored under random names outside any static folder,
+and inspected by the worker (hash check, type check, embedded metadata)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import secrets
+import warnings
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import IO, Any
+
+import filetype
+from flask_babel import gettext as _
+from PIL import ExifTags, Image, UnidentifiedImageError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .enums import AttachmentStatus
+from .models import Attachment, Report, User, utcnow
+
+CHUNK = 1024 * 1024
+SNIFF_BYTES = 8192
+# Pillow refuses images above twice this many pixels and warns above it; we refuse both.
+Image.MAX_IMAGE_PIXELS = 64_000_000
+
+# Media types accepted, by what the bytes are, not by name or declared type.
+ALLOWED_TYPES: dict[str, str] = {
+    "image/jpeg": "JPEG",
+    "image/png": "PNG",
+    "image/webp": "WebP",
+    "image/heic": "HEIC",
+    "image/heif": "HEIC",
+    "video/mp4": "MP4",
+    "video/quicktime": "MOV",
+    "audio/mp4": "M4A",
+    "audio/m4a": "M4A",
+    "audio/x-m4a": "M4A",
+    "audio/ogg": "OGG",
+    "video/ogg": "OGG",
+    "audio/mpeg": "MP3",
+    "application/pdf": "PDF",
+}
+IMAGE_TYPES = {"image/jpeg", "image/png", "image/webp"}
+
+
+class UploadRefused(ValueError):
+    """An upload that is not stored; the message names the file and the reason."""
+
+    def __init__(self, message: str, too_large: bool = False) -> None:
+        super().__init__(message)
+        self.too_large = too_large
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_file_bytes: int
+    max_report_bytes: int
+    max_attachments: int
+
+
+def sniff(head: bytes) -> str | None:
+    """The media type the bytes say they are, if it is one we accept."""
+    kind = filetype.guess(head)
+    if kind is None:
+        # MP3 files without an ID3 tag start with an MPEG frame sync, which filetype misses.
+        if len(head) > 2 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0 and (head[1] & 0x06):
+            return "audio/mpeg"
+        return None
+    return kind.mime if kind.mime in ALLOWED_TYPES else None
+
+
+def describe_refusal(head: bytes) -> str:
+    """Why bytes were refused, in words a field worker understands."""
+    kind = filetype.guess(head)
+    lowered = head[:512].lstrip().lower()
+    if head[:2] == b"MZ" or head[:4] == b"\x7fELF" or head[:4] in (b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe"):
+        return _("it is a program, not a photo, video, audio recording or PDF")
+    if lowered.startswith((b"<svg", b"<?xml", b"<!doctype", b"<html")) or b"<svg" in lowered:
+        return _("it is a web page or SVG drawing, which could carry scripts")
+    if kind is not None and kind.extension in {"zip", "rar", "7z", "gz", "tar", "bz2", "xz"}:
+        return _("it is an archive; send the photos or documents inside it one by one")
+    return _("its content is not a photo (JPEG, PNG, WebP, HEIC), video (MP4, MOV), "
+             "audio (M4A, OGG, MP3) or PDF, whatever its name says")
+
+
+def upload_dir(config: dict[str, Any]) -> Path:
+    path = Path(config["UPLOAD_PATH"])
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def stored_path(config: dict[str, Any], attachment: Attachment) -> Path:
+    return upload_dir(config) / attachment.storage_name[:2] / attachment.storage_name
+
+
+def _display_name(filename: str | None) -> str:
+    return os.path.basename(filename or "").strip()[:255] or _("(unnamed file)")
+
+
+def store_upload(
+    session: Session,
+    config: dict[str, Any],
+    stream: IO[bytes],
+    filename: str | None,
+    uploader: User,
+    *,
+    report: Report | None = None,
+    stash_key: str | None = None,
+    captured_at: dt.datetime | None = None,
+    description: str | None = None,
+) -> tuple[Attachment, bool]:
+    """Store one uploaded file for a report (or for a form's stash). Returns (attachment, created).
+
+    The file is streamed to disk while it is hashed and measured; it is refused, and nothing
+    remains of it, if it is too big, not of an allowed type, or would push the report past its
+    limits. The same bytes sent twice are one attachment.
+    """
+    limits = Limits(config["MAX_FILE_BYTES"], config["MAX_REPORT_BYTES"], config["MAX_ATTACHMENTS"])
+    name = _display_name(filename)
+    storage_name = secrets.token_hex(16)
+    target_dir = upload_dir(config) / storage_name[:2]
+    target_dir.mkdir(exist_ok=True)
+    target = target_dir / storage_name
+    partial = target.with_suffix(".part")
+    digest = hashlib.sha256()
+    size = 0
+    head = b""
+    try:
+        with open(partial, "xb") as out:
+            os.chmod(partial, 0o600)
+            while chunk := stream.read(CHUNK):
+                size += len(chunk)
+                if size > limits.max_file_bytes:
+                    raise UploadRefused(
+                        _("%(name)s was not accepted: it is larger than %(limit)s MB.",
+                          name=name, limit=limits.max_file_bytes // (1024 * 1024)),
+                        too_large=True,
+                    )
+                if len(head) < SNIFF_BYTES:
+                    head += chunk[: SNIFF_BYTES - len(head)]
+                digest.update(chunk)
+                out.write(chunk)
+        if size == 0:
+            raise UploadRefused(_("%(name)s was not accepted: the file is empty.", name=name))
+        media_type = sniff(head)
+        if media_type is None:
+            raise UploadRefused(
+                _("%(name)s was not accepted: %(reason)s.", name=name, reason=describe_refusal(head))
+            )
+        sha256 = digest.hexdigest()
+        siblings = _siblings(session, uploader, report, stash_key)
+        for existing in siblings:
+            if existing.sha256 == sha256:
+                partial.unlink()
+                return existing, False
+        if len(siblings) >= limits.max_attachments:
+            raise UploadRefused(
+                _("%(name)s was not accepted: a report can have at most %(count)d files.",
+                  name=name, count=limits.max_attachments)
+            )
+        if sum(a.size for a in siblings) + size > limits.max_report_bytes:
+            raise UploadRefused(
+                _("%(name)s was not accepted: all files of one report together may not exceed %(limit)s MB.",
+                  name=name, limit=limits.max_report_bytes // (1024 * 1024)),
+                too_large=True,
+            )
+        os.replace(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    attachment = Attachment(
+        organisation_id=uploader.organisation_id,
+        report_id=report.id if report is not None else None,
+        uploaded_by_id=uploader.id,
+        stash_key=stash_key if report is None else None,
+        storage_name=storage_name,
+        original_filename=name,
+        media_type=media_type,
+        size=size,
+        sha256=sha256,
+        captured_at=captured_at,
+        description=description,
+    )
+    session.add(attachment)
+    session.flush()
+    return attachment, True
+
+
+def _siblings(session: Session, uploader: User, report: Report | None, stash_key: str | None) -> list[Attachment]:
+    if report is not None:
+        return list(session.scalars(select(Attachment).where(Attachment.report_id == report.id)))
+    return list(
+        session.scalars(
+            select(Attachment).where(
+                Attachment.uploaded_by_id == uploader.id,
+                Attachment.stash_key == stash_key,
+                Attachment.report_id.is_(None),
+            )
+        )
+    )
+
+
+def discard_upload(session: Session, config: dict[str, Any], attachment: Attachment) -> None:
+    """Remove an upload and its file (the reporter took it off a form not yet sent)."""
+    stored_path(config, attachment).unlink(missing_ok=True)
+    session.delete(attachment)
+
+
+def inspect_attachment(session: Session, config: dict[str, Any], attachment: Attachment) -> None:
+    """Check a stored file against what was recorded on receipt and read its embedded metadata.
+
+    Idempotent: an attachment already checked is left as it is.
+    """
+    if attachment.status != AttachmentStatus.STORED:
+        return
+    path = stored_path(config, attachment)
+    try:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            head = handle.read(SNIFF_BYTES)
+            digest.update(head)
+            while chunk := handle.read(CHUNK):
+                digest.update(chunk)
+    except FileNotFoundError:
+        _quarantine(attachment, "file missing from storage")
+        return
+    if digest.hexdigest() != attachment.sha256:
+        _quarantine(attachment, "SHA-256 differs from the one taken on receipt")
+        return
+    media_type = sniff(head)
+    if media_type != attachment.media_type:
+        _quarantine(attachment, "content type differs from the one detected on receipt")
+        return
+    metadata: dict[str, Any] = {}
+    if media_type in IMAGE_TYPES:
+        try:
+            metadata = read_image_metadata(path)
+        except (UnidentifiedImageError, OSError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+            _quarantine(attachment, "image cannot be decoded safely")
+            return
+    attachment.embedded_metadata = metadata
+    attachment.status = AttachmentStatus.INSPECTED
+    attachment.status_reason = None
+    attachment.inspected_at = utcnow()
+
+
+def _quarantine(attachment: Attachment, reason: str) -> None:
+    attachment.status = AttachmentStatus.QUARANTINED
+    attachment.status_reason = reason
+    attachment.inspected_at = utcnow()
+
+
+def read_image_metadata(path: Path) -> dict[str, Any]:
+    """Camera, capture time and GPS position recorded in an image, after a full decode."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(path) as image:
+            image.load()  # decode fully: a truncated or booby-trapped file fails here, not later
+            exif = image.getexif()
+            width, height = image.size
+    result: dict[str, Any] = {"width": width, "height": height}
+    base = {ExifTags.TAGS.get(k, str(k)): v for k, v in exif.items()}
+    sub = {ExifTags.TAGS.get(k, str(k)): v for k, v in exif.get_ifd(ExifTags.IFD.Exif).items()}
+    gps = {ExifTags.GPSTAGS.get(k, str(k)): v for k, v in exif.get_ifd(ExifTags.IFD.GPSInfo).items()}
+    for key in ("Make", "Model", "Software"):
+        if isinstance(base.get(key), str) and base[key].strip():
+            result[key.lower()] = base[key].strip("\x00 ")
+    taken = sub.get("DateTimeOriginal") or base.get("DateTime")
+    if isinstance(taken, str):
+        try:
+            parsed = dt.datetime.strptime(taken.strip("\x00 "), "%Y:%m:%d %H:%M:%S")
+            result["taken_at"] = parsed.isoformat()
+            if isinstance(sub.get("OffsetTimeOriginal"), str):
+                result["taken_at_offset"] = sub["OffsetTimeOriginal"]
+        except ValueError:
+            pass
+    position = _gps_position(gps)
+    if position is not None:
+        result["gps_latitude"], result["gps_longitude"] = position
+        if "GPSAltitude" in gps:
+            result["gps_altitude"] = round(float(gps["GPSAltitude"]), 1)
+    return result
+
+
+def _gps_position(gps: dict[str, Any]) -> tuple[float, float] | None:
+    try:
+        lat = _dms(gps["GPSLatitude"]) * (-1 if gps.get("GPSLatitudeRef") == "S" else 1)
+        lon = _dms(gps["GPSLongitude"]) * (-1 if gps.get("GPSLongitudeRef") == "W" else 1)
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        return None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        return None
+    return round(lat, 6), round(lon, 6)
+
+
+def _dms(parts: Any) -> float:
+    degrees, minutes, seconds = (Fraction(float(p)) for p in parts)
+    return float(degrees + minutes / 60 + seconds / 3600)

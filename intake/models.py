@@ -1,0 +1,385 @@
+"""The data model: organisations, users, and the whole report of design/report.md.
+
+Every report column carries its sensitivity class in `info["sensitivity"]` (P, S or I). The
+verifier's default view and later the encryption at rest and exports are driven by that tag, so a
+field's class is decided here once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    Time,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .db import Base
+from .enums import (
+    AgeBand,
+    AttachmentStatus,
+    Channel,
+    CivilianStatus,
+    ComponentKind,
+    Consent,
+    DamageExtent,
+    DatePrecision,
+    DeliveryPlatform,
+    Harm,
+    HarmGroup,
+    IdentificationBasis,
+    IdentificationConfidence,
+    IncidentType,
+    LocationPrecision,
+    ObjectKind,
+    Occupation,
+    ReportState,
+    Risk,
+    Role,
+    Sensitivity,
+    Sex,
+    SourceType,
+    YesNoUnknown,
+)
+
+P = {"sensitivity": Sensitivity.PUBLISHABLE}
+S = {"sensitivity": Sensitivity.SENSITIVE}
+I_ = {"sensitivity": Sensitivity.IDENTIFYING}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def new_public_id() -> str:
+    """A random public identifier: URLs never reveal order or volume."""
+    return str(uuid.uuid4())
+
+
+def enum_column(enum_cls: type, **kw: Any) -> SAEnum:
+    """Enums are stored as their ASCII values in a VARCHAR: no native types to migrate."""
+    return SAEnum(
+        enum_cls,
+        native_enum=False,
+        create_constraint=False,
+        length=32,
+        values_callable=lambda e: [m.value for m in e],
+        validate_strings=True,
+        **kw,
+    )
+
+
+class Timestamp(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC timestamps on every backend (SQLite returns naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given for a UTC timestamp")
+        return value.astimezone(dt.UTC) if value is not None else None
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(36), unique=True, default=new_public_id)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow)
+
+    users: Mapped[list[User]] = relationship(back_populates="organisation")
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(36), unique=True, default=new_public_id)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[Role] = mapped_column(enum_column(Role))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow)
+    last_sign_in_at: Mapped[dt.datetime | None] = mapped_column(Timestamp())
+
+    organisation: Mapped[Organisation] = relationship(back_populates="users")
+    tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
+
+    # Flask-Login's user protocol. The session stores the random public id, not the row id.
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return self.public_id
+
+
+class ApiToken(Base):
+    """A bearer token for the JSON API. Only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(Timestamp())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(Timestamp())
+
+    user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class Report(Base):
+    __tablename__ = "reports"
+    __table_args__ = (
+        # The idempotency key: a retry of the same submission by the same person is one report.
+        UniqueConstraint("reporter_id", "submission_id"),
+        # Keyset pagination of the queue: (organisation, state, received_at, id).
+        Index("ix_reports_queue", "organisation_id", "state", "received_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(36), unique=True, default=new_public_id, info=P)
+    receipt_code: Mapped[str] = mapped_column(String(16), unique=True, info=P)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), info=P)
+    reporter_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True, info=I_)
+    channel: Mapped[Channel] = mapped_column(enum_column(Channel), info=P)
+    submission_id: Mapped[str] = mapped_column(String(64), info=P)
+    state: Mapped[ReportState] = mapped_column(enum_column(ReportState), default=ReportState.RECEIVED, info=P)
+    received_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow, info=P)
+    state_changed_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow, info=P)
+
+    # Event
+    occurred_on: Mapped[dt.date] = mapped_column(Date, info=P)
+    occurred_time: Mapped[dt.time | None] = mapped_column(Time, info=P)
+    date_precision: Mapped[DatePrecision] = mapped_column(enum_column(DatePrecision), info=P)
+    country: Mapped[str] = mapped_column(String(2), info=P)
+    admin1: Mapped[str | None] = mapped_column(String(200), info=P)
+    admin2: Mapped[str | None] = mapped_column(String(200), info=P)
+    locality: Mapped[str | None] = mapped_column(String(200), info=P)
+    latitude: Mapped[float | None] = mapped_column(Float, info=S)
+    longitude: Mapped[float | None] = mapped_column(Float, info=S)
+    location_precision: Mapped[LocationPrecision] = mapped_column(enum_column(LocationPrecision), info=P)
+    incident_type: Mapped[IncidentType] = mapped_column(enum_column(IncidentType), info=P)
+    narrative: Mapped[str] = mapped_column(Text, info=S)
+    narrative_language: Mapped[str | None] = mapped_column(String(8), info=P)
+
+    # Harm: counts by harm and group, e.g. killed_women. See `count_column_names`.
+    displaced: Mapped[int | None] = mapped_column(Integer, info=P)
+
+    # Weapon
+    delivery_platform: Mapped[DeliveryPlatform] = mapped_column(enum_column(DeliveryPlatform), info=P)
+    platform_model: Mapped[str | None] = mapped_column(String(200), info=P)
+    munition_type: Mapped[str | None] = mapped_column(String(200), info=P)
+    munition_model: Mapped[str | None] = mapped_column(String(200), info=P)
+    remnants_found: Mapped[YesNoUnknown] = mapped_column(enum_column(YesNoUnknown), info=P)
+    markings: Mapped[str | None] = mapped_column(Text, info=P)
+    identification_basis: Mapped[IdentificationBasis | None] = mapped_column(
+        enum_column(IdentificationBasis), info=P
+    )
+    identification_confidence: Mapped[IdentificationConfidence | None] = mapped_column(
+        enum_column(IdentificationConfidence), info=P
+    )
+
+    # Sources and consent
+    source_type: Mapped[SourceType] = mapped_column(enum_column(SourceType), info=P)
+    consent: Mapped[Consent] = mapped_column(enum_column(Consent), info=P)
+    risk_to_source: Mapped[Risk] = mapped_column(enum_column(Risk), info=P)
+
+    reporter: Mapped[User] = relationship()
+    victims: Mapped[list[Victim]] = relationship(
+        back_populates="report", order_by="Victim.position", cascade="all, delete-orphan"
+    )
+    objects_damaged: Mapped[list[DamagedObject]] = relationship(
+        back_populates="report", order_by="DamagedObject.position", cascade="all, delete-orphan"
+    )
+    components: Mapped[list[Component]] = relationship(
+        back_populates="report", order_by="Component.position", cascade="all, delete-orphan"
+    )
+    witnesses: Mapped[list[Witness]] = relationship(
+        back_populates="report", order_by="Witness.position", cascade="all, delete-orphan"
+    )
+    links: Mapped[list[Link]] = relationship(
+        back_populates="report", order_by="Link.position", cascade="all, delete-orphan"
+    )
+    attachments: Mapped[list[Attachment]] = relationship(
+        back_populates="report", order_by="Attachment.id", cascade="all, delete-orphan"
+    )
+    transitions: Mapped[list[StateTransition]] = relationship(
+        back_populates="report", order_by="StateTransition.id", cascade="all, delete-orphan"
+    )
+
+    def count(self, harm: Harm, group: HarmGroup) -> int:
+        return int(getattr(self, f"{harm.value}_{group.value}") or 0)
+
+    def total(self, harm: Harm) -> int:
+        return sum(self.count(harm, g) for g in HarmGroup)
+
+
+def count_column_names() -> list[str]:
+    """`killed_men` … `missing_unknown`: one count column per harm and group."""
+    return [f"{h.value}_{g.value}" for h in Harm for g in HarmGroup]
+
+
+for _name in count_column_names():
+    setattr(Report, _name, mapped_column(_name, Integer, default=0, nullable=False, info=P))
+
+
+class _Row:
+    """Columns shared by every repeatable row of a report."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Victim(_Row, Base):
+    __tablename__ = "victims"
+
+    name: Mapped[str | None] = mapped_column(String(300), info=I_)
+    age: Mapped[int | None] = mapped_column(Integer, info=P)
+    age_band: Mapped[AgeBand | None] = mapped_column(enum_column(AgeBand), info=P)
+    sex: Mapped[Sex] = mapped_column(enum_column(Sex), info=P)
+    harm: Mapped[Harm] = mapped_column(enum_column(Harm), info=P)
+    civilian_status: Mapped[CivilianStatus] = mapped_column(enum_column(CivilianStatus), info=P)
+    occupation: Mapped[Occupation] = mapped_column(enum_column(Occupation), info=P)
+
+    report: Mapped[Report] = relationship(back_populates="victims")
+
+
+class DamagedObject(_Row, Base):
+    __tablename__ = "damaged_objects"
+
+    kind: Mapped[ObjectKind] = mapped_column(enum_column(ObjectKind), info=P)
+    extent: Mapped[DamageExtent] = mapped_column(enum_column(DamageExtent), info=P)
+
+    report: Mapped[Report] = relationship(back_populates="objects_damaged")
+
+
+class Component(_Row, Base):
+    __tablename__ = "components"
+
+    kind: Mapped[ComponentKind] = mapped_column(enum_column(ComponentKind), info=P)
+    model: Mapped[str | None] = mapped_column(String(200), info=P)
+    manufacturer: Mapped[str | None] = mapped_column(String(200), info=P)
+    country_of_manufacture: Mapped[str | None] = mapped_column(String(2), info=P)
+
+    report: Mapped[Report] = relationship(back_populates="components")
+
+
+class Witness(_Row, Base):
+    __tablename__ = "witnesses"
+
+    name: Mapped[str | None] = mapped_column(String(300), info=I_)
+    phone: Mapped[str | None] = mapped_column(String(64), info=I_)
+    email: Mapped[str | None] = mapped_column(String(320), info=I_)
+    relation: Mapped[str | None] = mapped_column(String(200), info=I_)
+    may_contact: Mapped[bool] = mapped_column(Boolean, default=False, info=I_)
+
+    report: Mapped[Report] = relationship(back_populates="witnesses")
+
+
+class Link(_Row, Base):
+    __tablename__ = "links"
+
+    url: Mapped[str] = mapped_column(String(2000), info=S)
+
+    report: Mapped[Report] = relationship(back_populates="links")
+
+
+class Attachment(Base):
+    """An uploaded file. Before its report exists it waits in the uploader's stash, keyed by the
+    form's submission id, so a form re-shown with an error never asks for the files again."""
+
+    __tablename__ = "attachments"
+    __table_args__ = (
+        # The same file sent twice to one report (a retry) is one attachment.
+        UniqueConstraint("report_id", "sha256"),
+        Index("ix_attachments_stash", "uploaded_by_id", "stash_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(36), unique=True, default=new_public_id, info=P)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True, info=P)
+    report_id: Mapped[int | None] = mapped_column(
+        ForeignKey("reports.id", ondelete="CASCADE"), index=True, info=P
+    )
+    uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), info=I_)
+    stash_key: Mapped[str | None] = mapped_column(String(64), info=P)
+    storage_name: Mapped[str] = mapped_column(String(64), unique=True, info=S)
+    original_filename: Mapped[str | None] = mapped_column(String(255), info=S)
+    media_type: Mapped[str] = mapped_column(String(100), info=P)
+    size: Mapped[int] = mapped_column(Integer, info=P)
+    sha256: Mapped[str] = mapped_column(String(64), info=P)
+    # Local time as the reporter gave it; the time zone of the place is not known here.
+    captured_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=False), info=P)
+    description: Mapped[str | None] = mapped_column(Text, info=S)
+    status: Mapped[AttachmentStatus] = mapped_column(
+        enum_column(AttachmentStatus), default=AttachmentStatus.STORED, info=P
+    )
+    status_reason: Mapped[str | None] = mapped_column(String(200), info=P)
+    # What the file itself says about where, when and with what it was made (EXIF GPS, time, camera).
+    embedded_metadata: Mapped[dict[str, Any] | None] = mapped_column(JSON, info=S)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow, info=P)
+    inspected_at: Mapped[dt.datetime | None] = mapped_column(Timestamp(), info=P)
+
+    report: Mapped[Report | None] = relationship(back_populates="attachments")
+
+
+class StateTransition(Base):
+    """One step in a report's life: who moved it from where to where, when and why."""
+
+    __tablename__ = "state_transitions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    from_state: Mapped[ReportState | None] = mapped_column(enum_column(ReportState))
+    to_state: Mapped[ReportState] = mapped_column(enum_column(ReportState))
+    # None when the system (a worker) made the step.
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reason: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow)
+
+    report: Mapped[Report] = relationship(back_populates="transitions")
+    actor: Mapped[User | None] = relationship()
+
+
+class WorkerHeartbeat(Base):
+    """Written by every worker process while it runs, read by /healthz."""
+
+    __tablename__ = "worker_heartbeats"
+
+    hostname: Mapped[str] = mapped_column(String(255), primary_key=True)
+    seen_at: Mapped[dt.datetime] = mapped_column(Timestamp())

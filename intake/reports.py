@@ -1,0 +1,264 @@
+"""Filing reports and moving them through their states."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .enums import Channel, ReportState, Role
+from .models import (
+    Attachment,
+    Component,
+    DamagedObject,
+    Link,
+    Report,
+    StateTransition,
+    User,
+    Victim,
+    Witness,
+    utcnow,
+)
+from .schema import ReportIn
+
+# Crockford's base32 without I, L, O, U: nothing to misread when a receipt is copied by hand.
+RECEIPT_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+SYSTEM = "system"
+VERIFIERS = frozenset({Role.VERIFIER, Role.COORDINATOR})
+COORDINATORS = frozenset({Role.COORDINATOR})
+
+# Who may make each step of a report's life (design/workflow.md). SYSTEM is a worker.
+TRANSITIONS: dict[tuple[ReportState, ReportState], frozenset[object]] = {
+    (ReportState.RECEIVED, ReportState.TRIAGE): frozenset({SYSTEM}),
+    (ReportState.TRIAGE, ReportState.IN_REVIEW): VERIFIERS,
+    (ReportState.IN_REVIEW, ReportState.TRIAGE): VERIFIERS | {SYSTEM},
+    (ReportState.IN_REVIEW, ReportState.VERIFIED): VERIFIERS,
+    (ReportState.IN_REVIEW, ReportState.REJECTED): VERIFIERS,
+    (ReportState.IN_REVIEW, ReportState.NEEDS_INFO): VERIFIERS,
+    (ReportState.IN_REVIEW, ReportState.DUPLICATE): VERIFIERS,
+    (ReportState.NEEDS_INFO, ReportState.TRIAGE): frozenset({Role.REPORTER, SYSTEM}) | VERIFIERS,
+    (ReportState.VERIFIED, ReportState.IN_REVIEW): COORDINATORS,
+    (ReportState.REJECTED, ReportState.IN_REVIEW): COORDINATORS,
+}
+# Steps that must say why.
+REASON_REQUIRED = frozenset({
+    (ReportState.IN_REVIEW, ReportState.REJECTED),
+    (ReportState.VERIFIED, ReportState.IN_REVIEW),
+    (ReportState.REJECTED, ReportState.IN_REVIEW),
+})
+
+
+class TransitionError(ValueError):
+    """A state change that the workflow does not allow."""
+
+
+@dataclass(frozen=True)
+class Submission:
+    report: Report
+    created: bool  # False when this was a replay of a submission already received
+
+
+def new_receipt_code() -> str:
+    code = "".join(secrets.choice(RECEIPT_ALPHABET) for _ in range(8))
+    return f"{code[:4]}-{code[4:]}"
+
+
+def normalise_receipt_code(text: str) -> str:
+    """What a person typed as a receipt code, in the stored form."""
+    raw = text.strip().upper().replace("-", "").replace(" ", "")
+    raw = raw.replace("O", "0").replace("I", "1").replace("L", "1")
+    return f"{raw[:4]}-{raw[4:]}" if len(raw) == 8 else raw
+
+
+def find_submission(session: Session, reporter: User, submission_id: str) -> Report | None:
+    return session.scalar(
+        select(Report).where(Report.reporter_id == reporter.id, Report.submission_id == submission_id)
+    )
+
+
+def _build(data: ReportIn, reporter: User, channel: Channel, submission_id: str) -> Report:
+    report = Report(
+        organisation_id=reporter.organisation_id,
+        reporter=reporter,
+        channel=channel,
+        submission_id=submission_id,
+        receipt_code=new_receipt_code(),
+        state=ReportState.RECEIVED,
+        **data.model_dump(
+            exclude={"submission_id", "killed", "injured", "missing", "victims", "objects_damaged",
+                     "components", "witnesses", "links"}
+        ),
+        **data.counts(),
+    )
+    report.victims = [Victim(position=i, **v.model_dump()) for i, v in enumerate(data.victims)]
+    report.objects_damaged = [
+        DamagedObject(position=i, **o.model_dump()) for i, o in enumerate(data.objects_damaged)
+    ]
+    report.components = [Component(position=i, **c.model_dump()) for i, c in enumerate(data.components)]
+    report.witnesses = [Witness(position=i, **w.model_dump()) for i, w in enumerate(data.witnesses)]
+    report.links = [Link(position=i, **link.model_dump()) for i, link in enumerate(data.links)]
+    report.transitions = [StateTransition(from_state=None, to_state=ReportState.RECEIVED, actor=reporter)]
+    return report
+
+
+def submit_report(
+    session: Session,
+    reporter: User,
+    data: ReportIn,
+    channel: Channel,
+    submission_id: str,
+    stash_key: str | None = None,
+) -> Submission:
+    """File a report in state `received`, or return the one this submission already made.
+
+    Two racing requests with the same submission id meet at the unique constraint on
+    (reporter, submission id); the loser finds the winner's report. Uploads waiting in the
+    reporter's stash under `stash_key` become the report's attachments in the same transaction.
+    The caller commits, then dispatches the pipeline.
+    """
+    existing = find_submission(session, reporter, submission_id)
+    if existing is not None:
+        return Submission(existing, created=False)
+    for _attempt in range(5):
+        report = _build(data, reporter, channel, submission_id)
+        try:
+            with session.begin_nested():
+                session.add(report)
+                session.flush()
+        except IntegrityError:
+            existing = find_submission(session, reporter, submission_id)
+            if existing is not None:
+                return Submission(existing, created=False)
+            continue  # a receipt code collided: draw another
+        if stash_key:
+            claim_stash(session, report, reporter, stash_key)
+        return Submission(report, created=True)
+    raise RuntimeError("could not draw a unique receipt code")
+
+
+def claim_stash(session: Session, report: Report, reporter: User, stash_key: str) -> None:
+    """Move the uploads kept for an unsent form onto its report."""
+    for attachment in stashed_uploads(session, reporter, stash_key):
+        attachment.report_id = report.id
+        attachment.stash_key = None
+
+
+def stashed_uploads(session: Session, reporter: User, stash_key: str) -> list[Attachment]:
+    return list(
+        session.scalars(
+            select(Attachment)
+            .where(
+                Attachment.uploaded_by_id == reporter.id,
+                Attachment.stash_key == stash_key,
+                Attachment.report_id.is_(None),
+            )
+            .order_by(Attachment.id)
+        )
+    )
+
+
+def transition(
+    session: Session,
+    report: Report,
+    to_state: ReportState,
+    actor: User | None = None,
+    reason: str | None = None,
+) -> StateTransition:
+    """Move `report` to `to_state` if the workflow allows this actor to; record who, when and why."""
+    key = (report.state, to_state)
+    allowed = TRANSITIONS.get(key)
+    who: object = actor.role if actor is not None else SYSTEM
+    if allowed is None or who not in allowed:
+        raise TransitionError(f"{report.state.value} → {to_state.value} is not allowed for {who}")
+    if key in REASON_REQUIRED and not (reason and reason.strip()):
+        raise TransitionError("this step needs a reason")
+    step = StateTransition(
+        report=report, from_state=report.state, to_state=to_state, actor=actor, reason=reason
+    )
+    report.state = to_state
+    report.state_changed_at = utcnow()
+    session.add(step)
+    return step
+
+
+def reports_of(session: Session, reporter: User, limit: int = 200) -> list[Report]:
+    """The reporter's own reports, newest first."""
+    return list(
+        session.scalars(
+            select(Report)
+            .where(Report.reporter_id == reporter.id, Report.organisation_id == reporter.organisation_id)
+            .order_by(Report.received_at.desc(), Report.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def own_report(session: Session, reporter: User, public_id: str) -> Report | None:
+    """A report by public id, only if `reporter` filed it."""
+    return session.scalar(
+        select(Report).where(
+            Report.public_id == public_id,
+            Report.reporter_id == reporter.id,
+            Report.organisation_id == reporter.organisation_id,
+        )
+    )
+
+
+def organisation_report(session: Session, user: User, public_id: str) -> Report | None:
+    """A report by public id, only within the user's organisation."""
+    return session.scalar(
+        select(Report).where(Report.public_id == public_id, Report.organisation_id == user.organisation_id)
+    )
+
+
+def stalled_reports(session: Session, older_than: dt.datetime, limit: int = 500) -> list[int]:
+    """Ids of reports still in `received` whose pipeline should have finished by now."""
+    return list(
+        session.scalars(
+            select(Report.id)
+            .where(Report.state == ReportState.RECEIVED, Report.state_changed_at < older_than)
+            .order_by(Report.id)
+            .limit(limit)
+        )
+    )
+
+
+def submitted_view(report: Report) -> dict[str, object]:
+    """What the submitting reporter sent, in the API's shape (only ever shown to that reporter)."""
+    from .enums import Harm, HarmGroup
+
+    def row(obj: object, fields: tuple[str, ...]) -> dict[str, object]:
+        return {f: _plain(getattr(obj, f)) for f in fields}
+
+    event_fields = (
+        "occurred_on", "occurred_time", "date_precision", "country", "admin1", "admin2", "locality",
+        "latitude", "longitude", "location_precision", "incident_type", "narrative", "narrative_language",
+        "displaced", "delivery_platform", "platform_model", "munition_type", "munition_model",
+        "remnants_found", "markings", "identification_basis", "identification_confidence",
+        "source_type", "consent", "risk_to_source",
+    )
+    view = row(report, event_fields)
+    for harm in Harm:
+        view[harm.value] = {g.value: report.count(harm, g) for g in HarmGroup}
+    view["victims"] = [row(v, ("name", "age", "age_band", "sex", "harm", "civilian_status", "occupation"))
+                       for v in report.victims]
+    view["objects_damaged"] = [row(o, ("kind", "extent")) for o in report.objects_damaged]
+    view["components"] = [row(c, ("kind", "model", "manufacturer", "country_of_manufacture"))
+                          for c in report.components]
+    view["witnesses"] = [row(w, ("name", "phone", "email", "relation", "may_contact"))
+                         for w in report.witnesses]
+    view["links"] = [row(link, ("url",)) for link in report.links]
+    return view
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    if hasattr(value, "value") and isinstance(value, str):
+        return value.value  # type: ignore[attr-defined]
+    return value

@@ -1,0 +1,279 @@
+"""The report as a client sends it: one schema for the JSON API, the web form and the OpenAPI document.
+
+Rules that a person can break (a date in the future, latitude 123) live here once; the web form
+checks the same functions so both channels say the same thing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any
+
+from babel import Locale
+from flask_babel import gettext as _
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from .enums import (
+    AgeBand,
+    CivilianStatus,
+    ComponentKind,
+    Consent,
+    DamageExtent,
+    DatePrecision,
+    DeliveryPlatform,
+    Harm,
+    HarmGroup,
+    IdentificationBasis,
+    IdentificationConfidence,
+    IncidentType,
+    LocationPrecision,
+    ObjectKind,
+    Occupation,
+    Risk,
+    Sex,
+    SourceType,
+    YesNoUnknown,
+)
+
+MAX_ROWS = 200  # per repeatable list: a mass-casualty event still fits, a runaway client does not
+MAX_COUNT = 100_000
+SUBMISSION_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
+_COUNTRY_CODES = frozenset(code for code in Locale("en").territories if len(code) == 2 and code.isalpha())
+
+
+def country_codes() -> frozenset[str]:
+    """ISO 3166-1 alpha-2 codes known to the locale data."""
+    return _COUNTRY_CODES
+
+
+def latest_local_date(now: dt.datetime | None = None) -> dt.date:
+    """Today's date somewhere on Earth: the latest time zone is UTC+14."""
+    now = now or dt.datetime.now(dt.UTC)
+    return (now + dt.timedelta(hours=14)).date()
+
+
+def check_not_future(value: dt.date) -> dt.date:
+    if value > latest_local_date():
+        raise ValueError(_("The date cannot be in the future."))
+    return value
+
+
+def check_not_ancient(value: dt.date) -> dt.date:
+    if value < dt.date(1900, 1, 1):
+        raise ValueError(_("The date must be after 1900."))
+    return value
+
+
+def check_country(value: str) -> str:
+    value = value.upper()
+    if value not in _COUNTRY_CODES:
+        raise ValueError(_("Unknown country code: use the two-letter ISO 3166 code."))
+    return value
+
+
+def check_http_url(value: str) -> str:
+    if not re.match(r"^https?://[^\s/$.?#][^\s]*$", value, re.IGNORECASE):
+        raise ValueError(_("Enter a full web address starting with http:// or https://."))
+    return value
+
+
+def check_phone(value: str) -> str:
+    digits = re.sub(r"\D", "", value)
+    if not re.fullmatch(r"[+\d()\s.\-/]{5,40}", value) or len(digits) < 5:
+        raise ValueError(_("Enter a phone number: digits, spaces and + ( ) - only."))
+    return value
+
+
+def check_email(value: str) -> str:
+    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
+        raise ValueError(_("Enter an e-mail address like name@example.org."))
+    return value
+
+
+def blank_to_none(value: Any) -> Any:
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    return value
+
+
+Text200 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+Text300 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)]
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+Country = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=2),
+                    AfterValidator(check_country)]
+
+
+class _Strict(BaseModel):
+    # Unknown keys are an error: a typo in a partner's integration must not silently drop data.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, use_enum_values=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_strings_are_absent(cls, data: Any) -> Any:
+        # An empty or null value is the same as leaving the key out: defaults apply, and a
+        # required field says it is required.
+        if isinstance(data, dict):
+            cleaned = {k: blank_to_none(v) for k, v in data.items()}
+            return {k: v for k, v in cleaned.items() if v is not None}
+        return data
+
+
+class CountsIn(_Strict):
+    """People harmed, split by group. Absent groups count as zero."""
+
+    men: Count = 0
+    women: Count = 0
+    boys: Count = 0
+    girls: Count = 0
+    unknown: Count = 0
+
+
+class VictimIn(_Strict):
+    name: Text300 | None = Field(None, description="Identifying: stored encrypted, never exported.")
+    age: Annotated[int, Field(ge=0, le=120)] | None = None
+    age_band: AgeBand | None = None
+    sex: Sex = Sex.UNKNOWN
+    harm: Harm
+    civilian_status: CivilianStatus = CivilianStatus.UNKNOWN
+    occupation: Occupation = Occupation.NONE_GIVEN
+
+    @model_validator(mode="after")
+    def _band_from_age(self) -> VictimIn:
+        if self.age is not None:
+            band = AgeBand.for_age(self.age)
+            if self.age_band is not None and self.age_band not in (band, AgeBand.UNKNOWN):
+                raise ValueError(_("The age band does not match the age."))
+            self.age_band = band
+        return self
+
+
+class DamagedObjectIn(_Strict):
+    kind: ObjectKind
+    extent: DamageExtent
+
+
+class ComponentIn(_Strict):
+    kind: ComponentKind
+    model: Text200 | None = None
+    manufacturer: Text200 | None = None
+    country_of_manufacture: Country | None = None
+
+
+class WitnessIn(_Strict):
+    name: Text300 | None = None
+    phone: Annotated[str, StringConstraints(max_length=64), AfterValidator(check_phone)] | None = None
+    email: Annotated[str, StringConstraints(max_length=320), AfterValidator(check_email)] | None = None
+    relation: Text200 | None = None
+    may_contact: bool = False
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> WitnessIn:
+        if not (self.name or self.phone or self.email or self.relation):
+            raise ValueError(_("Give at least a name, a phone, an e-mail or the relation."))
+        return self
+
+
+class LinkIn(_Strict):
+    url: Annotated[str, StringConstraints(max_length=2000), AfterValidator(check_http_url)]
+
+
+class ReportIn(_Strict):
+    """Everything a field worker can tell about one event (design/report.md)."""
+
+    submission_id: Annotated[str, StringConstraints(pattern=SUBMISSION_ID_RE.pattern)] | None = Field(
+        None,
+        description="Client-chosen idempotency key; the Idempotency-Key header takes precedence.",
+    )
+    # Event
+    occurred_on: Annotated[dt.date, AfterValidator(check_not_ancient), AfterValidator(check_not_future)]
+    occurred_time: dt.time | None = None
+    date_precision: DatePrecision = DatePrecision.EXACT
+    country: Country
+    admin1: Text200 | None = None
+    admin2: Text200 | None = None
+    locality: Text200 | None = None
+    latitude: Annotated[float, Field(ge=-90, le=90)] | None = None
+    longitude: Annotated[float, Field(ge=-180, le=180)] | None = None
+    location_precision: LocationPrecision = LocationPrecision.TOWN
+    incident_type: IncidentType
+    narrative: Annotated[str, StringConstraints(min_length=1, max_length=50_000)]
+    narrative_language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")] | None = None
+    # Harm
+    killed: CountsIn = Field(default_factory=CountsIn)
+    injured: CountsIn = Field(default_factory=CountsIn)
+    missing: CountsIn = Field(default_factory=CountsIn)
+    victims: Annotated[list[VictimIn], Field(max_length=MAX_ROWS)] = Field(default_factory=list)
+    objects_damaged: Annotated[list[DamagedObjectIn], Field(max_length=MAX_ROWS)] = Field(
+        default_factory=list
+    )
+    displaced: Count | None = None
+    # Weapon
+    delivery_platform: DeliveryPlatform = DeliveryPlatform.UNKNOWN
+    platform_model: Text200 | None = None
+    munition_type: Text200 | None = None
+    munition_model: Text200 | None = None
+    remnants_found: YesNoUnknown = YesNoUnknown.UNKNOWN
+    markings: Annotated[str, StringConstraints(max_length=5000)] | None = None
+    components: Annotated[list[ComponentIn], Field(max_length=MAX_ROWS)] = Field(default_factory=list)
+    identification_basis: IdentificationBasis | None = None
+    identification_confidence: IdentificationConfidence | None = None
+    # Sources and consent
+    source_type: SourceType
+    witnesses: Annotated[list[WitnessIn], Field(max_length=MAX_ROWS)] = Field(default_factory=list)
+    links: Annotated[list[LinkIn], Field(max_length=MAX_ROWS)] = Field(default_factory=list)
+    consent: Consent
+    risk_to_source: Risk
+
+    @field_validator("narrative_language", mode="before")
+    @classmethod
+    def _lower_language(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _coordinates_in_pairs(self) -> ReportIn:
+        if (self.latitude is None) != (self.longitude is None):
+            raise ValueError(_("Give both latitude and longitude, or neither."))
+        return self
+
+    def counts(self) -> dict[str, int]:
+        """Count columns (`killed_men` …) with their values."""
+        return {
+            f"{harm.value}_{group.value}": getattr(getattr(self, harm.value), group.value)
+            for harm in Harm
+            for group in HarmGroup
+        }
+
+
+class AttachmentOut(BaseModel):
+    id: str
+    media_type: str
+    size: int
+    sha256: str
+    status: str
+    captured_at: dt.datetime | None = None
+
+
+def error_key(loc: tuple[int | str, ...]) -> str:
+    """A pydantic error location as a dotted field path (`victims.0.age`)."""
+    return ".".join(str(part) for part in loc) or "__root__"
+
+
+def errors_by_field(errors: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Validation errors grouped per field path, with human messages."""
+    result: dict[str, list[str]] = {}
+    for err in errors:
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        # Custom validators raise ValueError; pydantic prefixes those with "Value error, ".
+        message = str(err["msg"]).removeprefix("Value error, ")
+        result.setdefault(error_key(loc), []).append(message)
+    return result

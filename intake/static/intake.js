@@ -1,0 +1,94 @@
+// Progressive enhancement of the report form. Everything here also works without JavaScript,
+// through the form's own buttons and the server; this only saves round trips on slow links.
+(function () {
+  "use strict";
+  var form = document.getElementById("report-form");
+  if (!form) { return; }
+
+  function nextIndex(container) {
+    var max = -1;
+    container.querySelectorAll(":scope > fieldset.row").forEach(function (row) {
+      var n = parseInt(row.getAttribute("data-index"), 10);
+      if (!isNaN(n) && n > max) { max = n; }
+    });
+    return max + 1;
+  }
+
+  // "Add another …": copy the blank row kept in a <template>, numbered after the last row.
+  form.querySelectorAll("button.add-row").forEach(function (button) {
+    button.addEventListener("click", function (event) {
+      var list = button.getAttribute("data-list");
+      var container = form.querySelector('.rows[data-list="' + list + '"]');
+      var template = form.querySelector('template[data-row-template="' + list + '"]');
+      if (!container || !template) { return; }
+      event.preventDefault();
+      var index = String(nextIndex(container));
+      var html = template.innerHTML.split("__INDEX__").join(index);
+      container.insertAdjacentHTML("beforeend", html);
+      var added = container.lastElementChild;
+      var first = added && added.querySelector("input, select, textarea");
+      if (first) { first.focus(); }
+    });
+  });
+
+  // "Remove this row": take it off the page; the last row of a list is emptied instead.
+  form.addEventListener("click", function (event) {
+    var button = event.target.closest("button.remove-row");
+    if (!button) { return; }
+    var row = button.closest("fieldset.row");
+    var container = row && row.parentElement;
+    if (!row || !container) { return; }
+    event.preventDefault();
+    if (container.querySelectorAll(":scope > fieldset.row").length > 1) {
+      row.remove();
+    } else {
+      row.querySelectorAll("input, select, textarea").forEach(function (el) {
+        if (el.type === "hidden") { return; }
+        if (el.type === "checkbox") { el.checked = false; } else if (el.tagName === "SELECT") { el.selectedIndex = 0; } else { el.value = ""; }
+      });
+    }
+  });
+
+  // A file over the limit is refused here, before minutes of upload on a slow link.
+  var maxBytes = parseInt(form.getAttribute("data-max-file-bytes"), 10);
+  form.addEventListener("change", function (event) {
+    var input = event.target;
+    if (input.type !== "file" || !input.files || !input.files.length) { return; }
+    var field = input.closest(".field");
+    var old = field.querySelector(".errors.client");
+    if (old) { old.remove(); }
+    if (input.files[0].size > maxBytes) {
+      var message = document.createElement("p");
+      message.className = "errors client";
+      message.setAttribute("role", "alert");
+      message.textContent = input.files[0].name + ": " + form.getAttribute("data-too-large");
+      field.appendChild(message);
+      input.value = "";
+    }
+  });
+
+  // One press of "Send report" sends once; the server also treats repeats as one report.
+  var sending = false;
+  form.addEventListener("submit", function (event) {
+    var submitter = event.submitter;
+    if (submitter && submitter.name === "row_action") { return; }
+    if (sending) { event.preventDefault(); return; }
+    sending = true;
+    var send = document.getElementById("send-report");
+    if (send) { send.disabled = true; send.textContent = form.getAttribute("data-sending"); }
+  });
+
+  // The position of this phone, if the reporter asks for it (never automatically).
+  var locate = document.getElementById("use-location");
+  if (locate && navigator.geolocation) {
+    locate.hidden = false;
+    locate.addEventListener("click", function () {
+      navigator.geolocation.getCurrentPosition(function (pos) {
+        form.querySelector("#latitude").value = pos.coords.latitude.toFixed(6);
+        form.querySelector("#longitude").value = pos.coords.longitude.toFixed(6);
+        var precision = form.querySelector("#location_precision");
+        if (precision) { precision.value = pos.coords.accuracy <= 100 ? "exact" : "within_1km"; }
+      });
+    });
+  }
+})();

@@ -1,0 +1,167 @@
+"""The JSON API for apps and partners: `/api/v1`, bearer tokens, idempotent submission."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from typing import Any
+
+from flask import Blueprint, abort, current_app, g, jsonify, request, url_for
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy.exc import OperationalError
+from werkzeug.wrappers import Response
+
+from ..accounts import can_submit, user_for_token
+from ..dispatch import dispatch_report
+from ..enums import Channel
+from ..extensions import db
+from ..media import UploadRefused, store_upload
+from ..models import Attachment, Report, User
+from ..reports import own_report, submit_report, submitted_view
+from ..schema import SUBMISSION_ID_RE, AttachmentOut, ReportIn, errors_by_field
+from .openapi import openapi_document
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+log = logging.getLogger(__name__)
+_captured_at = TypeAdapter(dt.datetime)
+
+
+def _problem(status: int, error: str, message: str, **extra: Any) -> tuple[Response, int]:
+    return jsonify(error=error, message=message, **extra), status
+
+
+@bp.before_request
+def _authenticate() -> tuple[Response, int] | None:
+    if request.endpoint == "api.openapi":
+        return None
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    user = user_for_token(db.session, token.strip()) if scheme.lower() == "bearer" else None
+    if user is None:
+        response, status = _problem(401, "unauthorized", "A valid bearer token is required.")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="intake"'
+        return response, status
+    if not can_submit(user):
+        return _problem(404, "not_found", "There is nothing here, or it is not yours to see.")
+    db.session.commit()  # last_used_at
+    g.api_user = user
+    return None
+
+
+def _user() -> User:
+    return g.api_user  # type: ignore[no-any-return]
+
+
+def report_json(report: Report, *, full: bool = False) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": report.public_id,
+        "receipt_code": report.receipt_code,
+        "status": report.state.value,
+        "received_at": report.received_at.isoformat(),
+        "channel": report.channel.value,
+        "links": {
+            "self": url_for("api.get_report", public_id=report.public_id),
+            "attachments": url_for("api.add_attachment", public_id=report.public_id),
+        },
+    }
+    if full:
+        body["status_label"] = str(report.state.label)  # type: ignore[attr-defined]
+        body["submitted"] = submitted_view(report)
+        body["attachments"] = [attachment_json(a) for a in report.attachments]
+    return body
+
+
+def attachment_json(attachment: Attachment) -> dict[str, Any]:
+    return AttachmentOut(
+        id=attachment.public_id,
+        media_type=attachment.media_type,
+        size=attachment.size,
+        sha256=attachment.sha256,
+        status=attachment.status.value,
+        captured_at=attachment.captured_at,
+    ).model_dump(mode="json")
+
+
+@bp.post("/reports")
+def create_report() -> tuple[Response, int]:
+    if not request.is_json:
+        return _problem(415, "unsupported_media_type", "Send the report as application/json.")
+    raw = request.get_data(cache=False)
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        position = getattr(exc, "pos", None)
+        return _problem(400, "malformed_json", "The body is not valid JSON.",
+                        **({"position": position} if position is not None else {}))
+    if not isinstance(body, dict):
+        return _problem(422, "invalid", "The body must be a JSON object.", errors={"__root__": ["Expected an object."]})
+    key = request.headers.get("Idempotency-Key") or body.get("submission_id")
+    if key is None:
+        return _problem(422, "invalid", "Give an Idempotency-Key header or a submission_id.",
+                        errors={"submission_id": ["An Idempotency-Key header or submission_id is required."]})
+    if not isinstance(key, str) or not SUBMISSION_ID_RE.match(key):
+        return _problem(422, "invalid", "The idempotency key must be 8–64 letters, digits or . _ : -",
+                        errors={"submission_id": ["8–64 characters from A–Z, a–z, 0–9 and . _ : -"]})
+    try:
+        data = ReportIn.model_validate(body)
+    except ValidationError as exc:
+        return _problem(422, "invalid", "The report has errors; see `errors`, one entry per field.",
+                        errors=errors_by_field(exc.errors()))
+    try:
+        submission = submit_report(db.session, _user(), data, Channel.API, key)
+        db.session.commit()
+    except OperationalError:
+        db.session.rollback()
+        log.error("API submission failed: database unavailable")
+        response, status = _problem(503, "unavailable", "The report was not stored. Retry with the same key.")
+        response.headers["Retry-After"] = "30"
+        return response, status
+    report = submission.report
+    if submission.created:
+        log.info("report %s received via api", report.id)
+        dispatch_report(report.id)
+    response = jsonify(report_json(report, full=True))
+    response.headers["Location"] = url_for("api.get_report", public_id=report.public_id)
+    return response, 201 if submission.created else 200
+
+
+@bp.get("/reports/<public_id>")
+def get_report(public_id: str) -> Response:
+    report = own_report(db.session, _user(), public_id) or abort(404)
+    return jsonify(report_json(report, full=True))
+
+
+@bp.post("/reports/<public_id>/attachments")
+def add_attachment(public_id: str) -> tuple[Response, int]:
+    report = own_report(db.session, _user(), public_id) or abort(404)
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return _problem(422, "invalid", "Send the file as multipart/form-data in the field `file`.",
+                        errors={"file": ["A file is required."]})
+    captured_at = None
+    if raw := request.form.get("captured_at", "").strip():
+        try:
+            captured_at = _captured_at.validate_python(raw).replace(tzinfo=None)
+        except ValidationError:
+            return _problem(422, "invalid", "captured_at is not a date and time.",
+                            errors={"captured_at": ["Use ISO 8601, e.g. 2026-03-01T14:30."]})
+    description = (request.form.get("description") or "").strip()[:2000] or None
+    try:
+        attachment, created = store_upload(
+            db.session, current_app.config, upload.stream, upload.filename, _user(), report=report,
+            captured_at=captured_at, description=description,
+        )
+        db.session.commit()
+    except UploadRefused as exc:
+        db.session.rollback()
+        status = 413 if exc.too_large else 422
+        return _problem(status, "upload_refused", str(exc), errors={"file": [str(exc)]})
+    if created:
+        dispatch_report(report.id)
+    return jsonify(attachment_json(attachment)), 201 if created else 200
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(openapi_document())

@@ -1,0 +1,55 @@
+"""Error pages and JSON errors that never echo what was submitted."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, jsonify, render_template, request
+from flask_babel import gettext as _
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path == "/healthz"
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Any:
+        code = exc.code or 500
+        if _wants_json():
+            return jsonify(error=_error_slug(code), message=_message(code)), code
+        return render_template("error.html", code=code, message=_message(code)), code
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Any:
+        if app.config.get("TESTING") and app.config.get("PROPAGATE_UNEXPECTED", True):
+            raise exc  # tests see the traceback; production never shows or logs it
+        # Only the exception's type: its message may quote a value from the report.
+        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url_rule)
+        if _wants_json():
+            return jsonify(error="internal_error", message=_message(500)), 500
+        return render_template("error.html", code=500, message=_message(500)), 500
+
+
+def _error_slug(code: int) -> str:
+    return {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
+            413: "too_large", 415: "unsupported_media_type", 422: "invalid", 429: "too_many_requests",
+            503: "unavailable"}.get(code, "error")
+
+
+def _message(code: int) -> str:
+    messages = {
+        400: _("The request could not be understood. Reload the page and try again."),
+        401: _("Sign in first."),
+        404: _("There is nothing here, or it is not yours to see."),
+        405: _("This address does not accept that kind of request."),
+        413: _("What you sent is larger than the server accepts. Nothing was stored. Go back: your browser "
+               "still has what you typed; send fewer or smaller files at a time."),
+        415: _("Send the body as application/json."),
+        503: _("The service is unavailable just now. Nothing was stored; try again in a minute."),
+    }
+    return messages.get(code, _("Something went wrong on the server. Nothing you typed was logged."))

@@ -1,0 +1,152 @@
+"""What field staff use: the report form, the receipt, and "My reports"."""
+
+from __future__ import annotations
+
+import logging
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+from werkzeug.wrappers import Response
+
+from ..dispatch import dispatch_report
+from ..enums import Channel
+from ..extensions import db
+from ..forms import REPEATABLE, ReportForm
+from ..media import UploadRefused, discard_upload, store_upload
+from ..models import Attachment
+from ..reports import find_submission, own_report, reports_of, submit_report
+from ..schema import SUBMISSION_ID_RE
+from .access import SUBMITTERS, roles_required
+
+bp = Blueprint("field", __name__)
+log = logging.getLogger(__name__)
+
+
+@bp.route("/reports/new", methods=["GET", "POST"])
+@roles_required(*SUBMITTERS)
+def new_report() -> Response | str | tuple[str, int]:
+    form = ReportForm()
+    if request.method == "GET":
+        form.submission_id.data = ReportForm.new_submission_id()
+        return render_template("field/new_report.html", form=form, uploads={})
+
+    submission_id = form.submission_id.data or ""
+    if not SUBMISSION_ID_RE.match(submission_id):
+        # Not something our form sends; start the form afresh rather than guess.
+        abort(400)
+    # A second click, or a retry after a lost connection: the report exists, show its receipt.
+    existing = find_submission(db.session, current_user, submission_id)
+    if existing is not None:
+        return redirect(url_for("field.receipt", public_id=existing.public_id))
+
+    uploads, upload_errors = keep_uploads(form, submission_id)
+    db.session.commit()
+
+    row_action = request.form.get("row_action", "")
+    if row_action:
+        apply_row_action(form, row_action)
+        return render_template("field/new_report.html", form=form, uploads=uploads)
+
+    valid = form.validate()
+    data = form.report_in() if valid else None
+    if data is None or upload_errors:
+        if valid is False:
+            form.report_in()  # also place the schema's errors, so every problem shows at once
+        return render_template("field/new_report.html", form=form, uploads=uploads,
+                               has_errors=True), 422
+    try:
+        submission = submit_report(db.session, current_user, data, Channel.WEB, submission_id,
+                                   stash_key=submission_id)
+        db.session.commit()
+    except OperationalError:
+        db.session.rollback()
+        log.error("report submission failed: database unavailable")
+        return render_template("field/new_report.html", form=form, uploads=uploads, has_errors=True,
+                               not_sent=_("Your report was NOT sent: the server could not store it just now. "
+                                          "Nothing is lost on this page — try sending again in a minute.")), 503
+    if submission.created:
+        log.info("report %s received via web", submission.report.id)
+        dispatch_report(submission.report.id)
+    return redirect(url_for("field.receipt", public_id=submission.report.public_id))
+
+
+def keep_uploads(form: ReportForm, stash_key: str) -> tuple[dict[str, Attachment], bool]:
+    """Store newly chosen files in the form's stash and apply changes to those kept before.
+
+    Returns the kept uploads by public id, and whether any file was refused. A refused file gets
+    its message on its own row; everything else on the form stays as typed.
+    """
+    config = current_app.config
+    kept: dict[str, Attachment] = {}
+    refused = False
+    for entry in form.attachments:
+        row = entry.form
+        upload = row.file.data
+        attachment: Attachment | None = None
+        if row.upload_id.data:
+            attachment = db.session.scalar(
+                select(Attachment).where(
+                    Attachment.public_id == row.upload_id.data,
+                    Attachment.uploaded_by_id == current_user.id,
+                    Attachment.stash_key == stash_key,
+                    Attachment.report_id.is_(None),
+                )
+            )
+            if attachment is None:
+                row.upload_id.data = ""
+        if attachment is None and upload is not None and getattr(upload, "filename", ""):
+            try:
+                attachment, _created = store_upload(
+                    db.session, config, upload.stream, upload.filename, current_user, stash_key=stash_key
+                )
+                row.upload_id.data = attachment.public_id
+            except UploadRefused as exc:
+                row.file.errors = [str(exc)]
+                refused = True
+                continue
+        if attachment is None:
+            continue
+        if row.remove.data:
+            discard_upload(db.session, config, attachment)
+            row.upload_id.data = ""
+            row.description.data = ""
+            row.captured_at.data = None
+            row.remove.data = False
+            continue
+        # Captured time and description follow what is on the form now; an unreadable time is
+        # reported by the form's own validation and leaves the stored value alone.
+        if row.captured_at.raw_data and row.captured_at.data is not None:
+            attachment.captured_at = row.captured_at.data
+        elif not (row.captured_at.raw_data and row.captured_at.raw_data[0]):
+            attachment.captured_at = None
+        attachment.description = (row.description.data or "").strip() or None
+        kept[attachment.public_id] = attachment
+    return kept, refused
+
+
+def apply_row_action(form: ReportForm, action: str) -> None:
+    """`add:victims` or `remove:victims:2` from the buttons that work without JavaScript."""
+    verb, _, rest = action.partition(":")
+    list_name, _, index = rest.partition(":")
+    if list_name not in REPEATABLE:
+        return
+    if verb == "add":
+        form.add_row(list_name)
+    elif verb == "remove" and index.isdigit():
+        form.remove_row(list_name, int(index))
+
+
+@bp.route("/reports/<public_id>/receipt")
+@roles_required(*SUBMITTERS)
+def receipt(public_id: str) -> str:
+    report = own_report(db.session, current_user, public_id) or abort(404)
+    return render_template("field/receipt.html", report=report)
+
+
+@bp.route("/my-reports")
+@roles_required(*SUBMITTERS)
+def my_reports() -> str:
+    return render_template("field/my_reports.html", reports=reports_of(db.session, current_user))
+

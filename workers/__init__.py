@@ -1,0 +1,1 @@
+"""The Celery side: app wiring and thin tasks over the domain in `intake`."""

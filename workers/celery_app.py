@@ -1,0 +1,105 @@
+"""Celery wired to a Flask app: configuration, app context for tasks, heartbeats.
+
+Settings are for at-least-once work: a message is acknowledged only after its task finished
+(`acks_late`), a task whose worker died is given back to the queue, and one worker process takes
+one message at a time. Tasks carry report ids only, and store no results.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from typing import Any
+
+from celery import Celery, Task
+from celery.signals import worker_process_init, worker_ready, worker_shutdown
+from flask import Flask
+
+from intake.config import broker_transport_options
+
+log = logging.getLogger(__name__)
+
+
+def init_celery(app: Flask) -> Celery:
+    """Create the Celery app for `app` and keep it in `app.extensions["celery"]`."""
+
+    class FlaskTask(Task):  # type: ignore[misc]
+        def __call__(self, *args: object, **kwargs: object) -> object:
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery = Celery(app.name, task_cls=FlaskTask)
+    from pathlib import Path
+
+    instance = Path(app.instance_path)
+    celery.conf.update(
+        broker_url=app.config["BROKER_URL"],
+        broker_transport_options=broker_transport_options(app.config, instance),
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=3,
+        # When the broker is down the web request must not hang: the report is safe in the
+        # database in state `received`, and the sweep dispatches it once the broker is back.
+        task_publish_retry=True,
+        task_publish_retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5},
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        result_backend=None,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_time_limit=600,
+        task_soft_time_limit=540,
+        worker_hijack_root_logger=False,
+        beat_schedule={
+            "sweep-stalled-reports": {
+                "task": "intake.sweep",
+                "schedule": float(app.config["SWEEP_INTERVAL_SECONDS"]),
+            },
+        },
+        beat_schedule_filename=str(instance / "celerybeat-schedule"),
+        timezone="UTC",
+    )
+    celery.set_default()
+    app.extensions["celery"] = celery
+    _connect_worker_signals(app)
+    return celery
+
+
+_heartbeat_stop = threading.Event()
+
+
+def _connect_worker_signals(app: Flask) -> None:
+    def _fresh_connections(**_kw: Any) -> None:
+        # A forked pool process must not share the parent's database connections.
+        app.extensions["intake_db"].dispose()
+
+    def _start_heartbeat(sender: Any = None, **_kw: Any) -> None:
+        hostname = getattr(sender, "hostname", None) or socket.gethostname()
+        _heartbeat_stop.clear()
+        thread = threading.Thread(target=_beat, args=(app, hostname), name="intake-heartbeat", daemon=True)
+        thread.start()
+
+    def _stop_heartbeat(**_kw: Any) -> None:
+        _heartbeat_stop.set()
+
+    worker_process_init.connect(_fresh_connections, weak=False)
+    worker_ready.connect(_start_heartbeat, weak=False)
+    worker_shutdown.connect(_stop_heartbeat, weak=False)
+
+
+def _beat(app: Flask, hostname: str) -> None:
+    from intake.extensions import db
+    from intake.pipeline import record_heartbeat
+
+    interval = float(app.config["WORKER_HEARTBEAT_SECONDS"])
+    while not _heartbeat_stop.is_set():
+        with app.app_context():
+            try:
+                record_heartbeat(db.session, hostname)
+                db.session.commit()
+            except Exception:  # a database hiccup must not stop the heartbeat thread
+                db.session.rollback()
+                log.warning("worker heartbeat could not be written", exc_info=False)
+        _heartbeat_stop.wait(interval)
