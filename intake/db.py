@@ -62,8 +62,9 @@ class Database:
         def _remove_session(_exc: BaseException | None) -> None:
             self.session.remove()
 
-    def dispose(self) -> None:
-        """Drop pooled connections (after a fork, or at shutdown)."""
+    def dispose(self, close: bool = True) -> None:
+        """Drop pooled connections: closed at shutdown, merely forgotten after a fork (the parent
+        process still owns them)."""
         self.session.remove()
         if self.engine is not None:
-            self.engine.dispose(close=False)
+            self.engine.dispose(close=close)

@@ -35,6 +35,7 @@ from wtforms import (
 )
 from wtforms import URLField as _URLField
 from wtforms.fields import DecimalField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
 
 from .enums import (
@@ -64,6 +65,11 @@ NARRATIVE_LANGUAGES = ["en", "ru", "uk", "hy", "az", "ar", "ka", "tr", "fa", "ku
                        "so", "sw", "am", "ti", "my", "ur", "ps"]
 REPEATABLE = ("victims", "objects_damaged", "components", "witnesses", "links", "attachments")
 ROW_LIMIT = 50  # rows a form can grow to without JavaScript; the API takes more
+
+
+def opts(pairs: list[tuple[str, Any]]) -> list[SelectChoice]:
+    """(value, label) pairs as WTForms options."""
+    return [SelectChoice(value, label) for value, label in pairs]
 
 
 def blank_choice(label: Any = None) -> list[tuple[str, Any]]:
@@ -112,22 +118,22 @@ class VictimRow(Row):
                        description=_l("Kept encrypted and never published."))
     age = IntegerField(_l("Age"), [Optional()], render_kw={"inputmode": "numeric", "min": 0, "max": 120})
     age_band = SelectField(_l("Age band (if the age is not known)"),
-                           choices=blank_choice(_l("—")) + AgeBand.choices(), default="")
-    sex = SelectField(_l("Sex"), choices=Sex.choices(), default=Sex.UNKNOWN.value)
-    harm = SelectField(_l("Harm"), choices=blank_choice() + Harm.choices(), default="")
-    civilian_status = SelectField(_l("Civilian status"), choices=CivilianStatus.choices(),
+                           choices=opts(blank_choice(_l("—")) + AgeBand.choices()), default="")
+    sex = SelectField(_l("Sex"), choices=opts(Sex.choices()), default=Sex.UNKNOWN.value)
+    harm = SelectField(_l("Harm"), choices=opts(blank_choice() + Harm.choices()), default="")
+    civilian_status = SelectField(_l("Civilian status"), choices=opts(CivilianStatus.choices()),
                                   default=CivilianStatus.UNKNOWN.value)
-    occupation = SelectField(_l("Occupation"), choices=Occupation.choices(),
+    occupation = SelectField(_l("Occupation"), choices=opts(Occupation.choices()),
                              default=Occupation.NONE_GIVEN.value)
 
 
 class DamagedObjectRow(Row):
-    kind = SelectField(_l("What was damaged"), choices=blank_choice() + ObjectKind.choices(), default="")
-    extent = SelectField(_l("Extent"), choices=blank_choice() + DamageExtent.choices(), default="")
+    kind = SelectField(_l("What was damaged"), choices=opts(blank_choice() + ObjectKind.choices()), default="")
+    extent = SelectField(_l("Extent"), choices=opts(blank_choice() + DamageExtent.choices()), default="")
 
 
 class ComponentRow(Row):
-    kind = SelectField(_l("Kind of component"), choices=blank_choice() + ComponentKind.choices(), default="")
+    kind = SelectField(_l("Kind of component"), choices=opts(blank_choice() + ComponentKind.choices()), default="")
     model = StringField(_l("Model"), [Optional(), Length(max=200)], render_kw={"list": "catalogue-components"})
     manufacturer = StringField(_l("Manufacturer"), [Optional(), Length(max=200)])
     country_of_manufacture = SelectField(_l("Country of manufacture"), default="")
@@ -182,7 +188,7 @@ class ReportForm(FlaskForm):
     # Event
     occurred_on = DateField(_l("Date"), [InputRequired(message=_l("Give the date of the event."))])
     occurred_time = TimeField(_l("Local time (if known)"), [Optional()])
-    date_precision = SelectField(_l("How exact is the date?"), choices=DatePrecision.choices(),
+    date_precision = SelectField(_l("How exact is the date?"), choices=opts(DatePrecision.choices()),
                                  default=DatePrecision.EXACT.value)
     country = SelectField(_l("Country"), [InputRequired(message=_l("Choose the country."))], default="")
     admin1 = StringField(_l("Region / province"), [Optional(), Length(max=200)])
@@ -192,10 +198,10 @@ class ReportForm(FlaskForm):
                             render_kw={"inputmode": "decimal", "placeholder": "40.1772"})
     longitude = DecimalField(_l("Longitude"), [Optional()], places=None,
                              render_kw={"inputmode": "decimal", "placeholder": "44.5035"})
-    location_precision = SelectField(_l("How exact is the place?"), choices=LocationPrecision.choices(),
+    location_precision = SelectField(_l("How exact is the place?"), choices=opts(LocationPrecision.choices()),
                                      default=LocationPrecision.TOWN.value)
     incident_type = SelectField(_l("What happened"), [InputRequired(message=_l("Choose the kind of attack."))],
-                                choices=blank_choice() + IncidentType.choices(), default="")
+                                choices=opts(blank_choice() + IncidentType.choices()), default="")
     narrative = TextAreaField(_l("Account of the event"),
                               [InputRequired(message=_l("Describe what happened.")), Length(max=50_000)],
                               render_kw={"rows": 8})
@@ -208,38 +214,38 @@ class ReportForm(FlaskForm):
                              render_kw={"inputmode": "numeric", "min": 0})
 
     # Weapon
-    delivery_platform = SelectField(_l("Delivery platform"), choices=DeliveryPlatform.choices(),
+    delivery_platform = SelectField(_l("Delivery platform"), choices=opts(DeliveryPlatform.choices()),
                                     default=DeliveryPlatform.UNKNOWN.value)
     platform_model = StringField(_l("Platform model"), [Optional(), Length(max=200)],
                                  description=_l("For example: Bayraktar TB2, Shahed-136, Su-34."))
     munition_type = StringField(_l("Munition type"), [Optional(), Length(max=200)],
                                 description=_l("For example: guided bomb, cluster rocket, 152 mm shell."))
     munition_model = StringField(_l("Munition model"), [Optional(), Length(max=200)])
-    remnants_found = SelectField(_l("Were remnants found?"), choices=YesNoUnknown.choices(),
+    remnants_found = SelectField(_l("Were remnants found?"), choices=opts(YesNoUnknown.choices()),
                                  default=YesNoUnknown.UNKNOWN.value)
     markings = TextAreaField(_l("Markings read off remnants"), [Optional(), Length(max=5000)],
                              description=_l("Inscriptions, lot and serial numbers, manufacturer codes, exactly "
                                             "as written."), render_kw={"rows": 3})
     components = FieldList(FormField(ComponentRow), min_entries=1, max_entries=ROW_LIMIT)
     identification_basis = SelectField(_l("How was the weapon identified?"),
-                                       choices=blank_choice(_l("— not identified —")) + IdentificationBasis.choices(),
+                                       choices=opts(blank_choice(_l("— not identified —")) + IdentificationBasis.choices()),
                                        default="")
     identification_confidence = SelectField(_l("Confidence in the identification"),
-                                            choices=blank_choice(_l("—")) + IdentificationConfidence.choices(),
+                                            choices=opts(blank_choice(_l("—")) + IdentificationConfidence.choices()),
                                             default="")
 
     # Sources and consent
     source_type = SelectField(_l("Source of this account"),
                               [InputRequired(message=_l("Choose where this account comes from."))],
-                              choices=blank_choice() + SourceType.choices(), default="")
+                              choices=opts(blank_choice() + SourceType.choices()), default="")
     witnesses = FieldList(FormField(WitnessRow), min_entries=1, max_entries=ROW_LIMIT)
     links = FieldList(FormField(LinkRow), min_entries=1, max_entries=ROW_LIMIT)
     consent = SelectField(_l("Consent given by the source"),
                           [InputRequired(message=_l("Record what the source agreed to."))],
-                          choices=blank_choice() + Consent.choices(), default="")
+                          choices=opts(blank_choice() + Consent.choices()), default="")
     risk_to_source = SelectField(_l("Risk to the source if identified"),
                                  [InputRequired(message=_l("Assess the risk to the source."))],
-                                 choices=blank_choice() + Risk.choices(), default="")
+                                 choices=opts(blank_choice() + Risk.choices()), default="")
 
     # Attachments
     attachments = FieldList(FormField(AttachmentRow), min_entries=1, max_entries=ROW_LIMIT)
@@ -247,10 +253,10 @@ class ReportForm(FlaskForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         countries = country_choices()
-        self.country.choices = blank_choice() + countries
-        self.narrative_language.choices = blank_choice(_l("— detect automatically —")) + language_choices()
+        self.country.choices = opts(blank_choice() + countries)
+        self.narrative_language.choices = opts(blank_choice(_l("— detect automatically —")) + language_choices())
         for entry in self.components:
-            entry.form.country_of_manufacture.choices = blank_choice(_l("—")) + countries
+            entry.form.country_of_manufacture.choices = opts(blank_choice(_l("—")) + countries)
 
     # Counts, grouped for the template: [(harm, [(group, field), …]), …]
     def count_rows(self) -> list[tuple[Harm, list[tuple[HarmGroup, Any]]]]:
@@ -329,6 +335,10 @@ class ReportForm(FlaskForm):
     @staticmethod
     def new_submission_id() -> str:
         return str(uuid.uuid4())
+
+
+for _name, _field in _counts_fields().items():
+    setattr(ReportForm, _name, _field)  # WTForms' form metaclass picks up fields added this way
 
 
 def _plain(value: Any) -> Any:

@@ -15,12 +15,14 @@ from flask_babel import gettext as _
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 from .enums import (
     AgeBand,
@@ -47,7 +49,15 @@ from .enums import (
 MAX_ROWS = 200  # per repeatable list: a mass-casualty event still fits, a runaway client does not
 MAX_COUNT = 100_000
 SUBMISSION_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
-_COUNTRY_CODES = frozenset(code for code in Locale("en").territories if len(code) == 2 and code.isalpha())
+# CLDR's territory list also names groupings and placeholders that are no country or place:
+# the EU, the eurozone, the UN, "Outlying Oceania", two pseudo-locales and "Unknown Region" (ZZ).
+_NOT_COUNTRIES = frozenset({"EU", "EZ", "QO", "UN", "XA", "XB", "ZZ"})
+_COUNTRY_CODES = frozenset(
+    code for code in Locale("en").territories
+    if len(code) == 2 and code.isalpha() and code not in _NOT_COUNTRIES
+)
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+HTTP_URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/$.?#][^\s]*$"
 
 
 def country_codes() -> frozenset[str]:
@@ -81,7 +91,7 @@ def check_country(value: str) -> str:
 
 
 def check_http_url(value: str) -> str:
-    if not re.match(r"^https?://[^\s/$.?#][^\s]*$", value, re.IGNORECASE):
+    if not re.fullmatch(HTTP_URL_PATTERN, value):
         raise ValueError(_("Enter a full web address starting with http:// or https://."))
     return value
 
@@ -94,7 +104,7 @@ def check_phone(value: str) -> str:
 
 
 def check_email(value: str) -> str:
-    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
+    if not re.fullmatch(EMAIL_PATTERN, value):
         raise ValueError(_("Enter an e-mail address like name@example.org."))
     return value
 
@@ -106,9 +116,17 @@ def blank_to_none(value: Any) -> Any:
     return value
 
 
+def reject_bool(value: Any) -> Any:
+    # JSON `true` is no number: pydantic's lax mode would store it as 1 (one person killed).
+    if isinstance(value, bool):
+        raise ValueError(_("Enter a number."))
+    return value
+
+
+NotBool = BeforeValidator(reject_bool)
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 Text300 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)]
-Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT), NotBool]
 Country = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=2),
                     AfterValidator(check_country)]
 
@@ -140,7 +158,7 @@ class CountsIn(_Strict):
 
 class VictimIn(_Strict):
     name: Text300 | None = Field(None, description="Identifying: stored encrypted, never exported.")
-    age: Annotated[int, Field(ge=0, le=120)] | None = None
+    age: Annotated[int, Field(ge=0, le=120), NotBool] | None = None
     age_band: AgeBand | None = None
     sex: Sex = Sex.UNKNOWN
     harm: Harm
@@ -172,7 +190,8 @@ class ComponentIn(_Strict):
 class WitnessIn(_Strict):
     name: Text300 | None = None
     phone: Annotated[str, StringConstraints(max_length=64), AfterValidator(check_phone)] | None = None
-    email: Annotated[str, StringConstraints(max_length=320), AfterValidator(check_email)] | None = None
+    email: Annotated[str, StringConstraints(max_length=320), AfterValidator(check_email)] | None = Field(
+        None, json_schema_extra={"pattern": EMAIL_PATTERN})
     relation: Text200 | None = None
     may_contact: bool = False
 
@@ -184,11 +203,17 @@ class WitnessIn(_Strict):
 
 
 class LinkIn(_Strict):
-    url: Annotated[str, StringConstraints(max_length=2000), AfterValidator(check_http_url)]
+    url: Annotated[str, StringConstraints(max_length=2000), AfterValidator(check_http_url)] = Field(
+        json_schema_extra={"pattern": HTTP_URL_PATTERN})
 
 
 class ReportIn(_Strict):
     """Everything a field worker can tell about one event (design/report.md)."""
+
+    # The OpenAPI document says what `_coordinates_in_pairs` checks.
+    model_config = ConfigDict(
+        json_schema_extra={"dependentRequired": {"latitude": ["longitude"], "longitude": ["latitude"]}}
+    )
 
     submission_id: Annotated[str, StringConstraints(pattern=SUBMISSION_ID_RE.pattern)] | None = Field(
         None,
@@ -202,8 +227,8 @@ class ReportIn(_Strict):
     admin1: Text200 | None = None
     admin2: Text200 | None = None
     locality: Text200 | None = None
-    latitude: Annotated[float, Field(ge=-90, le=90)] | None = None
-    longitude: Annotated[float, Field(ge=-180, le=180)] | None = None
+    latitude: Annotated[float, Field(ge=-90, le=90), NotBool] | None = None
+    longitude: Annotated[float, Field(ge=-180, le=180), NotBool] | None = None
     location_precision: LocationPrecision = LocationPrecision.TOWN
     incident_type: IncidentType
     narrative: Annotated[str, StringConstraints(min_length=1, max_length=50_000)]
@@ -242,7 +267,12 @@ class ReportIn(_Strict):
     @model_validator(mode="after")
     def _coordinates_in_pairs(self) -> ReportIn:
         if (self.latitude is None) != (self.longitude is None):
-            raise ValueError(_("Give both latitude and longitude, or neither."))
+            # Reported at the coordinate that is missing, so a client can show it at that field.
+            missing = "latitude" if self.latitude is None else "longitude"
+            message = _("Give both latitude and longitude, or neither.")
+            raise ValidationError.from_exception_data(type(self).__name__, [InitErrorDetails(
+                type=PydanticCustomError("coordinates_in_pairs", message), loc=(missing,), input=None,
+            )])
         return self
 
     def counts(self) -> dict[str, int]:

@@ -73,7 +73,7 @@ _heartbeat_stop = threading.Event()
 def _connect_worker_signals(app: Flask) -> None:
     def _fresh_connections(**_kw: Any) -> None:
         # A forked pool process must not share the parent's database connections.
-        app.extensions["intake_db"].dispose()
+        app.extensions["intake_db"].dispose(close=False)
 
     def _start_heartbeat(sender: Any = None, **_kw: Any) -> None:
         hostname = getattr(sender, "hostname", None) or socket.gethostname()

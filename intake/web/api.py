@@ -94,13 +94,17 @@ def create_report() -> tuple[Response, int]:
         position = getattr(exc, "pos", None)
         return _problem(400, "malformed_json", "The body is not valid JSON.",
                         **({"position": position} if position is not None else {}))
+    except RecursionError:
+        # Valid JSON nested thousands deep (a few hundred kB of brackets) exhausts the parser's stack.
+        return _problem(400, "malformed_json", "The body is nested too deeply to be a report.")
     if not isinstance(body, dict):
-        return _problem(422, "invalid", "The body must be a JSON object.", errors={"__root__": ["Expected an object."]})
+        return _problem(422, "invalid", "The body must be a JSON object.",
+                        errors={"__root__": ["Expected an object."]})
     key = request.headers.get("Idempotency-Key") or body.get("submission_id")
     if key is None:
         return _problem(422, "invalid", "Give an Idempotency-Key header or a submission_id.",
                         errors={"submission_id": ["An Idempotency-Key header or submission_id is required."]})
-    if not isinstance(key, str) or not SUBMISSION_ID_RE.match(key):
+    if not isinstance(key, str) or not SUBMISSION_ID_RE.fullmatch(key):
         return _problem(422, "invalid", "The idempotency key must be 8–64 letters, digits or . _ : -",
                         errors={"submission_id": ["8–64 characters from A–Z, a–z, 0–9 and . _ : -"]})
     try:

@@ -6,13 +6,15 @@ import logging
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from flask_wtf.csrf import validate_csrf
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from werkzeug.wrappers import Response
+from wtforms.validators import ValidationError
 
 from ..dispatch import dispatch_report
 from ..enums import Channel
-from ..extensions import db
+from ..extensions import csrf, db
 from ..forms import REPEATABLE, ReportForm
 from ..media import UploadRefused, discard_upload, store_upload
 from ..models import Attachment
@@ -25,6 +27,7 @@ log = logging.getLogger(__name__)
 
 
 @bp.route("/reports/new", methods=["GET", "POST"])
+@csrf.exempt  # checked in the view, so an expired token re-shows the form instead of a bare 400
 @roles_required(*SUBMITTERS)
 def new_report() -> Response | str | tuple[str, int]:
     form = ReportForm()
@@ -32,6 +35,10 @@ def new_report() -> Response | str | tuple[str, int]:
         form.submission_id.data = ReportForm.new_submission_id()
         return render_template("field/new_report.html", form=form, uploads={})
 
+    if not csrf_valid(form):
+        # An expired page (hours on a slow link) or a forged post: nothing is stored, nothing of
+        # what was typed is lost; the page now carries a fresh token for the next press of send.
+        return render_template("field/new_report.html", form=form, uploads={}, csrf_expired=True), 400
     submission_id = form.submission_id.data or ""
     if not SUBMISSION_ID_RE.match(submission_id):
         # Not something our form sends; start the form afresh rather than guess.
@@ -41,19 +48,21 @@ def new_report() -> Response | str | tuple[str, int]:
     if existing is not None:
         return redirect(url_for("field.receipt", public_id=existing.public_id))
 
-    uploads, upload_errors = keep_uploads(form, submission_id)
+    uploads, refusals = keep_uploads(form, submission_id)
     db.session.commit()
 
     row_action = request.form.get("row_action", "")
     if row_action:
+        show_refusals(form, refusals)
         apply_row_action(form, row_action)
-        return render_template("field/new_report.html", form=form, uploads=uploads)
+        return render_template("field/new_report.html", form=form, uploads=uploads,
+                               has_errors=bool(refusals))
 
     valid = form.validate()
-    data = form.report_in() if valid else None
-    if data is None or upload_errors:
-        if valid is False:
-            form.report_in()  # also place the schema's errors, so every problem shows at once
+    # Place the schema's errors even when WTForms already found some, so every problem shows at once.
+    data = form.report_in()
+    show_refusals(form, refusals)
+    if not valid or data is None or refusals:
         return render_template("field/new_report.html", form=form, uploads=uploads,
                                has_errors=True), 422
     try:
@@ -72,16 +81,24 @@ def new_report() -> Response | str | tuple[str, int]:
     return redirect(url_for("field.receipt", public_id=submission.report.public_id))
 
 
-def keep_uploads(form: ReportForm, stash_key: str) -> tuple[dict[str, Attachment], bool]:
+def csrf_valid(form: ReportForm) -> bool:
+    try:
+        validate_csrf(form.csrf_token.data)
+    except ValidationError:
+        return False
+    return True
+
+
+def keep_uploads(form: ReportForm, stash_key: str) -> tuple[dict[str, Attachment], dict[int, str]]:
     """Store newly chosen files in the form's stash and apply changes to those kept before.
 
-    Returns the kept uploads by public id, and whether any file was refused. A refused file gets
-    its message on its own row; everything else on the form stays as typed.
+    Returns the kept uploads by public id, and the refusal message of each row whose file was not
+    accepted. Everything else on the form stays as typed.
     """
     config = current_app.config
     kept: dict[str, Attachment] = {}
-    refused = False
-    for entry in form.attachments:
+    refused: dict[int, str] = {}
+    for index, entry in enumerate(form.attachments):
         row = entry.form
         upload = row.file.data
         attachment: Attachment | None = None
@@ -103,8 +120,7 @@ def keep_uploads(form: ReportForm, stash_key: str) -> tuple[dict[str, Attachment
                 )
                 row.upload_id.data = attachment.public_id
             except UploadRefused as exc:
-                row.file.errors = [str(exc)]
-                refused = True
+                refused[index] = str(exc)
                 continue
         if attachment is None:
             continue
@@ -124,6 +140,12 @@ def keep_uploads(form: ReportForm, stash_key: str) -> tuple[dict[str, Attachment
         attachment.description = (row.description.data or "").strip() or None
         kept[attachment.public_id] = attachment
     return kept, refused
+
+
+def show_refusals(form: ReportForm, refusals: dict[int, str]) -> None:
+    """Put each refused file's message on its row (after validation, which resets errors)."""
+    for index, message in refusals.items():
+        form.attachments[index].form.file.errors = [message]
 
 
 def apply_row_action(form: ReportForm, action: str) -> None:

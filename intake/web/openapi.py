@@ -96,7 +96,8 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/reports/{public_id}/attachments": {
                 "post": {
                     "operationId": "addAttachment",
-                    "summary": "Attach a photo, video, audio recording or PDF (the same bytes twice are one file)",
+                    "summary": ("Attach a photo, video, audio recording or PDF "
+                                "(the same bytes twice are one file)"),
                     "parameters": [report_id],
                     "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                         "type": "object",

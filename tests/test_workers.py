@@ -1,0 +1,196 @@
+"""The worker pipeline: a real Celery worker process takes new reports to triage; the pipeline's
+steps are idempotent; queue messages carry ids only; a lost message is recovered by the sweep."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import ExifTags
+from sqlalchemy import func, select, update
+
+from intake.enums import AttachmentStatus, Channel, ReportState
+from intake.extensions import db
+from intake.media import store_upload, stored_path
+from intake.models import Report, StateTransition, WorkerHeartbeat
+from intake.pipeline import process_report
+from intake.reports import submit_report
+from intake.schema import ReportIn
+from tests.conftest import complete_report, jpeg_bytes, make_token, wait_for
+
+GPS = {
+    ExifTags.GPS.GPSLatitudeRef: "N",
+    ExifTags.GPS.GPSLatitude: (39.0, 30.0, 20.52),
+    ExifTags.GPS.GPSLongitudeRef: "E",
+    ExifTags.GPS.GPSLongitude: (46.0, 26.0, 10.32),
+}
+CAMERA = {ExifTags.Base.Make: "Samsung", ExifTags.Base.Model: "SM-A515F",
+          ExifTags.Base.DateTime: "2026:03:14 06:52:10"}
+
+
+def fresh(report_id: int) -> Report:
+    db.session.expire_all()
+    report = db.session.get(Report, report_id)
+    assert report is not None
+    return report
+
+
+def file_report(app: Any, reporter: Any, narrative: str | None = None) -> Report:
+    """A report stored the way the web and API store it, without dispatching it."""
+    body = complete_report(**({"narrative": narrative} if narrative else {}))
+    with app.test_request_context():
+        submission = submit_report(db.session, reporter, ReportIn.model_validate(body), Channel.API,
+                                   f"sub-{dt.datetime.now().timestamp()}")
+        db.session.commit()
+    return submission.report
+
+
+@pytest.mark.worker
+def test_a_report_reaches_triage_through_a_real_worker(app: Any, client: Any, reporter: Any, worker: Any) -> None:
+    """Submitted through the API with a photo, a report is inspected by the worker and waits in triage."""
+    token = make_token(reporter)
+    headers = {"Authorization": f"Bearer {token}"}
+    created = client.post("/api/v1/reports", json=complete_report(), headers={**headers, "Idempotency-Key": "k-worker-1"})
+    assert created.status_code == 201
+    report_id_public = created.get_json()["id"]
+    image = jpeg_bytes(exif=CAMERA, gps=GPS)
+    upload = client.post(f"/api/v1/reports/{report_id_public}/attachments", headers=headers,
+                         data={"file": (io.BytesIO(image), "IMG_0042.jpg")}, content_type="multipart/form-data")
+    assert upload.status_code == 201
+
+    report = db.session.scalar(select(Report).where(Report.public_id == report_id_public))
+    assert report is not None
+    wait_for(lambda: fresh(report.id).state == ReportState.TRIAGE
+             and fresh(report.id).attachments[0].status != AttachmentStatus.STORED, timeout=60)
+    report = fresh(report.id)
+    attachment = report.attachments[0]
+    assert attachment.status == AttachmentStatus.INSPECTED
+    assert attachment.sha256 == hashlib.sha256(image).hexdigest()
+    metadata = attachment.embedded_metadata or {}
+    assert metadata["make"] == "Samsung" and metadata["model"] == "SM-A515F"
+    assert metadata["taken_at"] == "2026-03-14T06:52:10"
+    assert metadata["gps_latitude"] == pytest.approx(39.5057, abs=1e-4)
+    assert metadata["gps_longitude"] == pytest.approx(46.4362, abs=1e-4)
+    steps = [(t.from_state, t.to_state, t.actor_id) for t in report.transitions]
+    assert steps == [(None, ReportState.RECEIVED, reporter.id), (ReportState.RECEIVED, ReportState.TRIAGE, None)]
+    # The API shows the reporter the new status.
+    assert client.get(f"/api/v1/reports/{report_id_public}", headers=headers).get_json()["status"] == "triage"
+    # The worker reports itself alive, and /healthz says so.
+    assert db.session.scalar(select(func.count()).select_from(WorkerHeartbeat)) >= 1
+    health = client.get("/healthz")
+    assert health.status_code == 200 and health.get_json()["checks"]["worker"]["ok"] is True
+
+
+@pytest.mark.worker
+def test_the_sweep_recovers_a_report_whose_message_was_lost(app: Any, reporter: Any, worker: Any) -> None:
+    """A report left in `received` (its message never sent) is dispatched again by the sweep."""
+    from workers.tasks import sweep
+
+    report = file_report(app, reporter)
+    db.session.execute(update(Report).where(Report.id == report.id)
+                       .values(state_changed_at=report.state_changed_at - dt.timedelta(hours=1)))
+    db.session.commit()
+    with app.app_context():
+        sweep.run()
+    wait_for(lambda: fresh(report.id).state == ReportState.TRIAGE, timeout=60)
+    triaged = db.session.scalar(select(func.count()).select_from(StateTransition).where(
+        StateTransition.report_id == report.id, StateTransition.to_state == ReportState.TRIAGE))
+    assert triaged == 1
+
+
+def test_healthz_reports_a_missing_worker(client: Any) -> None:
+    """Without any worker heartbeat, /healthz answers 503 and says the worker is the problem."""
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    checks = response.get_json()["checks"]
+    assert checks["database"]["ok"] is True and checks["broker"]["ok"] is True
+    assert checks["worker"]["ok"] is False
+
+
+def test_pipeline_is_idempotent(app: Any, reporter: Any) -> None:
+    """Running the pipeline twice on a report leaves one transition to triage and the same metadata."""
+    report = file_report(app, reporter)
+    with app.app_context():
+        store_upload(db.session, app.config, io.BytesIO(jpeg_bytes(exif=CAMERA)), "a.jpg", reporter, report=report)
+        db.session.commit()
+        assert process_report(db.session, app.config, report.id) == "triaged"
+        db.session.commit()
+        first = dict(fresh(report.id).attachments[0].embedded_metadata or {})
+        assert process_report(db.session, app.config, report.id) == "updated"
+        db.session.commit()
+    report = fresh(report.id)
+    assert [t.to_state for t in report.transitions].count(ReportState.TRIAGE) == 1
+    assert report.attachments[0].embedded_metadata == first
+
+
+def test_a_file_changed_after_receipt_is_quarantined(app: Any, reporter: Any) -> None:
+    """If the stored bytes no longer match the SHA-256 taken on receipt, the file is held back."""
+    report = file_report(app, reporter)
+    with app.app_context():
+        attachment, _ = store_upload(db.session, app.config, io.BytesIO(jpeg_bytes()), "a.jpg", reporter,
+                                     report=report)
+        db.session.commit()
+        path = stored_path(app.config, attachment)
+        path.write_bytes(path.read_bytes() + b"tampered")
+        process_report(db.session, app.config, report.id)
+        db.session.commit()
+    attachment = fresh(report.id).attachments[0]
+    assert attachment.status == AttachmentStatus.QUARANTINED
+    assert "SHA-256" in (attachment.status_reason or "")
+    assert fresh(report.id).state == ReportState.TRIAGE  # the report itself still goes to review
+
+
+def test_a_truncated_image_is_quarantined(app: Any, reporter: Any) -> None:
+    """An image whose bytes start like a JPEG but cannot be decoded is held back, not shown."""
+    report = file_report(app, reporter)
+    broken = jpeg_bytes(size=(400, 300))[:600]
+    with app.app_context():
+        store_upload(db.session, app.config, io.BytesIO(broken), "cut.jpg", reporter, report=report)
+        db.session.commit()
+        process_report(db.session, app.config, report.id)
+        db.session.commit()
+    attachment = fresh(report.id).attachments[0]
+    assert attachment.status == AttachmentStatus.QUARANTINED
+
+
+def queued_messages(app: Any) -> list[str]:
+    """Every message now waiting on the broker, as raw text."""
+    url = app.config["BROKER_URL"]
+    if url.startswith("redis"):
+        import redis
+
+        client = redis.Redis.from_url(url)
+        try:
+            return [raw.decode() for key in client.keys("*") if client.type(key) == b"list"
+                    for raw in client.lrange(key, 0, -1)]
+        finally:
+            client.close()
+    folder = Path(app.instance_path) / "broker" / "queue"
+    return [p.read_text() for p in folder.iterdir() if p.is_file()]
+
+
+def test_queue_messages_carry_ids_only(app: Any, client: Any, reporter: Any) -> None:
+    """What the web app puts on the broker names the report by id and holds none of its content."""
+    token = make_token(reporter)
+    canary = "CANARY-narrative-7f3a9"
+    body = complete_report(narrative=f"The shell hit {canary} at dawn.")
+    response = client.post("/api/v1/reports", json=body,
+                           headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "k-ids-only"})
+    assert response.status_code == 201
+    messages = queued_messages(app)
+    assert messages, "the new report was dispatched"
+    report = db.session.scalar(select(Report))
+    assert report is not None
+    for raw in messages:
+        assert canary not in raw
+        for secret in ("Anahit Petrosyan", "+374 91 234567", "gor@example.org", "39.5057", "Khndzoresk"):
+            assert secret not in raw
+    envelope = json.loads(messages[0])
+    headers = envelope.get("headers", {})
+    assert headers.get("task") == "intake.process_report"
+    assert headers.get("argsrepr") == f"[{report.id}]"
