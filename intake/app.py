@@ -83,12 +83,14 @@ def _register_blueprints(app: Flask) -> None:
 
 def _register_template_helpers(app: Flask) -> None:
     from . import enums
+    from .media import megabytes
 
     @app.context_processor
     def _helpers() -> dict[str, Any]:
         locale = str(get_locale() or "en")
         return {
             "enums": enums,
+            "megabytes": megabytes,
             "lang": locale,
             "text_direction": "rtl" if locale.split("_")[0] in RTL_LANGUAGES else "ltr",
         }

@@ -36,7 +36,7 @@ from wtforms import (
 from wtforms import URLField as _URLField
 from wtforms.fields import DecimalField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from .enums import (
     AgeBand,
@@ -59,7 +59,7 @@ from .enums import (
     SourceType,
     YesNoUnknown,
 )
-from .schema import SUBMISSION_ID_RE, ReportIn, country_codes, errors_by_field
+from .schema import ReportIn, country_codes, errors_by_field
 
 NARRATIVE_LANGUAGES = ["en", "ru", "uk", "hy", "az", "ar", "ka", "tr", "fa", "ku", "he", "fr", "es", "de",
                        "so", "sw", "am", "ti", "my", "ur", "ps"]
@@ -183,7 +183,8 @@ class ReportForm(FlaskForm):
         # (WTF_CSRF_TIME_LIMIT), so a slow sender is not told the form has expired.
         pass
 
-    submission_id = HiddenField(validators=[DataRequired(), Regexp(SUBMISSION_ID_RE.pattern)])
+    # Checked exactly (fullmatch) by the view before anything else happens.
+    submission_id = HiddenField(validators=[DataRequired()])
 
     # Event
     occurred_on = DateField(_l("Date"), [InputRequired(message=_l("Give the date of the event."))])

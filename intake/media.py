@@ -87,6 +87,11 @@ def describe_refusal(head: bytes) -> str:
              "audio (M4A, OGG, MP3) or PDF, whatever its name says")
 
 
+def megabytes(size: int) -> str:
+    """A byte limit as people read it: 25, 0.5."""
+    return f"{round(size / (1024 * 1024), 1):g}"
+
+
 def upload_dir(config: dict[str, Any]) -> Path:
     path = Path(config["UPLOAD_PATH"])
     path.mkdir(parents=True, exist_ok=True)
@@ -137,7 +142,7 @@ def store_upload(
                 if size > limits.max_file_bytes:
                     raise UploadRefused(
                         _("%(name)s was not accepted: it is larger than %(limit)s MB.",
-                          name=name, limit=limits.max_file_bytes // (1024 * 1024)),
+                          name=name, limit=megabytes(limits.max_file_bytes)),
                         too_large=True,
                     )
                 if len(head) < SNIFF_BYTES:
@@ -165,7 +170,7 @@ def store_upload(
         if sum(a.size for a in siblings) + size > limits.max_report_bytes:
             raise UploadRefused(
                 _("%(name)s was not accepted: all files of one report together may not exceed %(limit)s MB.",
-                  name=name, limit=limits.max_report_bytes // (1024 * 1024)),
+                  name=name, limit=megabytes(limits.max_report_bytes)),
                 too_large=True,
             )
         os.replace(partial, target)

@@ -40,7 +40,7 @@ def new_report() -> Response | str | tuple[str, int]:
         # what was typed is lost; the page now carries a fresh token for the next press of send.
         return render_template("field/new_report.html", form=form, uploads={}, csrf_expired=True), 400
     submission_id = form.submission_id.data or ""
-    if not SUBMISSION_ID_RE.match(submission_id):
+    if not SUBMISSION_ID_RE.fullmatch(submission_id):
         # Not something our form sends; start the form afresh rather than guess.
         abort(400)
     # A second click, or a retry after a lost connection: the report exists, show its receipt.
