@@ -6,7 +6,7 @@ boundaries (commit/rollback) are written in views and tasks, never inside model 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
@@ -50,21 +50,24 @@ class Database:
 
     def __init__(self) -> None:
         self.engine: Engine | None = None
-        self.session: scoped_session[Session] = scoped_session(sessionmaker())
+        self._scoped: scoped_session[Session] = scoped_session(sessionmaker())
+        # Callers use the proxy as the Session of their request or task; domain functions take a
+        # plain Session, so it is typed as one.
+        self.session: Session = cast(Session, self._scoped)
 
     def init_app(self, app: Any) -> None:
         self.engine = make_engine(app.config["DATABASE_URL"])
-        self.session.remove()
-        self.session.configure(bind=self.engine, expire_on_commit=False)
+        self._scoped.remove()
+        self._scoped.configure(bind=self.engine, expire_on_commit=False)
         app.extensions["intake_db"] = self
 
         @app.teardown_appcontext
         def _remove_session(_exc: BaseException | None) -> None:
-            self.session.remove()
+            self._scoped.remove()
 
     def dispose(self, close: bool = True) -> None:
         """Drop pooled connections: closed at shutdown, merely forgotten after a fork (the parent
         process still owns them)."""
-        self.session.remove()
+        self._scoped.remove()
         if self.engine is not None:
             self.engine.dispose(close=close)

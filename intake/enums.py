@@ -7,12 +7,15 @@ translated text shown to people. A new value is added here and nowhere else.
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
 
 
 class LabelledEnum(str, enum.Enum):
     """A string enum whose members carry a translatable label."""
+
+    label: Any  # set per member in __new__
 
     def __new__(cls, value: str, label: object = None) -> LabelledEnum:
         member = str.__new__(cls, value)

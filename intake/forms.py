@@ -134,7 +134,7 @@ class DamagedObjectRow(Row):
 
 class ComponentRow(Row):
     kind = SelectField(_l("Kind of component"), choices=opts(blank_choice() + ComponentKind.choices()), default="")
-    model = StringField(_l("Model"), [Optional(), Length(max=200)], render_kw={"list": "catalogue-components"})
+    model = StringField(_l("Model"), [Optional(), Length(max=200)])
     manufacturer = StringField(_l("Manufacturer"), [Optional(), Length(max=200)])
     country_of_manufacture = SelectField(_l("Country of manufacture"), default="")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Any
 
 from babel import Locale
@@ -52,8 +53,8 @@ SUBMISSION_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
 # CLDR's territory list also names groupings and placeholders that are no country or place:
 # the EU, the eurozone, the UN, "Outlying Oceania", two pseudo-locales and "Unknown Region" (ZZ).
 _NOT_COUNTRIES = frozenset({"EU", "EZ", "QO", "UN", "XA", "XB", "ZZ"})
-_COUNTRY_CODES = frozenset(
-    code for code in Locale("en").territories
+_COUNTRY_CODES: frozenset[str] = frozenset(
+    code for code in map(str, Locale("en").territories)
     if len(code) == 2 and code.isalpha() and code not in _NOT_COUNTRIES
 )
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -298,7 +299,7 @@ def error_key(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc) or "__root__"
 
 
-def errors_by_field(errors: list[dict[str, Any]]) -> dict[str, list[str]]:
+def errors_by_field(errors: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
     """Validation errors grouped per field path, with human messages."""
     result: dict[str, list[str]] = {}
     for err in errors:

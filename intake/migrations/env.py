@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from alembic import context
-from intake.db import Base, make_engine
+
 from intake import models  # noqa: F401  (registers every table on Base.metadata)
+from sqlalchemy.engine import Connection
+
+from intake.db import Base, make_engine
 
 config = context.config
 target_metadata = Base.metadata
@@ -28,7 +31,7 @@ def run_migrations_online() -> None:
     engine.dispose()
 
 
-def _run(connection: object) -> None:
+def _run(connection: Connection) -> None:
     # Batch mode lets one migration alter tables on SQLite too (it rebuilds them).
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
                       compare_type=True)

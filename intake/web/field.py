@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -113,7 +114,7 @@ def keep_uploads(form: ReportForm, stash_key: str) -> tuple[dict[str, Attachment
             )
             if attachment is None:
                 row.upload_id.data = ""
-        if attachment is None and upload is not None and getattr(upload, "filename", ""):
+        if attachment is None and upload is not None and getattr(upload, "filename", None):
             try:
                 attachment, _created = store_upload(
                     db.session, config, upload.stream, upload.filename, current_user, stash_key=stash_key
