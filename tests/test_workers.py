@@ -194,3 +194,32 @@ def test_queue_messages_carry_ids_only(app: Any, client: Any, reporter: Any) -> 
     headers = envelope.get("headers", {})
     assert headers.get("task") == "intake.process_report"
     assert headers.get("argsrepr") == f"[{report.id}]"
+
+
+@pytest.mark.worker
+def test_done_when_reporter_files_and_verifier_sees_it_within_seconds(app: Any, org: Any, reporter: Any,
+                                                                       worker: Any) -> None:
+    """Form with two victims and a photo → receipt → worker → the same organisation's verifier sees it."""
+    from intake.enums import Role
+    from tests.conftest import make_org, make_user, sign_in
+    from tests.test_field import form_fields, page_of, photo
+
+    field_browser = app.test_client()
+    sign_in(field_browser, reporter.email)
+    _, token, submission_id = page_of(field_browser)
+    sent = field_browser.post("/reports/new", data=form_fields(token, submission_id,
+                                                               **{"attachments-0-file": photo()}),
+                              content_type="multipart/form-data")
+    assert sent.status_code == 302
+    receipt = field_browser.get(sent.headers["Location"]).get_data(as_text=True)
+    report = db.session.scalar(select(Report))
+    assert report is not None and report.receipt_code in receipt
+    assert len(report.victims) == 2 and len(report.attachments) == 1
+
+    wait_for(lambda: fresh(report.id).state == ReportState.TRIAGE, timeout=30)
+    ours, theirs = app.test_client(), app.test_client()
+    sign_in(ours, make_user(org, Role.VERIFIER).email)
+    sign_in(theirs, make_user(make_org("Elsewhere"), Role.VERIFIER).email)
+    assert report.public_id in ours.get("/queue/").get_data(as_text=True)
+    assert report.public_id not in theirs.get("/queue/").get_data(as_text=True)
+    assert "Waiting for review" in field_browser.get("/my-reports").get_data(as_text=True)
