@@ -171,7 +171,9 @@ def serve(host: str, port: int, web_workers: int) -> None:
         env["INTAKE_SESSION_COOKIE_SECURE"] = env["INTAKE_REMEMBER_COOKIE_SECURE"] = "false"
     bin_dir = Path(sys.executable).parent
     web = [str(bin_dir / "gunicorn"), "--bind", f"{host}:{port}", "--workers", str(web_workers),
-           "--timeout", "120", "--access-logfile", "-", "intake.wsgi:app"]
+           "--timeout", "120", "--no-control-socket", "intake.wsgi:app"]
+    # No access log: a line per request with the client's address would tell a seized server
+    # where each field worker connected from.
     # On SQLite one worker process at a time keeps writers few; beat runs inside the worker so
     # the embedded default needs no third process.
     worker = [str(bin_dir / "celery"), "-A", "workers.worker", "worker", "--loglevel", "INFO",

@@ -129,12 +129,14 @@ def broker_transport_options(config: dict[str, Any], instance_path: Path) -> dic
     if url.startswith("filesystem://"):
         queue_dir = instance_path / "broker" / "queue"
         processed_dir = instance_path / "broker" / "processed"
-        for folder in (queue_dir, processed_dir):
+        control_dir = instance_path / "broker" / "control"
+        for folder in (queue_dir, processed_dir, control_dir):
             folder.mkdir(parents=True, exist_ok=True)
         return {
             "data_folder_in": str(queue_dir),
             "data_folder_out": str(queue_dir),
             "processed_folder": str(processed_dir),
+            "control_folder": str(control_dir),
             "store_processed": False,
         }
     # Redis redelivers an unacknowledged message after the visibility timeout: it must be longer
