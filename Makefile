@@ -15,7 +15,7 @@ test-pg: ## the suite on the local PostgreSQL and Redis, as CI runs it
 	INTAKE_TEST_BROKER_URL=redis://127.0.0.1:6379/15 $(VENV)/bin/pytest
 
 lint: ## ruff and mypy
-	$(VENV)/bin/ruff check intake workers tests bench && $(VENV)/bin/mypy
+	$(VENV)/bin/ruff check intake workers tests && $(VENV)/bin/mypy
 
 messages: ## extract user-facing strings into intake/translations/messages.pot
 	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -o intake/translations/messages.pot .

@@ -14,7 +14,7 @@ from typing import Any
 
 # Values that must never be accepted as a secret key outside debug and tests.
 KNOWN_BAD_SECRETS = {"", "dev", "change-me", "changeme", "secret", "insecure", "please-change"}
-SECRET_KEY_FILE = "secret_key"
+SECRET_KEY_FILE = "secret_key"  # noqa: S105  (a file name, not a secret)
 
 
 class ConfigError(RuntimeError):

@@ -228,9 +228,11 @@ class ReportForm(FlaskForm):
                              description=_l("Inscriptions, lot and serial numbers, manufacturer codes, exactly "
                                             "as written."), render_kw={"rows": 3})
     components = FieldList(FormField(ComponentRow), min_entries=1, max_entries=ROW_LIMIT)
-    identification_basis = SelectField(_l("How was the weapon identified?"),
-                                       choices=opts(blank_choice(_l("— not identified —")) + IdentificationBasis.choices()),
-                                       default="")
+    identification_basis = SelectField(
+        _l("How was the weapon identified?"),
+        choices=opts(blank_choice(_l("— not identified —")) + IdentificationBasis.choices()),
+        default="",
+    )
     identification_confidence = SelectField(_l("Confidence in the identification"),
                                             choices=opts(blank_choice(_l("—")) + IdentificationConfidence.choices()),
                                             default="")
@@ -268,7 +270,8 @@ class ReportForm(FlaskForm):
         if len(field.entries) < ROW_LIMIT:
             field.append_entry()
             if list_name == "components":
-                field.entries[-1].form.country_of_manufacture.choices = self.components[0].form.country_of_manufacture.choices
+                countries = self.components[0].form.country_of_manufacture.choices
+                field.entries[-1].form.country_of_manufacture.choices = countries
 
     def remove_row(self, list_name: str, index: int) -> None:
         field = getattr(self, list_name)

@@ -268,7 +268,8 @@ def test_my_reports_lists_only_my_reports_with_status(client: Any, org: Any) -> 
         browser = client.application.test_client()
         sign_in(browser, user.email)
         _, token, submission_id = page_of(browser)
-        assert browser.post("/reports/new", data=form_fields(token, submission_id, locality=locality)).status_code == 302
+        sent = browser.post("/reports/new", data=form_fields(token, submission_id, locality=locality))
+        assert sent.status_code == 302
     html = browser.get("/my-reports").get_data(as_text=True)
     assert "My Town" in html and "Colleague Town" not in html
     assert "Received" in html

@@ -55,7 +55,8 @@ def test_a_report_reaches_triage_through_a_real_worker(app: Any, client: Any, re
     """Submitted through the API with a photo, a report is inspected by the worker and waits in triage."""
     token = make_token(reporter)
     headers = {"Authorization": f"Bearer {token}"}
-    created = client.post("/api/v1/reports", json=complete_report(), headers={**headers, "Idempotency-Key": "k-worker-1"})
+    created = client.post("/api/v1/reports", json=complete_report(),
+                          headers={**headers, "Idempotency-Key": "k-worker-1"})
     assert created.status_code == 201
     report_id_public = created.get_json()["id"]
     image = jpeg_bytes(exif=CAMERA, gps=GPS)

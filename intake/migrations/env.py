@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from alembic import context
-
-from intake import models  # noqa: F401  (registers every table on Base.metadata)
 from sqlalchemy.engine import Connection
 
+from intake import models  # noqa: F401  (registers every table on Base.metadata)
 from intake.db import Base, make_engine
 
 config = context.config
