@@ -64,6 +64,8 @@ from .schema import ReportIn, country_codes, errors_by_field
 NARRATIVE_LANGUAGES = ["en", "ru", "uk", "hy", "az", "ar", "ka", "tr", "fa", "ku", "he", "fr", "es", "de",
                        "so", "sw", "am", "ti", "my", "ur", "ps"]
 REPEATABLE = ("victims", "objects_damaged", "components", "witnesses", "links", "attachments")
+ROW_LABELS = {"victims": _l("Person"), "objects_damaged": _l("Damaged object"), "components": _l("Component"),
+              "witnesses": _l("Witness"), "links": _l("Link"), "attachments": _l("File")}
 ROW_LIMIT = 50  # rows a form can grow to without JavaScript; the API takes more
 
 
@@ -261,9 +263,21 @@ class ReportForm(FlaskForm):
         for entry in self.components:
             entry.form.country_of_manufacture.choices = opts(blank_choice(_l("—")) + countries)
 
-    # Counts, grouped for the template: [(harm, [(group, field), …]), …]
-    def count_rows(self) -> list[tuple[Harm, list[tuple[HarmGroup, Any]]]]:
-        return [(h, [(g, self[f"{h.value}_{g.value}"]) for g in HarmGroup]) for h in Harm]
+    def error_summary(self) -> list[tuple[str, str, str]]:
+        """(field id, label, first message) of every field with an error, in page order."""
+        counts = {f"{h.value}_{g.value}": f"{h.label} — {g.label}" for h in Harm for g in HarmGroup}
+        summary = []
+        for field in self:
+            if isinstance(field, FieldList):
+                for number, entry in enumerate(field.entries, start=1):
+                    for sub in entry.form:
+                        if sub.errors:
+                            label = f"{ROW_LABELS[field.name]} {number} — {sub.label.text}"
+                            summary.append((sub.id, label, str(sub.errors[0])))
+            elif field.errors and field.name != "csrf_token":
+                label = counts.get(field.name) or str(field.label.text)
+                summary.append((field.id, label, str(field.errors[0])))
+        return summary
 
     def add_row(self, list_name: str) -> None:
         field = getattr(self, list_name)

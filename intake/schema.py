@@ -299,12 +299,53 @@ def error_key(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc) or "__root__"
 
 
+def human_message(err: Mapping[str, Any]) -> str:
+    """A translated message for one pydantic error; never quotes the submitted value."""
+    kind = err.get("type", "")
+    # 90.0 reads as 90 to people.
+    ctx = {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in (err.get("ctx") or {}).items()}
+    if kind == "value_error":
+        # Our own validators raise ValueError with a translated message already.
+        return str(err["msg"]).removeprefix("Value error, ")
+    messages: dict[str, Any] = {
+        "missing": lambda: _("This field is required."),
+        "extra_forbidden": lambda: _("This field is not part of a report."),
+        "less_than_equal": lambda: _("Must be %(limit)s or less.", limit=ctx.get("le")),
+        "less_than": lambda: _("Must be less than %(limit)s.", limit=ctx.get("lt")),
+        "greater_than_equal": lambda: _("Must be %(limit)s or more.", limit=ctx.get("ge")),
+        "greater_than": lambda: _("Must be more than %(limit)s.", limit=ctx.get("gt")),
+        "string_too_long": lambda: _("Too long: at most %(count)s characters.", count=ctx.get("max_length")),
+        "string_too_short": lambda: _("Too short: at least %(count)s characters.", count=ctx.get("min_length")),
+        "too_long": lambda: _("Too many entries: at most %(count)s.", count=ctx.get("max_length")),
+        "string_pattern_mismatch": lambda: _("This is not in the expected form."),
+        "enum": lambda: _("Choose one of: %(options)s.", options=ctx.get("expected", "")),
+        "int_parsing": lambda: _("Enter a whole number."),
+        "int_type": lambda: _("Enter a whole number."),
+        "int_from_float": lambda: _("Enter a whole number."),
+        "float_parsing": lambda: _("Enter a number."),
+        "float_type": lambda: _("Enter a number."),
+        "bool_parsing": lambda: _("Enter true or false."),
+        "bool_type": lambda: _("Enter true or false."),
+        "date_parsing": lambda: _("Enter a date as YYYY-MM-DD."),
+        "date_from_datetime_parsing": lambda: _("Enter a date as YYYY-MM-DD."),
+        "date_type": lambda: _("Enter a date as YYYY-MM-DD."),
+        "time_parsing": lambda: _("Enter a time as HH:MM."),
+        "time_type": lambda: _("Enter a time as HH:MM."),
+        "string_type": lambda: _("Enter text."),
+        "list_type": lambda: _("Give a list."),
+        "model_type": lambda: _("Give an object with the fields of this part of the report."),
+        "dict_type": lambda: _("Give an object with the fields of this part of the report."),
+    }
+    make = messages.get(kind)
+    # Other kinds: our own PydanticCustomErrors (already translated) or pydantic's English text,
+    # which names the rule, never the submitted value.
+    return str(make()) if make else str(err["msg"])
+
+
 def errors_by_field(errors: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
-    """Validation errors grouped per field path, with human messages."""
+    """Validation errors grouped per field path, with translated messages."""
     result: dict[str, list[str]] = {}
     for err in errors:
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        # Custom validators raise ValueError; pydantic prefixes those with "Value error, ".
-        message = str(err["msg"]).removeprefix("Value error, ")
-        result.setdefault(error_key(loc), []).append(message)
+        result.setdefault(error_key(loc), []).append(human_message(err))
     return result

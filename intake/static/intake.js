@@ -5,6 +5,24 @@
   var form = document.getElementById("report-form");
   if (!form) { return; }
 
+  // After an error, bring the list of what to correct into view.
+  var summary = document.getElementById("form-errors");
+  if (summary) { summary.focus(); }
+
+  // Enter in a one-line field would send the whole form on a phone keyboard's "Go": don't.
+  form.addEventListener("keydown", function (event) {
+    var target = event.target;
+    if (event.key === "Enter" && target.tagName === "INPUT" && !/^(submit|button|file|checkbox)$/.test(target.type)) {
+      event.preventDefault();
+    }
+  });
+
+  function renumber(container) {
+    container.querySelectorAll(":scope > fieldset.row .row-number").forEach(function (el, i) {
+      el.textContent = String(i + 1);
+    });
+  }
+
   function nextIndex(container) {
     var max = -1;
     container.querySelectorAll(":scope > fieldset.row").forEach(function (row) {
@@ -25,6 +43,7 @@
       var index = String(nextIndex(container));
       var html = template.innerHTML.split("__INDEX__").join(index);
       container.insertAdjacentHTML("beforeend", html);
+      renumber(container);
       var added = container.lastElementChild;
       var first = added && added.querySelector("input, select, textarea");
       if (first) { first.focus(); }
@@ -41,6 +60,7 @@
     event.preventDefault();
     if (container.querySelectorAll(":scope > fieldset.row").length > 1) {
       row.remove();
+      renumber(container);
     } else {
       row.querySelectorAll("input, select, textarea").forEach(function (el) {
         if (el.type === "hidden") { return; }
@@ -68,6 +88,13 @@
   });
 
   // One press of "Send report" sends once; the server also treats repeats as one report.
+  // Coming back to this page from the browser's history re-enables the button.
+  window.addEventListener("pageshow", function (event) {
+    if (!event.persisted) { return; }
+    sending = false;
+    var send = document.getElementById("send-report");
+    if (send) { send.disabled = false; }
+  });
   var sending = false;
   form.addEventListener("submit", function (event) {
     var submitter = event.submitter;
