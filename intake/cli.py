@@ -24,9 +24,14 @@ def _app() -> Flask:
     from . import create_app
 
     try:
-        return create_app()
+        app = create_app()
     except cfg.ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+    # The command's connections are closed when it ends, not left to the garbage collector.
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.call_on_close(lambda: app.extensions["intake_db"].dispose(app))
+    return app
 
 
 def alembic_config(database_url: str) -> Any:

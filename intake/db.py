@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from flask import current_app, has_app_context
 from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 
@@ -45,29 +46,55 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
 
+class _AppSession(Session):
+    """A session that talks to the engine of the app whose context is active.
+
+    One process normally has one app; tests and the CLI make several, each with its own engine,
+    and none of them may end up using (or leaking) another's connections.
+    """
+
+    def __init__(self, database: Database, **kwargs: Any) -> None:
+        self._database = database
+        super().__init__(**kwargs)
+
+    def get_bind(self, *args: Any, **kwargs: Any) -> Engine:
+        if has_app_context() and "intake_engine" in current_app.extensions:
+            return cast(Engine, current_app.extensions["intake_engine"])
+        if self._database.engine is None:
+            raise RuntimeError("no database engine: create the app first")
+        return self._database.engine
+
+
 class Database:
-    """Engine and scoped session for one Flask app (web process or worker)."""
+    """Engines and the scoped session shared by the web app and the workers."""
 
     def __init__(self) -> None:
-        self.engine: Engine | None = None
-        self._scoped: scoped_session[Session] = scoped_session(sessionmaker())
+        self.engine: Engine | None = None  # the latest app's, for code outside any app context
+        self._engines: list[Engine] = []
+        self._scoped: scoped_session[Session] = scoped_session(
+            sessionmaker(class_=_AppSession, database=self, expire_on_commit=False)
+        )
         # Callers use the proxy as the Session of their request or task; domain functions take a
         # plain Session, so it is typed as one.
         self.session: Session = cast(Session, self._scoped)
 
     def init_app(self, app: Any) -> None:
-        self.engine = make_engine(app.config["DATABASE_URL"])
-        self._scoped.remove()
-        self._scoped.configure(bind=self.engine, expire_on_commit=False)
+        engine = make_engine(app.config["DATABASE_URL"])
+        self.engine = engine
+        self._engines.append(engine)
         app.extensions["intake_db"] = self
+        app.extensions["intake_engine"] = engine
 
         @app.teardown_appcontext
         def _remove_session(_exc: BaseException | None) -> None:
             self._scoped.remove()
 
-    def dispose(self, close: bool = True) -> None:
-        """Drop pooled connections: closed at shutdown, merely forgotten after a fork (the parent
-        process still owns them)."""
+    def dispose(self, app: Any = None, close: bool = True) -> None:
+        """Drop pooled connections of `app`'s engine, or of every engine: closed at shutdown,
+        merely forgotten after a fork (the parent process still owns them)."""
         self._scoped.remove()
-        if self.engine is not None:
-            self.engine.dispose(close=close)
+        engines = [app.extensions["intake_engine"]] if app is not None else list(self._engines)
+        for engine in engines:
+            engine.dispose(close=close)
+            if app is not None or close:
+                self._engines = [e for e in self._engines if e is not engine]
