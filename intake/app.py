@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +109,3 @@ def _configure_password_hasher(app: Flask) -> None:
     from .accounts import configure_hasher
 
     configure_hasher(app.config.get("ARGON2_PARAMS"))
-
-
-def quiet_noisy_loggers() -> None:
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)

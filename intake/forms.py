@@ -180,11 +180,6 @@ def _counts_fields() -> dict[str, Any]:
 class ReportForm(FlaskForm):
     """One report, in the sections of design/report.md."""
 
-    class Meta:
-        # A phone on 2G can take an hour over one form with photos: CSRF tokens live a day
-        # (WTF_CSRF_TIME_LIMIT), so a slow sender is not told the form has expired.
-        pass
-
     # Checked exactly (fullmatch) by the view before anything else happens.
     submission_id = HiddenField(validators=[DataRequired()])
 
