@@ -50,8 +50,12 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "BABEL_DEFAULT_LOCALE": "en",
         "LANGUAGES": ["en", "ru", "uk", "hy", "az", "ar"],
         "QUEUE_PAGE_SIZE": 25,
-        # A report still in `received` this long after its last step is dispatched again.
+        # A pipeline job still pending this long after it was owed (or last started) is dispatched
+        # again by the sweep; after this many starts without finishing it is held as dead.
         "PIPELINE_DEADLINE_SECONDS": 300,
+        "PIPELINE_MAX_ATTEMPTS": 8,
+        # Fault injection for the fault tests and the soak bench: a pause before each pipeline step.
+        "PIPELINE_STEP_DELAY_SECONDS": 0,
         "SWEEP_INTERVAL_SECONDS": 60,
         # A worker that has not written a heartbeat for this long counts as gone in /healthz.
         "WORKER_HEARTBEAT_SECONDS": 15,

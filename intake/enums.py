@@ -240,6 +240,12 @@ class AttachmentStatus(LabelledEnum):
     QUARANTINED = "quarantined", _l("Held back: failed the check")
 
 
+class JobState(LabelledEnum):
+    PENDING = "pending", _l("Waiting for a worker")
+    DONE = "done", _l("Done")
+    DEAD = "dead", _l("Failed repeatedly: held for a coordinator")
+
+
 class Sensitivity(str, enum.Enum):
     """Sensitivity class of a field (see design/report.md): where its value may go."""
 

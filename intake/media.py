@@ -16,7 +16,7 @@ from typing import IO, Any
 import filetype
 from flask_babel import gettext as _
 from PIL import ExifTags, Image, UnidentifiedImageError
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from .enums import AttachmentStatus
@@ -45,6 +45,20 @@ ALLOWED_TYPES: dict[str, str] = {
     "application/pdf": "PDF",
 }
 IMAGE_TYPES = {"image/jpeg", "image/png", "image/webp"}
+
+
+def _forget_new_files(session: Session) -> None:
+    session.info.pop("new_upload_paths", None)
+
+
+def _remove_new_files(session: Session) -> None:
+    """The transaction that recorded these files did not commit: nothing half-written stays on disk."""
+    for path in session.info.pop("new_upload_paths", []):
+        Path(path).unlink(missing_ok=True)
+
+
+event.listen(Session, "after_commit", _forget_new_files)
+event.listen(Session, "after_rollback", _remove_new_files)
 
 
 class UploadRefused(ValueError):
@@ -174,6 +188,7 @@ def store_upload(
                 too_large=True,
             )
         os.replace(partial, target)
+        session.info.setdefault("new_upload_paths", []).append(str(target))
     except BaseException:
         partial.unlink(missing_ok=True)
         raise

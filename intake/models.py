@@ -45,6 +45,7 @@ from .enums import (
     IdentificationBasis,
     IdentificationConfidence,
     IncidentType,
+    JobState,
     LocationPrecision,
     ObjectKind,
     Occupation,
@@ -240,6 +241,7 @@ class Report(Base):
     transitions: Mapped[list[StateTransition]] = relationship(
         back_populates="report", order_by="StateTransition.id", cascade="all, delete-orphan"
     )
+    job: Mapped[PipelineJob | None] = relationship(back_populates="report", cascade="all, delete-orphan")
 
     def count(self, harm: Harm, group: HarmGroup) -> int:
         return int(getattr(self, f"{harm.value}_{group.value}") or 0)
@@ -374,6 +376,32 @@ class StateTransition(Base):
 
     report: Mapped[Report] = relationship(back_populates="transitions")
     actor: Mapped[User | None] = relationship()
+
+
+class PipelineJob(Base):
+    """The outbox: work the workers owe a report, written in the transaction that created the need.
+
+    A message on the broker is only a hint to start; this row is the promise. It is marked done in
+    the same transaction as the work, and the sweep dispatches again any job past its deadline, so
+    a message lost with the broker or a worker killed mid-task loses nothing.
+    """
+
+    __tablename__ = "pipeline_jobs"
+    __table_args__ = (Index("ix_pipeline_jobs_due", "state", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), unique=True)
+    state: Mapped[JobState] = mapped_column(enum_column(JobState), default=JobState.PENDING)
+    # When the sweep should dispatch this job again if it is still pending.
+    due_at: Mapped[dt.datetime] = mapped_column(Timestamp())
+    # Runs started (counted before the work, so a worker killed mid-task still counts).
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Exception class of the last failed run: never its message, which may quote report content.
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow, onupdate=utcnow)
+
+    report: Mapped[Report] = relationship(back_populates="job")
 
 
 class WorkerHeartbeat(Base):

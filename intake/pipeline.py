@@ -2,6 +2,11 @@
 
 received ──(inspect media; anonymize; look for duplicates)──▶ triage
 
+The work owed to a report is a `PipelineJob` row (the outbox), written in the same transaction as
+the report or the attachment that needs it. A broker message only says "start now"; the sweep
+dispatches again any job still pending after its deadline, and a job that fails or dies again and
+again is held as `dead` for a coordinator to look at and retry.
+
 Each step is idempotent: it looks at what is already done and does only the rest, so a step
 killed at any line and run again leaves the same result. Anonymization and duplicate detection
 are their own issues and join `STEPS` when they land.
@@ -10,15 +15,17 @@ are their own issues and join `STEPS` when they land.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from .enums import ReportState
+from .enums import JobState, ReportState
 from .media import inspect_attachment
-from .models import Report, WorkerHeartbeat, utcnow
-from .reports import stalled_reports, transition
+from .models import PipelineJob, Report, WorkerHeartbeat, utcnow
+from .reports import transition
 
 
 def inspect_media(session: Session, config: dict[str, Any], report: Report) -> None:
@@ -31,22 +38,124 @@ Step = Callable[[Session, dict[str, Any], Report], None]
 STEPS: list[Step] = [inspect_media]
 
 
+# ---- the outbox ---------------------------------------------------------------------------------
+
+
+def owe_work(session: Session, report: Report, deadline_seconds: int) -> PipelineJob:
+    """Record, in the caller's transaction, that the workers owe `report` a pipeline run."""
+    job = report.job
+    if job is None:
+        job = PipelineJob(report=report, attempts=0)
+        session.add(job)
+    job.state = JobState.PENDING
+    job.attempts = 0
+    job.last_error = None
+    job.due_at = utcnow() + dt.timedelta(seconds=deadline_seconds)
+    return job
+
+
+def start_job(session: Session, report_id: int, max_attempts: int, deadline_seconds: int) -> bool:
+    """Claim a run of the report's pending job; False if there is nothing to do.
+
+    The attempt is counted and committed by the caller before any work, so a worker killed
+    mid-task still counts; past `max_attempts` the job is held as dead instead of run again.
+    """
+    job = session.scalar(select(PipelineJob).where(PipelineJob.report_id == report_id).with_for_update())
+    if job is None or job.state != JobState.PENDING:
+        return False
+    if job.attempts >= max_attempts:
+        job.state = JobState.DEAD
+        job.last_error = job.last_error or "stopped without finishing (worker lost)"
+        return False
+    job.attempts += 1
+    job.due_at = utcnow() + dt.timedelta(seconds=deadline_seconds)
+    return True
+
+
 def process_report(session: Session, config: dict[str, Any], report_id: int) -> str:
-    """Run every pipeline step on a report and move it to triage. Returns what happened, by word."""
+    """Run every pipeline step on a report, move it to triage and mark its job done."""
     report = session.get(Report, report_id, with_for_update=True)
     if report is None:
         return "missing"
+    pause = float(config.get("PIPELINE_STEP_DELAY_SECONDS") or 0)
     for step in STEPS:
+        if pause:
+            time.sleep(pause)  # fault injection for the fault tests and the soak bench only
         step(session, config, report)
+    outcome = "updated"
     if report.state == ReportState.RECEIVED:
         transition(session, report, ReportState.TRIAGE)
-        return "triaged"
-    return "updated"
+        outcome = "triaged"
+    if report.job is not None:
+        report.job.state = JobState.DONE
+        report.job.last_error = None
+    return outcome
 
 
-def reports_to_redispatch(session: Session, deadline_seconds: int) -> list[int]:
-    """Reports whose pipeline has not finished within its deadline."""
-    return stalled_reports(session, utcnow() - dt.timedelta(seconds=deadline_seconds))
+def record_failure(session: Session, report_id: int, error: str, max_attempts: int) -> JobState | None:
+    """Note a failed run (by exception class only) and when to try again, or hold the job as dead."""
+    job = session.scalar(select(PipelineJob).where(PipelineJob.report_id == report_id).with_for_update())
+    if job is None:
+        return None
+    job.last_error = error[:200]
+    if job.attempts >= max_attempts:
+        job.state = JobState.DEAD
+    else:
+        # 30 s, 60 s, 2 min, … up to an hour between tries of a report that keeps failing.
+        job.due_at = utcnow() + dt.timedelta(seconds=min(3600, 30 * 2 ** max(job.attempts - 1, 0)))
+    return job.state
+
+
+def due_jobs(session: Session, limit: int = 500) -> list[int]:
+    """Report ids whose pending job is past its deadline: their message was lost or their worker died."""
+    return list(
+        session.scalars(
+            select(PipelineJob.report_id)
+            .where(PipelineJob.state == JobState.PENDING, PipelineJob.due_at < utcnow())
+            .order_by(PipelineJob.due_at)
+            .limit(limit)
+        )
+    )
+
+
+def postpone(session: Session, report_ids: list[int], deadline_seconds: int) -> None:
+    """Give re-dispatched jobs a new deadline, so the next sweep does not send them again at once."""
+    if report_ids:
+        session.execute(
+            update(PipelineJob)
+            .where(PipelineJob.report_id.in_(report_ids), PipelineJob.state == JobState.PENDING)
+            .values(due_at=utcnow() + dt.timedelta(seconds=deadline_seconds))
+        )
+
+
+def dead_jobs(session: Session, organisation_id: int, limit: int = 200) -> list[PipelineJob]:
+    """Jobs held as dead for one organisation, most recent first."""
+    return list(
+        session.scalars(
+            select(PipelineJob)
+            .join(Report)
+            .where(PipelineJob.state == JobState.DEAD, Report.organisation_id == organisation_id)
+            .order_by(PipelineJob.updated_at.desc())
+            .limit(limit)
+        )
+    )
+
+
+def retry_job(session: Session, organisation_id: int, report_public_id: str, deadline_seconds: int) -> int | None:
+    """Give a dead job of this organisation a fresh start; the report's id, or None if there is none."""
+    job = session.scalar(
+        select(PipelineJob)
+        .join(Report)
+        .where(Report.public_id == report_public_id, Report.organisation_id == organisation_id,
+               PipelineJob.state == JobState.DEAD)
+    )
+    if job is None:
+        return None
+    owe_work(session, job.report, deadline_seconds)
+    return job.report_id
+
+
+# ---- worker liveness ----------------------------------------------------------------------------
 
 
 def record_heartbeat(session: Session, hostname: str) -> None:
@@ -58,6 +167,4 @@ def record_heartbeat(session: Session, hostname: str) -> None:
 
 
 def latest_heartbeat(session: Session) -> dt.datetime | None:
-    from sqlalchemy import func, select
-
     return session.scalar(select(func.max(WorkerHeartbeat.seen_at)))

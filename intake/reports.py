@@ -113,13 +113,14 @@ def submit_report(
     channel: Channel,
     submission_id: str,
     stash_key: str | None = None,
+    deadline_seconds: int = 300,
 ) -> Submission:
     """File a report in state `received`, or return the one this submission already made.
 
     Two racing requests with the same submission id meet at the unique constraint on
-    (reporter, submission id); the loser finds the winner's report. Uploads waiting in the
-    reporter's stash under `stash_key` become the report's attachments in the same transaction.
-    The caller commits, then dispatches the pipeline.
+    (reporter, submission id); the loser finds the winner's report. The pipeline job the report
+    is owed, and the uploads waiting in the reporter's stash under `stash_key`, are written in the
+    same transaction. The caller commits, then dispatches the pipeline.
     """
     existing = find_submission(session, reporter, submission_id)
     if existing is not None:
@@ -137,6 +138,9 @@ def submit_report(
             continue  # a receipt code collided: draw another
         if stash_key:
             claim_stash(session, report, reporter, stash_key)
+        from .pipeline import owe_work  # the pipeline module imports this one
+
+        owe_work(session, report, deadline_seconds)
         return Submission(report, created=True)
     raise RuntimeError("could not draw a unique receipt code")
 
@@ -213,18 +217,6 @@ def organisation_report(session: Session, user: User, public_id: str) -> Report 
     """A report by public id, only within the user's organisation."""
     return session.scalar(
         select(Report).where(Report.public_id == public_id, Report.organisation_id == user.organisation_id)
-    )
-
-
-def stalled_reports(session: Session, older_than: dt.datetime, limit: int = 500) -> list[int]:
-    """Ids of reports still in `received` whose pipeline should have finished by now."""
-    return list(
-        session.scalars(
-            select(Report.id)
-            .where(Report.state == ReportState.RECEIVED, Report.state_changed_at < older_than)
-            .order_by(Report.id)
-            .limit(limit)
-        )
     )
 
 

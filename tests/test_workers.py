@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 from intake.enums import AttachmentStatus, Channel, ReportState
 from intake.extensions import db
 from intake.media import store_upload, stored_path
-from intake.models import Report, StateTransition, WorkerHeartbeat
+from intake.models import PipelineJob, Report, StateTransition, WorkerHeartbeat
 from intake.pipeline import process_report
 from intake.reports import submit_report
 from intake.schema import ReportIn
@@ -89,12 +89,12 @@ def test_a_report_reaches_triage_through_a_real_worker(app: Any, client: Any, re
 
 @pytest.mark.worker
 def test_the_sweep_recovers_a_report_whose_message_was_lost(app: Any, reporter: Any, worker: Any) -> None:
-    """A report left in `received` (its message never sent) is dispatched again by the sweep."""
+    """A report whose message never arrived is dispatched again by the sweep once its job is overdue."""
     from workers.tasks import sweep
 
     report = file_report(app, reporter)
-    db.session.execute(update(Report).where(Report.id == report.id)
-                       .values(state_changed_at=report.state_changed_at - dt.timedelta(hours=1)))
+    db.session.execute(update(PipelineJob).where(PipelineJob.report_id == report.id)
+                       .values(due_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
     db.session.commit()
     with app.app_context():
         sweep.run()

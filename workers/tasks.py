@@ -7,49 +7,65 @@ import logging
 
 from celery import shared_task
 from flask import current_app
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from intake.dispatch import dispatch_report
 from intake.extensions import db
 from intake.media import discard_upload
 from intake.models import Attachment, utcnow
+from intake.pipeline import due_jobs, postpone, record_failure, start_job
 from intake.pipeline import process_report as run_pipeline
-from intake.pipeline import reports_to_redispatch
 
 log = logging.getLogger(__name__)
 
 
 @shared_task(
     name="intake.process_report",
+    # A database gone for a moment: try the same message again, 2 s, 4 s, … up to 5 minutes apart.
     autoretry_for=(OperationalError,),
-    retry_backoff=True,
+    retry_backoff=2,
     retry_backoff_max=300,
+    retry_jitter=True,
     max_retries=10,
 )
 def process_report(report_id: int) -> None:
-    """Idempotent: every step skips work already done, and the state moves only from `received`."""
+    """Idempotent: a report whose job is done is skipped; every step skips work already done."""
+    config = current_app.config
+    started = start_job(db.session, report_id, config["PIPELINE_MAX_ATTEMPTS"], config["PIPELINE_DEADLINE_SECONDS"])
+    db.session.commit()
+    if not started:
+        return
     try:
-        outcome = run_pipeline(db.session, current_app.config, report_id)
+        outcome = run_pipeline(db.session, config, report_id)
         db.session.commit()
-    except DBAPIError:
+    except (OperationalError, DBAPIError):
         db.session.rollback()
         raise
+    except Exception as exc:
+        # A poison report: note the failure by class name (its message may quote the report) and
+        # let the sweep try again later; past the limit the job is held for a coordinator.
+        db.session.rollback()
+        state = record_failure(db.session, report_id, type(exc).__name__, config["PIPELINE_MAX_ATTEMPTS"])
+        db.session.commit()
+        log.error("report %s: pipeline failed with %s; job now %s", report_id, type(exc).__name__,
+                  state.value if state else "missing")
+        return
     log.info("report %s: %s", report_id, outcome)
 
 
 @shared_task(name="intake.sweep")
 def sweep() -> None:
-    """Idempotent: re-dispatches reports stuck in `received` and clears abandoned form stashes."""
+    """Idempotent: re-dispatches jobs past their deadline and clears abandoned form stashes."""
     config = current_app.config
-    stalled = reports_to_redispatch(db.session, config["PIPELINE_DEADLINE_SECONDS"])
-    db.session.rollback()
-    for report_id in stalled:
+    overdue = due_jobs(db.session)
+    postpone(db.session, overdue, config["PIPELINE_DEADLINE_SECONDS"])
+    db.session.commit()
+    for report_id in overdue:
         dispatch_report(report_id)
-    if stalled:
-        log.warning("sweep: re-dispatched %d stalled report(s)", len(stalled))
+    if overdue:
+        log.warning("sweep: dispatched %d overdue report(s) again", len(overdue))
     cutoff = utcnow() - dt.timedelta(seconds=config["STASH_MAX_AGE_SECONDS"])
-    from sqlalchemy import select
-
     abandoned = db.session.scalars(
         select(Attachment).where(Attachment.report_id.is_(None), Attachment.created_at < cutoff).limit(500)
     ).all()

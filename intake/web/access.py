@@ -31,3 +31,4 @@ def roles_required(*roles: Role) -> Callable[[F], F]:
 
 SUBMITTERS = (Role.REPORTER, Role.VERIFIER, Role.COORDINATOR)
 VERIFIERS = (Role.VERIFIER, Role.COORDINATOR)
+COORDINATORS = (Role.COORDINATOR,)

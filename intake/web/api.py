@@ -9,7 +9,6 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, g, jsonify, request, url_for
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy.exc import OperationalError
 from werkzeug.wrappers import Response
 
 from ..accounts import can_submit, user_for_token
@@ -18,6 +17,7 @@ from ..enums import Channel
 from ..extensions import db
 from ..media import UploadRefused, store_upload
 from ..models import Attachment, Report, User
+from ..pipeline import owe_work
 from ..reports import own_report, submit_report, submitted_view
 from ..schema import SUBMISSION_ID_RE, AttachmentOut, ReportIn, errors_by_field
 from .openapi import openapi_document
@@ -112,15 +112,10 @@ def create_report() -> tuple[Response, int]:
     except ValidationError as exc:
         return _problem(422, "invalid", "The report has errors; see `errors`, one entry per field.",
                         errors=errors_by_field(exc.errors()))
-    try:
-        submission = submit_report(db.session, _user(), data, Channel.API, key)
-        db.session.commit()
-    except OperationalError:
-        db.session.rollback()
-        log.error("API submission failed: database unavailable")
-        response, status = _problem(503, "unavailable", "The report was not stored. Retry with the same key.")
-        response.headers["Retry-After"] = "30"
-        return response, status
+    # An unreachable database is answered 503 with Retry-After by the app's handler (web/errors.py).
+    submission = submit_report(db.session, _user(), data, Channel.API, key,
+                               deadline_seconds=current_app.config["PIPELINE_DEADLINE_SECONDS"])
+    db.session.commit()
     report = submission.report
     if submission.created:
         log.info("report %s received via api", report.id)
@@ -156,6 +151,9 @@ def add_attachment(public_id: str) -> tuple[Response, int]:
             db.session, current_app.config, upload.stream, upload.filename, _user(), report=report,
             captured_at=captured_at, description=description,
         )
+        if created:
+            # The new file is owed an inspection: in the same transaction as the file's row.
+            owe_work(db.session, report, current_app.config["PIPELINE_DEADLINE_SECONDS"])
         db.session.commit()
     except UploadRefused as exc:
         db.session.rollback()

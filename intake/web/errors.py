@@ -5,9 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, g, jsonify, render_template, request
 from flask_babel import gettext as _
+from flask_login import AnonymousUserMixin
+from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
+
+from ..extensions import db
 
 log = logging.getLogger(__name__)
 
@@ -16,7 +20,35 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/") or request.path == "/healthz"
 
 
+
 def register(app: Flask) -> None:
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def _database_unavailable(exc: Exception) -> Any:
+        """The database is unreachable: say so, keep what was sent, and store nothing half-written."""
+        try:
+            db.session.rollback()
+        except Exception:  # the connection is gone; the pool replaces it on the next request
+            log.debug("rollback after a database failure failed too")
+        if "_login_user" not in g:
+            g._login_user = AnonymousUserMixin()  # the page must not ask the database who this is
+        log.error("database unavailable (%s) on %s %s", type(exc).__name__, request.method, request.url_rule)
+        if _wants_json():
+            response = jsonify(error="unavailable", message=_(
+                "The database is unreachable: nothing was stored. Retry in a moment with the same "
+                "Idempotency-Key."))
+            response.headers["Retry-After"] = "30"
+            return response, 503
+        if request.endpoint == "field.new_report" and request.method == "POST":
+            from ..forms import ReportForm
+
+            not_sent = _("Your report was NOT sent: the server could not store it just now. Everything you "
+                         "typed is still on this page — press “Send report” again in a minute. Files chosen "
+                         "just now must be chosen again.")
+            page = render_template("field/new_report.html", form=ReportForm(), uploads={}, not_sent=not_sent)
+            return page, 503, {"Retry-After": "30"}
+        return render_template("error.html", code=503, message=_message(503)), 503, {"Retry-After": "30"}
+
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:
         code = exc.code or 500

@@ -5,11 +5,9 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
-from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import validate_csrf
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
 from werkzeug.wrappers import Response
 from wtforms.validators import ValidationError
 
@@ -66,16 +64,12 @@ def new_report() -> Response | str | tuple[str, int]:
     if not valid or data is None or refusals:
         return render_template("field/new_report.html", form=form, uploads=uploads,
                                has_errors=True), 422
-    try:
-        submission = submit_report(db.session, current_user, data, Channel.WEB, submission_id,
-                                   stash_key=submission_id)
-        db.session.commit()
-    except OperationalError:
-        db.session.rollback()
-        log.error("report submission failed: database unavailable")
-        return render_template("field/new_report.html", form=form, uploads=uploads, has_errors=True,
-                               not_sent=_("Your report was NOT sent: the server could not store it just now. "
-                                          "Nothing is lost on this page — try sending again in a minute.")), 503
+    # A database failure from here on is answered by the app's handler (web/errors.py): the form
+    # comes back with everything typed and says the report was not sent.
+    submission = submit_report(db.session, current_user, data, Channel.WEB, submission_id,
+                               stash_key=submission_id,
+                               deadline_seconds=current_app.config["PIPELINE_DEADLINE_SECONDS"])
+    db.session.commit()
     if submission.created:
         log.info("report %s received via web", submission.report.id)
         dispatch_report(submission.report.id)

@@ -7,16 +7,23 @@ workspace's.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template, request
-from flask_login import current_user
+import logging
 
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from ..dispatch import dispatch_report
 from ..enums import IncidentType, ReportState
 from ..extensions import db
+from ..pipeline import dead_jobs, retry_job
 from ..queue import queue_page
 from ..reports import organisation_report
-from .access import VERIFIERS, roles_required
+from .access import COORDINATORS, VERIFIERS, roles_required
 
 bp = Blueprint("verify", __name__, url_prefix="/queue")
+log = logging.getLogger(__name__)
 
 
 @bp.route("/")
@@ -37,6 +44,25 @@ def queue() -> str:
         page_size=current_app.config["QUEUE_PAGE_SIZE"],
     )
     return render_template("verify/queue.html", page=page, incident_type=incident_type)
+
+
+@bp.route("/held")
+@roles_required(*COORDINATORS)
+def held() -> str:
+    """Reports whose processing failed again and again, held for a coordinator (the dead letters)."""
+    return render_template("verify/held.html", jobs=dead_jobs(db.session, current_user.organisation_id))
+
+
+@bp.post("/held/<public_id>/retry")
+@roles_required(*COORDINATORS)
+def retry(public_id: str) -> Response:
+    report_id = retry_job(db.session, current_user.organisation_id, public_id,
+                          current_app.config["PIPELINE_DEADLINE_SECONDS"]) or abort(404)
+    db.session.commit()
+    dispatch_report(report_id)
+    log.info("report %s: processing retried by a coordinator", report_id)
+    flash(_("The report was handed to the workers again."), "info")
+    return redirect(url_for("verify.held"))
 
 
 @bp.route("/reports/<public_id>")
