@@ -53,6 +53,9 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         # A pipeline job still pending this long after it was owed (or last started) is dispatched
         # again by the sweep; after this many starts without finishing it is held as dead.
         "PIPELINE_DEADLINE_SECONDS": 300,
+        # Seconds before Redis hands an unacknowledged message (its worker died) to another worker.
+        "BROKER_VISIBILITY_TIMEOUT": 3600,
+        "TASK_TIME_LIMIT_SECONDS": 600,
         "PIPELINE_MAX_ATTEMPTS": 8,
         # Fault injection for the fault tests and the soak bench: a pause before each pipeline step.
         "PIPELINE_STEP_DELAY_SECONDS": 0,
@@ -144,5 +147,5 @@ def broker_transport_options(config: dict[str, Any], instance_path: Path) -> dic
             "store_processed": False,
         }
     # Redis redelivers an unacknowledged message after the visibility timeout: it must be longer
-    # than the longest task, or a slow task would run twice at once.
-    return {"visibility_timeout": 3600}
+    # than the longest task (task_time_limit), or a slow task would run twice at once.
+    return {"visibility_timeout": int(config["BROKER_VISIBILITY_TIMEOUT"])}

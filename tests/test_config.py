@@ -84,3 +84,10 @@ def test_celery_is_set_for_at_least_once_work(tmp_path: Path) -> None:
     assert conf.worker_prefetch_multiplier == 1
     assert conf.task_serializer == "json" and conf.accept_content == ["json"]
     assert conf.task_ignore_result is True
+
+
+def test_redis_redelivers_only_after_the_longest_task(tmp_path: Path) -> None:
+    """The visibility timeout outlasts the task time limit, so a slow task is never run twice at once."""
+    app = create_app(base(tmp_path, TESTING=True, SECRET_KEY="t" * 40, BROKER_URL="redis://127.0.0.1:6379/9"))
+    conf = app.extensions["celery"].conf
+    assert conf.broker_transport_options["visibility_timeout"] > conf.task_time_limit > conf.task_soft_time_limit

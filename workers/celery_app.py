@@ -49,8 +49,8 @@ def init_celery(app: Flask) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        task_time_limit=600,
-        task_soft_time_limit=540,
+        task_time_limit=int(app.config["TASK_TIME_LIMIT_SECONDS"]),
+        task_soft_time_limit=int(app.config["TASK_TIME_LIMIT_SECONDS"]) - 30,
         worker_hijack_root_logger=False,
         beat_schedule={
             "sweep-stalled-reports": {
