@@ -1,0 +1,181 @@
+"""The outbox of pipeline jobs and the answers given when the database is unreachable."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from intake.db import make_engine
+from intake.enums import JobState, ReportState
+from intake.extensions import db
+from intake.media import store_upload
+from intake.models import PipelineJob, Report
+from intake.pipeline import process_report, start_job
+from tests.conftest import complete_report, jpeg_bytes, make_token, sign_in
+from tests.test_field import form_fields, page_of
+from tests.test_workers import file_report, queued_messages
+
+
+def job_of(report_id: int) -> PipelineJob:
+    db.session.expire_all()
+    job = db.session.scalar(select(PipelineJob).where(PipelineJob.report_id == report_id))
+    assert job is not None
+    return job
+
+
+def dispatched_ids(app: Any) -> list[int]:
+    """Report ids of the process_report messages now waiting on the broker."""
+    ids = []
+    for raw in queued_messages(app):
+        headers = json.loads(raw).get("headers", {})
+        if headers.get("task") == "intake.process_report":
+            ids.append(int(headers["argsrepr"].strip("[]")))
+    return ids
+
+
+def test_a_new_report_is_owed_a_run_in_the_same_transaction(app: Any, reporter: Any) -> None:
+    """Filing a report writes its pending job, due after the deadline; the run marks it done."""
+    before = dt.datetime.now(dt.UTC)
+    report = file_report(app, reporter)
+    job = job_of(report.id)
+    assert job.state == JobState.PENDING and job.attempts == 0
+    deadline = app.config["PIPELINE_DEADLINE_SECONDS"]
+    assert before + dt.timedelta(seconds=deadline - 5) < job.due_at < before + dt.timedelta(seconds=deadline + 60)
+    with app.app_context():
+        assert start_job(db.session, report.id, 8, deadline)
+        process_report(db.session, app.config, report.id)
+        db.session.commit()
+    assert job_of(report.id).state == JobState.DONE and job_of(report.id).attempts == 1
+
+
+def test_a_new_file_owes_the_report_another_run(app: Any, client: Any, reporter: Any) -> None:
+    """A file added through the API after processing makes the job pending again, and it is dispatched."""
+    token = make_token(reporter)
+    headers = {"Authorization": f"Bearer {token}"}
+    created = client.post("/api/v1/reports", json=complete_report(),
+                          headers={**headers, "Idempotency-Key": "k-new-file"})
+    report_id = db.session.scalar(select(Report.id).where(Report.public_id == created.get_json()["id"]))
+    with app.app_context():
+        start_job(db.session, report_id, 8, 300)
+        process_report(db.session, app.config, report_id)
+        db.session.commit()
+    assert job_of(report_id).state == JobState.DONE
+    upload = client.post(f"/api/v1/reports/{created.get_json()['id']}/attachments", headers=headers,
+                         data={"file": (io.BytesIO(jpeg_bytes()), "later.jpg")}, content_type="multipart/form-data")
+    assert upload.status_code == 201
+    assert job_of(report_id).state == JobState.PENDING
+    assert dispatched_ids(app).count(report_id) == 2  # once on filing, once for the new file
+
+
+def test_the_sweep_dispatches_only_overdue_jobs_and_gives_them_a_new_deadline(app: Any, reporter: Any) -> None:
+    """An overdue job is dispatched again and postponed; a job within its deadline is left alone."""
+    from workers.tasks import sweep
+
+    overdue, recent = file_report(app, reporter), file_report(app, reporter)
+    assert job_of(recent.id).due_at > dt.datetime.now(dt.UTC)
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    db.session.execute(update(PipelineJob).where(PipelineJob.report_id == overdue.id).values(due_at=past))
+    db.session.commit()
+    with app.app_context():
+        sweep.run()
+    assert dispatched_ids(app) == [overdue.id]
+    assert job_of(overdue.id).due_at > dt.datetime.now(dt.UTC)
+    with app.app_context():
+        sweep.run()  # the postponed job is not sent again on the next sweep
+    assert dispatched_ids(app) == [overdue.id]
+
+
+def test_a_job_whose_worker_keeps_dying_is_held_for_a_coordinator(app: Any, reporter: Any) -> None:
+    """After the maximum number of starts without finishing, the job is held as dead, not run again."""
+    report = file_report(app, reporter)
+    limit = app.config["PIPELINE_MAX_ATTEMPTS"]
+    with app.app_context():
+        for _ in range(limit):
+            assert start_job(db.session, report.id, limit, 300)  # each start "dies" before finishing
+            db.session.commit()
+        assert not start_job(db.session, report.id, limit, 300)
+        db.session.commit()
+    job = job_of(report.id)
+    assert job.state == JobState.DEAD and "worker lost" in (job.last_error or "")
+    assert db.session.get(Report, report.id).state == ReportState.RECEIVED  # stored, waiting, not lost
+
+
+def test_a_file_stored_in_a_transaction_that_rolls_back_is_removed(app: Any, reporter: Any) -> None:
+    """Nothing half-written stays on disk: the file of an upload whose row was never committed is gone."""
+    report = file_report(app, reporter)
+    with app.app_context():
+        store_upload(db.session, app.config, io.BytesIO(jpeg_bytes()), "x.jpg", reporter, report=report)
+        assert [p for p in Path(app.config["UPLOAD_PATH"]).rglob("*") if p.is_file()]
+        db.session.rollback()
+    assert [p for p in Path(app.config["UPLOAD_PATH"]).rglob("*") if p.is_file()] == []
+
+
+@contextmanager
+def database_unreachable(app: Any) -> Iterator[None]:
+    """Point the app at a database that cannot be reached, as when its server has gone away."""
+    working = app.extensions["intake_engine"]
+    if working.dialect.name == "postgresql":
+        dead = make_engine("postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=2")
+    else:
+        dead = make_engine("sqlite:////nonexistent-folder/intake.sqlite3")
+    app.extensions["intake_engine"] = dead
+    try:
+        yield
+    finally:
+        app.extensions["intake_engine"] = working
+        dead.dispose()
+
+
+def report_count() -> int:
+    db.session.expire_all()
+    return db.session.scalar(select(func.count()).select_from(Report)) or 0
+
+
+def test_the_form_keeps_everything_when_the_database_is_unreachable(app: Any, reporter: Any) -> None:
+    """The form says the report was NOT sent, keeps what was typed, and the same page sends it later."""
+    browser = app.test_client()
+    sign_in(browser, reporter.email)
+    _, token, submission_id = page_of(browser)
+    data = form_fields(token, submission_id)
+    with database_unreachable(app):
+        response = browser.post("/reports/new", data=data)
+    assert response.status_code == 503 and response.headers["Retry-After"] == "30"
+    html = response.get_data(as_text=True)
+    assert "NOT sent" in html
+    for kept in ("Olena Kovalenko", "Shells hit the courtyard", "+380 67 123 4567", "3OF45 lot 12-88"):
+        assert kept in html
+    assert report_count() == 0
+    retry = browser.post("/reports/new", data=data)
+    assert retry.status_code == 302 and report_count() == 1
+
+
+def test_the_api_answers_503_with_retry_after_when_the_database_is_unreachable(app: Any, client: Any,
+                                                                               reporter: Any) -> None:
+    """A client is told to retry later with the same key; the retry makes exactly one report."""
+    token = make_token(reporter)
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "k-db-down-1"}
+    with database_unreachable(app):
+        response = client.post("/api/v1/reports", json=complete_report(), headers=headers)
+    assert response.status_code == 503 and response.headers["Retry-After"] == "30"
+    assert response.get_json()["error"] == "unavailable"
+    assert report_count() == 0
+    assert client.post("/api/v1/reports", json=complete_report(), headers=headers).status_code == 201
+    assert client.post("/api/v1/reports", json=complete_report(), headers=headers).status_code == 200
+    assert report_count() == 1
+
+
+def test_other_pages_say_the_service_is_unavailable(app: Any, reporter: Any) -> None:
+    """Any page answers a clear 503 while the database is away, without a stack trace."""
+    browser = app.test_client()
+    sign_in(browser, reporter.email)
+    with database_unreachable(app):
+        response = browser.get("/my-reports")
+    assert response.status_code == 503
+    assert "unavailable just now" in response.get_data(as_text=True)
