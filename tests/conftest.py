@@ -148,6 +148,9 @@ def app(app_config: dict[str, Any], backend: dict[str, str]) -> Iterator[Any]:
     _truncate_all(backend["database_url"])
     if backend["broker_url"].startswith("redis"):
         _flush_redis(backend["broker_url"])
+    from intake.dispatch import broker_backoff_reset
+
+    broker_backoff_reset()  # a broker outage simulated by an earlier test is not this test's
     application = create_app(app_config)
     # No app context stays pushed: each test request gets its own, as in production (a pushed
     # context would be shared by every request of the test, and `g` with it).

@@ -179,3 +179,29 @@ def test_other_pages_say_the_service_is_unavailable(app: Any, reporter: Any) -> 
         response = browser.get("/my-reports")
     assert response.status_code == 503
     assert "unavailable just now" in response.get_data(as_text=True)
+
+
+def test_intake_succeeds_quickly_while_the_broker_is_unreachable(app_config: dict[str, Any], reporter: Any) -> None:
+    """With the broker down, reports are accepted; after the first failure nobody waits for the broker."""
+    from intake import create_app
+
+    app = create_app({**app_config, "BROKER_URL": "redis://127.0.0.1:1/0"})
+    celery = app.extensions["celery"]
+    tries: list[int] = []
+    real_send = celery.send_task
+
+    def counting_send(*args: Any, **kwargs: Any) -> Any:
+        tries.append(1)
+        return real_send(*args, **kwargs)
+
+    celery.send_task = counting_send
+    client = app.test_client()
+    token = make_token(reporter)
+    for n in range(3):
+        response = client.post("/api/v1/reports", json=complete_report(),
+                               headers={"Authorization": f"Bearer {token}", "Idempotency-Key": f"k-broker-down-{n}"})
+        assert response.status_code == 201
+    assert len(tries) == 1  # the first request found the broker down; the others did not wait for it
+    db.session.expire_all()
+    jobs = db.session.scalars(select(PipelineJob)).all()
+    assert len(jobs) == 3 and {j.state for j in jobs} == {JobState.PENDING}
