@@ -47,6 +47,9 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Strict",
         "REMEMBER_COOKIE_SECURE": True,
+        # Redirect plain http to https in the app itself; off by default because the TLS proxy in
+        # front of gunicorn does it (and local development runs on http://localhost).
+        "FORCE_HTTPS": False,
         "BABEL_DEFAULT_LOCALE": "en",
         "LANGUAGES": ["en", "ru", "uk", "hy", "az", "ar"],
         "QUEUE_PAGE_SIZE": 25,
