@@ -56,7 +56,9 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         # A pipeline job still pending this long after it was owed (or last started) is dispatched
         # again by the sweep; after this many starts without finishing it is held as dead.
         "PIPELINE_DEADLINE_SECONDS": 300,
-        # Seconds before Redis hands an unacknowledged message (its worker died) to another worker.
+        # Age after which Redis may hand an unacknowledged message (its worker died) to another worker.
+        # kombu restores such messages only when a worker starts and then every ~100 s, so the
+        # sweep, not this timeout, is what bounds how long a killed worker's report waits.
         "BROKER_VISIBILITY_TIMEOUT": 3600,
         "TASK_TIME_LIMIT_SECONDS": 600,
         "PIPELINE_MAX_ATTEMPTS": 8,

@@ -86,9 +86,17 @@ def process_report(session: Session, config: dict[str, Any], report_id: int) -> 
     if report.state == ReportState.RECEIVED:
         transition(session, report, ReportState.TRIAGE)
         outcome = "triaged"
-    if report.job is not None:
-        report.job.state = JobState.DONE
-        report.job.last_error = None
+    # Read the job afresh: a file added while this run went on owes the report another run
+    # (owe_work set attempts back to 0), and that must not be marked done by this one.
+    job = session.scalar(
+        select(PipelineJob)
+        .where(PipelineJob.report_id == report_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if job is not None and job.attempts > 0:
+        job.state = JobState.DONE
+        job.last_error = None
     return outcome
 
 

@@ -205,3 +205,27 @@ def test_intake_succeeds_quickly_while_the_broker_is_unreachable(app_config: dic
     db.session.expire_all()
     jobs = db.session.scalars(select(PipelineJob)).all()
     assert len(jobs) == 3 and {j.state for j in jobs} == {JobState.PENDING}
+
+
+def test_work_owed_during_a_run_is_not_marked_done_by_that_run(app: Any, reporter: Any, monkeypatch: Any) -> None:
+    """A file added while the pipeline runs leaves the job pending, so the file still gets its own run."""
+    from sqlalchemy.orm import Session
+
+    from intake import pipeline
+
+    report = file_report(app, reporter)
+
+    def a_file_arrives_meanwhile(session: Any, config: Any, subject: Report) -> None:
+        with Session(bind=app.extensions["intake_engine"]) as other:  # the upload's own request
+            pipeline.owe_work(other, other.get(Report, subject.id), 300)
+            other.commit()
+
+    monkeypatch.setattr(pipeline, "STEPS", [*pipeline.STEPS, a_file_arrives_meanwhile])
+    with app.app_context():
+        assert start_job(db.session, report.id, 8, 300)
+        db.session.commit()
+        process_report(db.session, app.config, report.id)
+        db.session.commit()
+    job = job_of(report.id)
+    assert job.state == JobState.PENDING and job.attempts == 0
+    assert db.session.get(Report, report.id).state == ReportState.TRIAGE

@@ -59,12 +59,13 @@ def sweep() -> None:
     """Idempotent: re-dispatches jobs past their deadline and clears abandoned form stashes."""
     config = current_app.config
     overdue = due_jobs(db.session)
-    postpone(db.session, overdue, config["PIPELINE_DEADLINE_SECONDS"])
+    db.session.rollback()
+    # Only jobs whose message went out get a new deadline; the others stay overdue for the next sweep.
+    sent = [report_id for report_id in overdue if dispatch_report(report_id)]
+    postpone(db.session, sent, config["PIPELINE_DEADLINE_SECONDS"])
     db.session.commit()
-    for report_id in overdue:
-        dispatch_report(report_id)
     if overdue:
-        log.warning("sweep: dispatched %d overdue report(s) again", len(overdue))
+        log.warning("sweep: %d overdue report(s), %d dispatched again", len(overdue), len(sent))
     cutoff = utcnow() - dt.timedelta(seconds=config["STASH_MAX_AGE_SECONDS"])
     abandoned = db.session.scalars(
         select(Attachment).where(Attachment.report_id.is_(None), Attachment.created_at < cutoff).limit(500)

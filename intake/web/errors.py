@@ -43,8 +43,9 @@ def register(app: Flask) -> None:
             from ..forms import ReportForm
 
             not_sent = _("Your report was NOT sent: the server could not store it just now. Everything you "
-                         "typed is still on this page — press “Send report” again in a minute. Files chosen "
-                         "just now must be chosen again.")
+                         "typed is still on this page — press “Send report” again in a minute. Files that "
+                         "reached the server are kept and go with the report; choosing the same file again "
+                         "does not add it twice.")
             page = render_template("field/new_report.html", form=ReportForm(), uploads={}, not_sent=not_sent)
             return page, 503, {"Retry-After": "30"}
         return render_template("error.html", code=503, message=_message(503)), 503, {"Retry-After": "30"}
