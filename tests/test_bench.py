@@ -1,0 +1,69 @@
+"""A smoke run of bench/intake.py with tiny numbers, so the bench cannot rot unnoticed.
+
+Only that it runs end to end on PostgreSQL and Redis and that its correctness checks pass (nothing
+lost, nothing triaged twice, every file checked) — never its performance target: a timed unit test
+would only measure the machine CI happens to run on.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.conftest import ROOT, require_postgres, require_redis
+
+BENCH = ROOT / "bench" / "intake.py"
+
+
+@pytest.fixture(scope="module")
+def bench_backend() -> list[str]:
+    """A database of its own beside the test database: the bench empties the public schema it is given,
+    and the suite's session-wide schema must survive it. The Redis database is the suite's (the bench
+    flushes it, as every test does)."""
+    database_url = require_postgres()
+    broker_url = require_redis()
+    parts = urlsplit(database_url)
+    name = parts.path.lstrip("/") + "_bench"
+    engine = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}):
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+    return ["--database-url", urlunsplit(parts._replace(path="/" + name)), "--broker-url", broker_url]
+
+
+def run_bench(*args: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([sys.executable, str(BENCH), *args], cwd=ROOT, capture_output=True, text=True,
+                            timeout=240)
+    print(result.stdout, result.stderr)  # shown by pytest when the test fails
+    return result
+
+
+@pytest.mark.worker
+def test_load_run_measures_every_scenario_and_loses_nothing(bench_backend: list[str]) -> None:
+    """Ceiling and four scenarios, two clients for two seconds each: figures printed, no report lost."""
+    result = run_bench(*bench_backend, "--clients", "2", "--duration", "2", "--warmup", "0.5", "--web-workers", "2")
+    assert result.returncode in (0, 2), "0 = target met, 2 = only the performance target missed"
+    for row in ("ceiling", "api", "api+photo", "form", "form+photo"):
+        assert f"\n  {row} " in result.stdout, row
+    for figure in ("intake api / ceiling:", "lost reports: 0 ", "duplicate triage: 0;", "dead jobs: 0;",
+                   "files never checked: 0", " 0 errors ok"):
+        assert figure in result.stdout, figure
+
+
+@pytest.mark.worker
+def test_soak_kills_the_worker_and_every_report_reaches_triage_once(bench_backend: list[str]) -> None:
+    """The soak in miniature: the worker SIGKILLed twice, short deadline and sweep; PASS means every
+    acknowledged report went to triage exactly once."""
+    result = run_bench(*bench_backend, "--soak", "--soak-seconds", "14", "--kill-every", "6", "--soak-rate", "4",
+                       "--clients", "2", "--deadline", "4", "--sweep-interval", "1", "--step-delay", "0.1",
+                       "--web-workers", "2")
+    assert result.returncode == 0
+    assert "worker kills: 2;" in result.stdout
+    assert "\nPASS: " in result.stdout and " acknowledged reports, each reached triage exactly once;" in result.stdout
