@@ -396,6 +396,9 @@ class PipelineJob(Base):
     due_at: Mapped[dt.datetime] = mapped_column(Timestamp())
     # Runs started (counted before the work, so a worker killed mid-task still counts).
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Bumped in SQL each time new work is owed; a run marks the job done only if the generation is
+    # still the one it started from, so work owed while it ran is not lost.
+    generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # Exception class of the last failed run: never its message, which may quote report content.
     last_error: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow)

@@ -41,17 +41,19 @@ STEPS: list[Step] = [inspect_media]
 # ---- the outbox ---------------------------------------------------------------------------------
 
 
-def owe_work(session: Session, report: Report, deadline_seconds: int) -> PipelineJob:
-    """Record, in the caller's transaction, that the workers owe `report` a pipeline run."""
-    job = report.job
-    if job is None:
-        job = PipelineJob(report=report, attempts=0)
-        session.add(job)
-    job.state = JobState.PENDING
-    job.attempts = 0
-    job.last_error = None
-    job.due_at = utcnow() + dt.timedelta(seconds=deadline_seconds)
-    return job
+def owe_work(session: Session, report: Report, deadline_seconds: int) -> None:
+    """Record, in the caller's transaction, that the workers owe `report` another pipeline run.
+
+    One UPDATE computed by the database: a run in progress elsewhere sees the new generation and
+    leaves the job pending, whatever this session happened to have loaded.
+    """
+    session.execute(
+        update(PipelineJob)
+        .where(PipelineJob.report_id == report.id)
+        .values(state=JobState.PENDING, attempts=0, last_error=None, generation=PipelineJob.generation + 1,
+                due_at=utcnow() + dt.timedelta(seconds=deadline_seconds))
+        .execution_options(synchronize_session=False)
+    )
 
 
 def start_job(session: Session, report_id: int, max_attempts: int, deadline_seconds: int) -> bool:
@@ -74,9 +76,14 @@ def start_job(session: Session, report_id: int, max_attempts: int, deadline_seco
 
 def process_report(session: Session, config: dict[str, Any], report_id: int) -> str:
     """Run every pipeline step on a report, move it to triage and mark its job done."""
-    report = session.get(Report, report_id, with_for_update=True)
+    # FOR NO KEY UPDATE: runs of the same report wait for each other, but a file being added to it
+    # (whose foreign key check only needs KEY SHARE) does not wait for the run.
+    report = session.get(Report, report_id, with_for_update={"key_share": True})
     if report is None:
         return "missing"
+    started_from = session.scalar(
+        select(PipelineJob.generation).where(PipelineJob.report_id == report_id)
+    )
     pause = float(config.get("PIPELINE_STEP_DELAY_SECONDS") or 0)
     for step in STEPS:
         if pause:
@@ -86,17 +93,15 @@ def process_report(session: Session, config: dict[str, Any], report_id: int) -> 
     if report.state == ReportState.RECEIVED:
         transition(session, report, ReportState.TRIAGE)
         outcome = "triaged"
-    # Read the job afresh: a file added while this run went on owes the report another run
-    # (owe_work set attempts back to 0), and that must not be marked done by this one.
-    job = session.scalar(
-        select(PipelineJob)
-        .where(PipelineJob.report_id == report_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if job is not None and job.attempts > 0:
-        job.state = JobState.DONE
-        job.last_error = None
+    # Done only if no new work was owed while this run went on (a file added meanwhile bumped the
+    # generation, and gets a run of its own).
+    if started_from is not None:
+        session.execute(
+            update(PipelineJob)
+            .where(PipelineJob.report_id == report_id, PipelineJob.generation == started_from)
+            .values(state=JobState.DONE, last_error=None)
+            .execution_options(synchronize_session=False)
+        )
     return outcome
 
 

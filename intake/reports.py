@@ -10,12 +10,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .enums import Channel, ReportState, Role
+from .enums import Channel, JobState, ReportState, Role
 from .models import (
     Attachment,
     Component,
     DamagedObject,
     Link,
+    PipelineJob,
     Report,
     StateTransition,
     User,
@@ -81,7 +82,7 @@ def find_submission(session: Session, reporter: User, submission_id: str) -> Rep
     )
 
 
-def _build(data: ReportIn, reporter: User, channel: Channel, submission_id: str) -> Report:
+def _build(data: ReportIn, reporter: User, channel: Channel, submission_id: str, deadline_seconds: int) -> Report:
     report = Report(
         organisation_id=reporter.organisation_id,
         reporter=reporter,
@@ -103,6 +104,11 @@ def _build(data: ReportIn, reporter: User, channel: Channel, submission_id: str)
     report.witnesses = [Witness(position=i, **w.model_dump()) for i, w in enumerate(data.witnesses)]
     report.links = [Link(position=i, **link.model_dump()) for i, link in enumerate(data.links)]
     report.transitions = [StateTransition(from_state=None, to_state=ReportState.RECEIVED, actor=reporter)]
+    # Set, not lazily loaded later: a new report has no files yet (the stash adds them) and is owed
+    # its first pipeline run, written in the same transaction.
+    report.attachments = []
+    report.job = PipelineJob(state=JobState.PENDING, attempts=0, generation=1,
+                             due_at=utcnow() + dt.timedelta(seconds=deadline_seconds))
     return report
 
 
@@ -126,7 +132,7 @@ def submit_report(
     if existing is not None:
         return Submission(existing, created=False)
     for _attempt in range(5):
-        report = _build(data, reporter, channel, submission_id)
+        report = _build(data, reporter, channel, submission_id, deadline_seconds)
         try:
             with session.begin_nested():
                 session.add(report)
@@ -138,9 +144,6 @@ def submit_report(
             continue  # a receipt code collided: draw another
         if stash_key:
             claim_stash(session, report, reporter, stash_key)
-        from .pipeline import owe_work  # the pipeline module imports this one
-
-        owe_work(session, report, deadline_seconds)
         return Submission(report, created=True)
     raise RuntimeError("could not draw a unique receipt code")
 
@@ -148,8 +151,8 @@ def submit_report(
 def claim_stash(session: Session, report: Report, reporter: User, stash_key: str) -> None:
     """Move the uploads kept for an unsent form onto its report."""
     for attachment in stashed_uploads(session, reporter, stash_key):
-        attachment.report_id = report.id
         attachment.stash_key = None
+        report.attachments.append(attachment)
 
 
 def stashed_uploads(session: Session, reporter: User, stash_key: str) -> list[Attachment]:
