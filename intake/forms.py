@@ -8,6 +8,7 @@ back on the fields they concern, and everything typed is re-rendered.
 from __future__ import annotations
 
 import uuid
+from functools import lru_cache
 from typing import Any
 
 from babel import Locale
@@ -80,8 +81,14 @@ def blank_choice(label: Any = None) -> list[tuple[str, Any]]:
 
 def country_choices() -> list[tuple[str, str]]:
     """Countries named in the reader's language, sorted by name."""
-    locale = Locale.parse(str(get_locale() or "en"))
-    names = [(code, locale.territories.get(code, code)) for code in country_codes()]
+    return _countries_in(str(get_locale() or "en"))
+
+
+@lru_cache(maxsize=32)
+def _countries_in(locale_name: str) -> list[tuple[str, str]]:
+    # Built once per language: sorting ~250 localised names on every form was measurable under load.
+    locale = Locale.parse(locale_name)
+    names = [(code, str(locale.territories.get(code, code))) for code in country_codes()]
     return sorted(names, key=lambda pair: pair[1])
 
 
