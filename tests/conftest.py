@@ -298,6 +298,36 @@ def post_multipart(client: Any, url: str, fields: dict[str, Any], **kwargs: Any)
     return client.post(url, data=body, content_type=f"multipart/form-data; boundary={boundary}", **kwargs)
 
 
+def all_at_once(calls: list[Callable[[], Any]], timeout: float = 120.0) -> list[Any]:
+    """Run every call in its own thread, released together by a barrier; their results in order.
+
+    A call that raises or hangs fails the test.
+    """
+    import threading
+
+    barrier = threading.Barrier(len(calls))
+    results: list[Any] = [None] * len(calls)
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def run(index: int, call: Callable[[], Any]) -> None:
+        try:
+            barrier.wait(timeout=30)
+            results[index] = call()
+        except BaseException as exc:  # reported below: a thread's failure must fail the test
+            with lock:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    assert not any(thread.is_alive() for thread in threads), "a thread hung"
+    assert errors == [], errors
+    return results
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.25) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -14,7 +14,6 @@ import io
 import json
 import logging
 import re
-import threading
 import uuid
 import zipfile
 from pathlib import Path
@@ -30,7 +29,7 @@ from intake.enums import Role
 from intake.extensions import db
 from intake.models import ApiToken, Attachment, Report, User, utcnow
 from intake.schema import SUBMISSION_ID_RE, ReportIn
-from tests.conftest import complete_report, jpeg_bytes, make_org, make_token, make_user
+from tests.conftest import all_at_once, complete_report, jpeg_bytes, make_org, make_token, make_user
 
 REPORTS = "/api/v1/reports"
 # Crockford's base32 without I, L, O, U, in two groups of four.
@@ -250,29 +249,16 @@ def test_a_refused_report_does_not_use_up_its_key(client: Any, token: str) -> No
 def test_concurrent_submissions_with_one_key_make_one_report(app: Any, token: str) -> None:
     """20 simultaneous sends of one report with one key store one report, and none of them fails."""
     threads_count = 20
-    barrier = threading.Barrier(threads_count)
-    results: list[tuple[int, str | None]] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
+    clients = [app.test_client() for _ in range(threads_count)]
 
-    def send() -> None:
-        try:
-            client = app.test_client()
-            barrier.wait(timeout=30)
+    def sender(client: Any) -> Any:
+        def send() -> tuple[int, str | None]:
             response = post_report(client, token, key="race-key-0001")
-            with lock:
-                results.append((response.status_code, (response.get_json() or {}).get("id")))
-        except BaseException as exc:  # reported below: a thread's failure must fail the test
-            with lock:
-                errors.append(exc)
+            return response.status_code, (response.get_json() or {}).get("id")
 
-    threads = [threading.Thread(target=send) for _ in range(threads_count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads)
-    assert errors == []
+        return send
+
+    results = all_at_once([sender(client) for client in clients])
     statuses = sorted(status for status, _ in results)
     assert statuses == [200] * (threads_count - 1) + [201], statuses
     assert len({report_id for _, report_id in results}) == 1

@@ -17,7 +17,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from intake.extensions import db
 from intake.models import Attachment, PipelineJob, Report, StateTransition, Victim
 from tests.conftest import (
     ROOT,
+    all_at_once,
     complete_report,
     csrf_token,
     jpeg_bytes,
@@ -490,28 +490,15 @@ def test_the_same_form_sent_from_20_threads_at_once_makes_one_report(app: Any, r
         browsers.append(browser)
     submission_id = page_of(browsers[0])[2]
     forms = [form_fields(page_of(browser)[1], submission_id) for browser in browsers]
-    barrier = threading.Barrier(threads_count)
-    results: list[tuple[int, str | None]] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
 
-    def send(browser: Any, data: dict[str, Any]) -> None:
-        try:
-            barrier.wait(timeout=30)
+    def sender(browser: Any, data: dict[str, Any]) -> Any:
+        def send() -> tuple[int, str | None]:
             response = browser.post("/reports/new", data=data)
-            with lock:
-                results.append((response.status_code, response.headers.get("Location")))
-        except BaseException as exc:  # reported below: a thread's failure must fail the test
-            with lock:
-                errors.append(exc)
+            return response.status_code, response.headers.get("Location")
 
-    threads = [threading.Thread(target=send, args=pair) for pair in zip(browsers, forms, strict=True)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads)
-    assert errors == []
+        return send
+
+    results = all_at_once([sender(b, d) for b, d in zip(browsers, forms, strict=True)])
     assert len(results) == threads_count
     assert [status for status, _ in results] == [302] * threads_count, results
     assert len({location for _, location in results}) == 1
