@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         static_folder="static",
     )
     app.config.update(cfg.defaults(instance_path))
-    app.config.update(cfg.from_environment(__import__("os").environ))
+    app.config.update(cfg.from_environment(os.environ))
     app.config.update(overrides)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = cfg.read_secret_key_file(instance_path)

@@ -10,6 +10,7 @@ from typing import Any, cast
 
 from flask import current_app, has_app_context
 from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 
 # Constraint names are explicit so Alembic migrations are identical on SQLite and PostgreSQL.
@@ -36,14 +37,23 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# The database is away for a moment (restart, network): worth trying again. Every other database
+# error is a fault of the data or the code and is not retried.
+TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError)
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for `url` with the settings each backend needs."""
+    """An engine for `url` with the settings each backend needs.
+
+    hide_parameters: a database error's text (which Celery and tracebacks print) names the SQL but
+    never the values bound to it, which are report content.
+    """
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 15})
+        engine = create_engine(url, connect_args={"timeout": 15}, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # pool_pre_ping: a database that restarted costs one reconnect, not a failed request.
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, hide_parameters=True)
 
 
 class _AppSession(Session):

@@ -110,3 +110,23 @@ def test_an_unexpected_error_is_logged_by_type_only(app_config: dict[str, Any], 
     assert CANARIES["name"] not in page and "RuntimeError" not in page and "Traceback" not in page
     assert any("RuntimeError" in r.getMessage() for r in caplog.records)
     assert_no_canary(caplog.records)
+
+
+def test_a_database_error_names_the_sql_but_never_the_values(app: Any, reporter: Any) -> None:
+    """The text of a database error (what Celery and tracebacks print) holds no bound values."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    with app.app_context():
+        try:
+            db.session.execute(text("INSERT INTO organisations (id, public_id, name, created_at) "
+                                    "VALUES (:id, :pid, :name, CURRENT_TIMESTAMP)"),
+                               {"id": reporter.organisation_id, "pid": CANARIES["phone"], "name": CANARIES["name"]})
+            db.session.flush()
+        except DBAPIError as exc:
+            db.session.rollback()
+            message = str(exc)
+        else:  # pragma: no cover - the duplicate id must be refused
+            raise AssertionError("the duplicate primary key was accepted")
+    assert "INSERT INTO organisations" in message
+    assert CANARIES["name"] not in message and CANARIES["phone"] not in message

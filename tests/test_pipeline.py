@@ -237,3 +237,23 @@ def test_work_owed_during_a_run_is_not_marked_done_by_that_run(app: Any, reporte
     job = job_of(report.id)
     assert job.state == JobState.PENDING and job.attempts == 0
     assert db.session.get(Report, report.id).state == ReportState.TRIAGE
+
+
+def test_a_data_error_in_a_run_is_a_poison_report_not_a_retry(app: Any, reporter: Any, monkeypatch: Any) -> None:
+    """Only a database that is away is retried; any other database error is recorded by class and held."""
+    from sqlalchemy.exc import DataError
+
+    from intake import pipeline
+    from workers.tasks import process_report as task
+
+    report = file_report(app, reporter)
+
+    def bad_data(session: Any, config: Any, subject: Report) -> None:
+        raise DataError("UPDATE reports SET …", {"narrative": "canary-value-3e9a"}, Exception("value too long"))
+
+    monkeypatch.setattr(pipeline, "STEPS", [bad_data])
+    app.config["PIPELINE_MAX_ATTEMPTS"] = 1
+    with app.app_context():
+        task.run(report.id)  # does not raise: nothing for Celery to retry or print
+    job = job_of(report.id)
+    assert job.state == JobState.DEAD and job.last_error == "DataError"

@@ -8,8 +8,8 @@ import logging
 from celery import shared_task
 from flask import current_app
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError, OperationalError
 
+from intake.db import TRANSIENT_DB_ERRORS
 from intake.dispatch import dispatch_report
 from intake.extensions import db
 from intake.media import discard_upload
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 @shared_task(
     name="intake.process_report",
     # A database gone for a moment: try the same message again, 2 s, 4 s, … up to 5 minutes apart.
-    autoretry_for=(OperationalError,),
+    autoretry_for=TRANSIENT_DB_ERRORS,
     retry_backoff=2,
     retry_backoff_max=300,
     retry_jitter=True,
@@ -39,7 +39,7 @@ def process_report(report_id: int) -> None:
     try:
         outcome = run_pipeline(db.session, config, report_id)
         db.session.commit()
-    except (OperationalError, DBAPIError):
+    except TRANSIENT_DB_ERRORS:
         db.session.rollback()
         raise
     except Exception as exc:

@@ -8,9 +8,9 @@ from typing import Any
 from flask import Flask, g, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_login import AnonymousUserMixin
-from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from ..db import TRANSIENT_DB_ERRORS
 from ..extensions import db
 
 log = logging.getLogger(__name__)
@@ -22,8 +22,6 @@ def _wants_json() -> bool:
 
 
 def register(app: Flask) -> None:
-    @app.errorhandler(OperationalError)
-    @app.errorhandler(InterfaceError)
     def _database_unavailable(exc: Exception) -> Any:
         """The database is unreachable: say so, keep what was sent, and store nothing half-written."""
         try:
@@ -49,6 +47,9 @@ def register(app: Flask) -> None:
             page = render_template("field/new_report.html", form=ReportForm(), uploads={}, not_sent=not_sent)
             return page, 503, {"Retry-After": "30"}
         return render_template("error.html", code=503, message=_message(503)), 503, {"Retry-After": "30"}
+
+    for error in TRANSIENT_DB_ERRORS:
+        app.register_error_handler(error, _database_unavailable)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:
