@@ -7,7 +7,6 @@ import logging
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import validate_csrf
-from sqlalchemy import select
 from werkzeug.wrappers import Response
 from wtforms.validators import ValidationError
 
@@ -17,7 +16,7 @@ from ..extensions import csrf, db
 from ..forms import REPEATABLE, ReportForm
 from ..media import UploadRefused, discard_upload, store_upload
 from ..models import Attachment
-from ..reports import find_submission, own_report, reports_of, submit_report
+from ..reports import find_submission, own_report, reports_of, stashed_uploads, submit_report
 from ..schema import SUBMISSION_ID_RE
 from .access import SUBMITTERS, roles_required
 
@@ -93,19 +92,14 @@ def keep_uploads(form: ReportForm, stash_key: str) -> tuple[dict[str, Attachment
     config = current_app.config
     kept: dict[str, Attachment] = {}
     refused: dict[int, str] = {}
+    # One query for the whole stash; a row can only name an upload of this reporter and this form.
+    stash = {a.public_id: a for a in stashed_uploads(db.session, current_user, stash_key)}
     for index, entry in enumerate(form.attachments):
         row = entry.form
         upload = row.file.data
         attachment: Attachment | None = None
         if row.upload_id.data:
-            attachment = db.session.scalar(
-                select(Attachment).where(
-                    Attachment.public_id == row.upload_id.data,
-                    Attachment.uploaded_by_id == current_user.id,
-                    Attachment.stash_key == stash_key,
-                    Attachment.report_id.is_(None),
-                )
-            )
+            attachment = stash.get(row.upload_id.data)
             if attachment is None:
                 row.upload_id.data = ""
         if attachment is None and upload is not None and getattr(upload, "filename", None):
