@@ -37,10 +37,14 @@ def _werkzeug_summary(record: logging.LogRecord) -> str:
     return "request"
 
 
+# One instance: addFilter ignores a filter already present, so creating several apps in one
+# process (tests, CLI commands) does not stack copies on the same loggers.
+_FILTER = NoPayloadFilter()
+
+
 def install_log_filter(app: Any) -> None:
-    log_filter = NoPayloadFilter()
     for handler in logging.getLogger().handlers:
-        handler.addFilter(log_filter)
+        handler.addFilter(_FILTER)
     for name in _UNTRUSTED_PREFIXES:
-        logging.getLogger(name).addFilter(log_filter)
-    app.logger.addFilter(log_filter)
+        logging.getLogger(name).addFilter(_FILTER)
+    app.logger.addFilter(_FILTER)

@@ -130,3 +130,15 @@ def test_a_database_error_names_the_sql_but_never_the_values(app: Any, reporter:
             raise AssertionError("the duplicate primary key was accepted")
     assert "INSERT INTO organisations" in message
     assert CANARIES["name"] not in message and CANARIES["phone"] not in message
+
+
+def test_the_log_filter_is_installed_once_however_many_apps_are_made(app_config: dict[str, Any]) -> None:
+    """Creating apps again (tests, CLI commands) does not stack filters on the same loggers."""
+    from intake import create_app
+    from intake.logs import NoPayloadFilter
+
+    for _ in range(3):
+        create_app(app_config)
+    for name in ("sqlalchemy.engine", "werkzeug", "celery.app.trace"):
+        filters = [f for f in logging.getLogger(name).filters if isinstance(f, NoPayloadFilter)]
+        assert len(filters) == 1, name
