@@ -47,18 +47,22 @@ ALLOWED_TYPES: dict[str, str] = {
 IMAGE_TYPES = {"image/jpeg", "image/png", "image/webp"}
 
 
-def _forget_new_files(session: Session) -> None:
+def _files_after_commit(session: Session) -> None:
+    """New files are now recorded; files whose rows were deleted go from the disk too."""
     session.info.pop("new_upload_paths", None)
-
-
-def _remove_new_files(session: Session) -> None:
-    """The transaction that recorded these files did not commit: nothing half-written stays on disk."""
-    for path in session.info.pop("new_upload_paths", []):
+    for path in session.info.pop("removed_upload_paths", []):
         Path(path).unlink(missing_ok=True)
 
 
-event.listen(Session, "after_commit", _forget_new_files)
-event.listen(Session, "after_rollback", _remove_new_files)
+def _files_after_rollback(session: Session) -> None:
+    """The transaction did not commit: its new files go, the files it meant to remove stay."""
+    for path in session.info.pop("new_upload_paths", []):
+        Path(path).unlink(missing_ok=True)
+    session.info.pop("removed_upload_paths", None)
+
+
+event.listen(Session, "after_commit", _files_after_commit)
+event.listen(Session, "after_rollback", _files_after_rollback)
 
 
 class UploadRefused(ValueError):
@@ -225,9 +229,30 @@ def _siblings(session: Session, uploader: User, report: Report | None, stash_key
 
 
 def discard_upload(session: Session, config: dict[str, Any], attachment: Attachment) -> None:
-    """Remove an upload and its file (the reporter took it off a form not yet sent)."""
-    stored_path(config, attachment).unlink(missing_ok=True)
+    """Remove an upload; its file goes once the transaction commits."""
+    session.info.setdefault("removed_upload_paths", []).append(str(stored_path(config, attachment)))
     session.delete(attachment)
+
+
+def settle_stash(session: Session, config: dict[str, Any], report: Report, reporter: User, stash_key: str) -> int:
+    """Attach the uploads kept for this form to its report, once each. Returns how many were attached.
+
+    Two presses of "send" run side by side and may each store the same photo: a stashed file the
+    report already has (same SHA-256) is removed instead of attached twice.
+    """
+    from .reports import stashed_uploads
+
+    have = {a.sha256 for a in report.attachments}
+    attached = 0
+    for attachment in stashed_uploads(session, reporter, stash_key):
+        if attachment.sha256 in have:
+            discard_upload(session, config, attachment)
+            continue
+        attachment.stash_key = None
+        report.attachments.append(attachment)
+        have.add(attachment.sha256)
+        attached += 1
+    return attached
 
 
 def inspect_attachment(session: Session, config: dict[str, Any], attachment: Attachment) -> None:

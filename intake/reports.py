@@ -118,15 +118,13 @@ def submit_report(
     data: ReportIn,
     channel: Channel,
     submission_id: str,
-    stash_key: str | None = None,
     deadline_seconds: int = 300,
 ) -> Submission:
     """File a report in state `received`, or return the one this submission already made.
 
     Two racing requests with the same submission id meet at the unique constraint on
     (reporter, submission id); the loser finds the winner's report. The pipeline job the report
-    is owed, and the uploads waiting in the reporter's stash under `stash_key`, are written in the
-    same transaction. The caller commits, then dispatches the pipeline.
+    is owed is written in the same transaction. The caller commits, then dispatches the pipeline.
     """
     existing = find_submission(session, reporter, submission_id)
     if existing is not None:
@@ -142,17 +140,8 @@ def submit_report(
             if existing is not None:
                 return Submission(existing, created=False)
             continue  # a receipt code collided: draw another
-        if stash_key:
-            claim_stash(session, report, reporter, stash_key)
         return Submission(report, created=True)
     raise RuntimeError("could not draw a unique receipt code")
-
-
-def claim_stash(session: Session, report: Report, reporter: User, stash_key: str) -> None:
-    """Move the uploads kept for an unsent form onto its report."""
-    for attachment in stashed_uploads(session, reporter, stash_key):
-        attachment.stash_key = None
-        report.attachments.append(attachment)
 
 
 def stashed_uploads(session: Session, reporter: User, stash_key: str) -> list[Attachment]:

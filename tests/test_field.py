@@ -320,3 +320,35 @@ def test_form_page_is_translated_and_right_to_left_for_arabic(client: Any, repor
     assert '<html lang="ar" dir="rtl">' in html
     html = client.get("/reports/new", headers={"Accept-Language": "en-GB,en;q=0.8"}).get_data(as_text=True)
     assert '<html lang="en" dir="ltr">' in html
+
+
+def test_the_same_photo_stored_twice_by_two_presses_goes_with_the_report_once(reporter_client: Any, app: Any,
+                                                                                reporter: Any) -> None:
+    """Two presses running side by side can each keep a copy of a photo: the report gets it once, and the
+    extra copy is removed from the stash and the disk."""
+    import secrets
+
+    from intake.media import stored_path
+
+    _, token, submission_id = page_of(reporter_client)
+    data = form_fields(token, submission_id, latitude="123", **{"attachments-0-file": photo()})
+    assert reporter_client.post("/reports/new", data=data, content_type="multipart/form-data").status_code == 422
+    kept = db.session.scalar(select(Attachment))
+    assert kept is not None
+    # What the other press stored at the same moment, before either saw the other's row.
+    twin = Attachment(organisation_id=kept.organisation_id, uploaded_by_id=kept.uploaded_by_id,
+                      stash_key=kept.stash_key, storage_name=secrets.token_hex(16), original_filename="crater.jpg",
+                      media_type=kept.media_type, size=kept.size, sha256=kept.sha256)
+    path = stored_path(app.config, twin)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(stored_path(app.config, kept).read_bytes())
+    db.session.add(twin)
+    db.session.commit()
+
+    retry = form_fields(token, submission_id, **{"attachments-0-upload_id": kept.public_id})
+    assert reporter_client.post("/reports/new", data=retry).status_code == 302
+    db.session.expire_all()
+    report = db.session.scalar(select(Report))
+    assert report is not None and [a.sha256 for a in report.attachments] == [kept.sha256]
+    assert db.session.scalar(select(func.count()).select_from(Attachment)) == 1
+    assert len([p for p in Path(app.config["UPLOAD_PATH"]).rglob("*") if p.is_file()]) == 1

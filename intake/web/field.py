@@ -14,8 +14,9 @@ from ..dispatch import dispatch_report
 from ..enums import Channel
 from ..extensions import csrf, db
 from ..forms import REPEATABLE, ReportForm
-from ..media import UploadRefused, discard_upload, store_upload
+from ..media import UploadRefused, discard_upload, settle_stash, store_upload
 from ..models import Attachment
+from ..pipeline import owe_work
 from ..reports import find_submission, own_report, reports_of, stashed_uploads, submit_report
 from ..schema import SUBMISSION_ID_RE
 from .access import SUBMITTERS, roles_required
@@ -65,12 +66,18 @@ def new_report() -> Response | str | tuple[str, int]:
                                has_errors=True), 422
     # A database failure from here on is answered by the app's handler (web/errors.py): the form
     # comes back with everything typed and says the report was not sent.
+    config = current_app.config
     submission = submit_report(db.session, current_user, data, Channel.WEB, submission_id,
-                               stash_key=submission_id,
-                               deadline_seconds=current_app.config["PIPELINE_DEADLINE_SECONDS"])
+                               deadline_seconds=config["PIPELINE_DEADLINE_SECONDS"])
+    # The kept uploads go with the report in the same transaction, once each; on a second press
+    # that lost the race, its copies of the same files are removed and any other file is added.
+    attached = settle_stash(db.session, config, submission.report, current_user, submission_id)
+    if not submission.created and attached:
+        owe_work(db.session, submission.report, config["PIPELINE_DEADLINE_SECONDS"])
     db.session.commit()
-    if submission.created:
-        log.info("report %s received via web", submission.report.id)
+    if submission.created or attached:
+        if submission.created:
+            log.info("report %s received via web", submission.report.id)
         dispatch_report(submission.report.id)
     return redirect(url_for("field.receipt", public_id=submission.report.public_id))
 
