@@ -79,6 +79,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from cryptography.fernet import Fernet
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 # Run as `python bench/intake.py`, this folder comes first on sys.path, and this file would shadow
@@ -701,6 +703,7 @@ def prepare(args: argparse.Namespace, instance: Path, extra_env: dict[str, str])
     env = {k: v for k, v in os.environ.items() if not k.startswith("INTAKE_")}
     env.update({
         "INTAKE_SECRET_KEY": secrets.token_hex(32),
+        "INTAKE_MASTER_KEY": Fernet.generate_key().decode(),
         "INTAKE_DATABASE_URL": args.database_url,
         "INTAKE_BROKER_URL": args.broker_url,
         "INTAKE_INSTANCE_PATH": str(instance),

@@ -34,6 +34,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     cfg.check_secret(app.config)
     if app.config["DEBUG"] and not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = "debug-only-" + "x" * 32
+    _configure_keys(app, instance_path)
     # A request bigger than a whole report's worth of files is refused before it is read.
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_REPORT_BYTES"] + 2 * 1024 * 1024
     # Long narratives in several languages fit; multipart text fields above this are refused.
@@ -57,6 +58,23 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _register_template_helpers(app)
     _configure_password_hasher(app)
     return app
+
+
+def _configure_keys(app: Flask, instance_path: Path) -> None:
+    """The master keys (security.md, invariant 10): fail closed outside debug and tests."""
+    from . import crypto
+
+    source = crypto.KeySource(app.config, instance_path)
+    if (app.config["DEBUG"] or app.config["TESTING"]) and source.from_file:
+        instance_path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        crypto.create_master_key_file(source.path)
+    try:
+        source.keyring()
+    except crypto.MasterKeyError as exc:
+        raise cfg.ConfigError(str(exc)) from None
+    app.extensions["intake_keys"] = source
+    # Code outside any app context (as with the database engine) uses the latest app's keys.
+    crypto.use_key_source(source)
 
 
 def _select_locale() -> str | None:

@@ -43,11 +43,51 @@ def alembic_config(database_url: str) -> Any:
     return config
 
 
-def upgrade_database(database_url: str, revision: str = "head") -> None:
-    """Apply migrations up to `revision`."""
+def upgrade_database(database_url: str, revision: str = "head", app: Flask | None = None) -> None:
+    """Apply migrations up to `revision`.
+
+    With `app`, migrations that seal existing data get its master keys and upload folder; files
+    they sealed (`*.v4`) replace the plain ones only after the migration has committed.
+    """
     from alembic import command
 
-    command.upgrade(alembic_config(database_url), revision)
+    config = alembic_config(database_url)
+    if app is not None:
+        config.attributes["key_source"] = app.extensions["intake_keys"]
+        config.attributes["upload_path"] = app.config["UPLOAD_PATH"]
+        _discard_unpromoted_files(database_url, Path(app.config["UPLOAD_PATH"]))
+    command.upgrade(config, revision)
+    if app is not None:
+        _promote_sealed_files(Path(app.config["UPLOAD_PATH"]))
+
+
+def _current_revision(database_url: str) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    from .db import make_engine
+
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def _discard_unpromoted_files(database_url: str, uploads: Path) -> None:
+    """Sealed copies left by a sealing migration that did not commit are stale; after one that
+    committed, they are the files to keep."""
+    current = _current_revision(database_url)
+    if current is not None and current >= "0004":
+        _promote_sealed_files(uploads)
+    else:
+        for leftover in uploads.glob("*/*.v4"):
+            leftover.unlink()
+
+
+def _promote_sealed_files(uploads: Path) -> None:
+    for sealed in uploads.glob("*/*.v4"):
+        os.replace(sealed, sealed.with_suffix(""))
 
 
 @click.group()
@@ -57,15 +97,23 @@ def main() -> None:
 
 @main.command()
 def init() -> None:
-    """Prepare the embedded default: instance folder, secret key file (0600), database schema."""
+    """Prepare the embedded default: instance folder, secret and master key files (0600), database schema."""
+    from . import crypto
+
     instance = cfg.default_instance_path()
     if not os.environ.get("INTAKE_SECRET_KEY"):
         path, created = cfg.create_secret_key_file(instance)
         if created:
             click.echo(f"Created a secret key file: {path} (mode 0600). "
                        "In production set INTAKE_SECRET_KEY from your secret store instead.")
+    if not os.environ.get("INTAKE_MASTER_KEY"):
+        key_path = Path(os.environ.get("INTAKE_MASTER_KEY_FILE") or instance / crypto.MASTER_KEY_FILE)
+        if crypto.create_master_key_file(key_path):
+            click.echo(f"Created a master key file: {key_path} (mode 0600). Every report is encrypted "
+                       "under it: back it up apart from the database. In production keep it outside the "
+                       "server's disk (INTAKE_MASTER_KEY or INTAKE_MASTER_KEY_FILE on a mounted secret).")
     app = _app()
-    upgrade_database(app.config["DATABASE_URL"])
+    upgrade_database(app.config["DATABASE_URL"], app=app)
     click.echo("Database is up to date.")
 
 
@@ -79,7 +127,7 @@ def db() -> None:
 def db_upgrade(revision: str) -> None:
     """Apply migrations (to the latest by default)."""
     app = _app()
-    upgrade_database(app.config["DATABASE_URL"], revision)
+    upgrade_database(app.config["DATABASE_URL"], revision, app=app)
     click.echo("Database is up to date.")
 
 

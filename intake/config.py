@@ -31,6 +31,10 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "DEBUG": False,
         "TESTING": False,
         "SECRET_KEY": None,
+        # Master keys wrapping every report's data key: INTAKE_MASTER_KEY (comma-separated, newest
+        # first) or a key file, by default `master_key` in the instance folder (made by `intake init`).
+        "MASTER_KEY": None,
+        "MASTER_KEY_FILE": None,
         "DATABASE_URL": f"sqlite:///{instance_path / 'intake.sqlite3'}",
         "BROKER_URL": "filesystem://",
         "UPLOAD_PATH": str(instance_path / "uploads"),
@@ -96,7 +100,7 @@ def from_environment(environ: dict[str, str] | os._Environ[str]) -> dict[str, An
             for part in rest[:-1]:
                 target = target.setdefault(part, {})
             target[rest[-1]] = _parse(raw)
-        elif key in ("SECRET_KEY", "DATABASE_URL", "BROKER_URL"):
+        elif key in ("SECRET_KEY", "DATABASE_URL", "BROKER_URL", "MASTER_KEY", "MASTER_KEY_FILE"):
             settings[key] = raw  # never JSON-parse a secret or a URL
         else:
             settings[key] = _parse(raw)

@@ -1,13 +1,15 @@
-"""Uploaded files: sniffed, size-limited, stored under random names outside any static folder,
-and inspected by the worker (hash check, type check, embedded metadata)."""
+"""Uploaded files: sniffed, size-limited, sealed with their report's data key under random names
+outside any static folder, and inspected by the worker (hash check, type check, embedded metadata)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import os
 import secrets
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -19,8 +21,9 @@ from PIL import ExifTags, Image, UnidentifiedImageError
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
+from . import crypto
 from .enums import AttachmentStatus
-from .models import Attachment, Report, User, utcnow
+from .models import Attachment, DataKey, Report, User, utcnow
 
 CHUNK = 1024 * 1024
 SNIFF_BYTES = 8192
@@ -120,6 +123,21 @@ def stored_path(config: dict[str, Any], attachment: Attachment) -> Path:
     return upload_dir(config) / attachment.storage_name[:2] / attachment.storage_name
 
 
+def file_aad(storage_name: str) -> bytes:
+    """Binds a sealed file to its attachment: files cannot be swapped between rows unnoticed."""
+    return f"intake:file:{storage_name}".encode()
+
+
+def read_original(config: dict[str, Any], attachment: Attachment) -> Iterator[bytes]:
+    """The original file's bytes, chunk by chunk, each checked before it is released.
+
+    Raises FileNotFoundError, crypto.SealBroken or crypto.DataKeyUnavailable (erased).
+    """
+    key = attachment.data_key.plain()
+    with open(stored_path(config, attachment), "rb") as handle:
+        yield from crypto.open_sealed_file(handle, key, file_aad(attachment.storage_name))
+
+
 def _display_name(filename: str | None) -> str:
     return os.path.basename(filename or "").strip()[:255] or _("(unnamed file)")
 
@@ -144,6 +162,8 @@ def store_upload(
     """
     limits = Limits(config["MAX_FILE_BYTES"], config["MAX_REPORT_BYTES"], config["MAX_ATTACHMENTS"])
     name = _display_name(filename)
+    siblings = _siblings(session, uploader, report, stash_key)
+    data_key = _data_key_for(report, siblings)
     storage_name = secrets.token_hex(16)
     target_dir = upload_dir(config) / storage_name[:2]
     target_dir.mkdir(exist_ok=True)
@@ -155,6 +175,7 @@ def store_upload(
     try:
         with open(partial, "xb") as out:
             os.chmod(partial, 0o600)
+            sealer = crypto.SealedFileWriter(out, data_key.plain(), file_aad(storage_name))
             while chunk := stream.read(CHUNK):
                 size += len(chunk)
                 if size > limits.max_file_bytes:
@@ -166,7 +187,8 @@ def store_upload(
                 if len(head) < SNIFF_BYTES:
                     head += chunk[: SNIFF_BYTES - len(head)]
                 digest.update(chunk)
-                out.write(chunk)
+                sealer.write(chunk)
+            sealer.close()
         if size == 0:
             raise UploadRefused(_("%(name)s was not accepted: the file is empty.", name=name))
         media_type = sniff(head)
@@ -175,7 +197,6 @@ def store_upload(
                 _("%(name)s was not accepted: %(reason)s.", name=name, reason=describe_refusal(head))
             )
         sha256 = digest.hexdigest()
-        siblings = _siblings(session, uploader, report, stash_key)
         for existing in siblings:
             if existing.sha256 == sha256:
                 partial.unlink()
@@ -200,6 +221,7 @@ def store_upload(
         organisation_id=uploader.organisation_id,
         report_id=report.id if report is not None else None,
         uploaded_by_id=uploader.id,
+        data_key=data_key,
         stash_key=stash_key if report is None else None,
         storage_name=storage_name,
         original_filename=name,
@@ -212,6 +234,15 @@ def store_upload(
     session.add(attachment)
     session.flush()
     return attachment, True
+
+
+def _data_key_for(report: Report | None, siblings: list[Attachment]) -> DataKey:
+    """A report's files are sealed with its data key; a form's stash gets one the report will adopt."""
+    if report is not None:
+        return report.data_key_for_sealing()
+    if siblings:
+        return siblings[0].data_key
+    return DataKey.create()
 
 
 def _siblings(session: Session, uploader: User, report: Report | None, stash_key: str | None) -> list[Attachment]:
@@ -262,16 +293,23 @@ def inspect_attachment(session: Session, config: dict[str, Any], attachment: Att
     """
     if attachment.status != AttachmentStatus.STORED:
         return
-    path = stored_path(config, attachment)
+    is_image = attachment.media_type in IMAGE_TYPES
+    digest = hashlib.sha256()
+    head = b""
+    # Images are decoded from memory (they are at most MAX_FILE_BYTES): no plaintext copy on disk.
+    image_bytes = io.BytesIO() if is_image else None
     try:
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            head = handle.read(SNIFF_BYTES)
-            digest.update(head)
-            while chunk := handle.read(CHUNK):
-                digest.update(chunk)
+        for chunk in read_original(config, attachment):
+            digest.update(chunk)
+            if len(head) < SNIFF_BYTES:
+                head += chunk[: SNIFF_BYTES - len(head)]
+            if image_bytes is not None:
+                image_bytes.write(chunk)
     except FileNotFoundError:
         _quarantine(attachment, "file missing from storage")
+        return
+    except crypto.SealBroken:
+        _quarantine(attachment, "stored file does not open with its key: altered or truncated")
         return
     if digest.hexdigest() != attachment.sha256:
         _quarantine(attachment, "SHA-256 differs from the one taken on receipt")
@@ -281,9 +319,10 @@ def inspect_attachment(session: Session, config: dict[str, Any], attachment: Att
         _quarantine(attachment, "content type differs from the one detected on receipt")
         return
     metadata: dict[str, Any] = {}
-    if media_type in IMAGE_TYPES:
+    if image_bytes is not None:
+        image_bytes.seek(0)
         try:
-            metadata = read_image_metadata(path)
+            metadata = read_image_metadata(image_bytes)
         except (UnidentifiedImageError, OSError, Image.DecompressionBombError, Image.DecompressionBombWarning):
             _quarantine(attachment, "image cannot be decoded safely")
             return
@@ -299,7 +338,7 @@ def _quarantine(attachment: Attachment, reason: str) -> None:
     attachment.inspected_at = utcnow()
 
 
-def read_image_metadata(path: Path) -> dict[str, Any]:
+def read_image_metadata(path: Path | IO[bytes]) -> dict[str, Any]:
     """Camera, capture time and GPS position recorded in an image, after a full decode."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -1,34 +1,39 @@
 """The data model: organisations, users, and the whole report of design/report.md.
 
-Every report column carries its sensitivity class in `info["sensitivity"]` (P, S or I). The
-verifier's default view and later the encryption at rest and exports are driven by that tag, so a
-field's class is decided here once.
+Every report field carries its sensitivity class (P, S or I), decided here once. Publishable fields
+are plain columns (`info["sensitivity"]`), queryable in the clear. Sensitive and identifying fields
+are `SealedField`s: they live in one AES-GCM sealed document per row (`sealed`), under the data key
+of the row's report (see crypto.py), and are sealed when the session flushes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
 
 from sqlalchemy import (
-    JSON,
     Boolean,
     Date,
     DateTime,
-    Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     Time,
     TypeDecorator,
     UniqueConstraint,
+    event,
+    inspect,
 )
 from sqlalchemy import Enum as SAEnum
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm.attributes import flag_modified
 
+from . import crypto
 from .db import Base
 from .enums import (
     AgeBand,
@@ -102,6 +107,129 @@ class Timestamp(TypeDecorator[dt.datetime]):
         return value
 
 
+class DataKey(Base):
+    """One report's data key, stored only wrapped by a master key. Erasing it (wrapped = NULL)
+    makes everything sealed with it unreadable, in this database and in every copy of it."""
+
+    __tablename__ = "data_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    wrapped: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Which master key wrapped it (a fingerprint, not the key): what a rotation still has to rewrap.
+    master_key_id: Mapped[str | None] = mapped_column(String(16), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow)
+    erased_at: Mapped[dt.datetime | None] = mapped_column(Timestamp())
+
+    @classmethod
+    def create(cls, keyring: crypto.Keyring | None = None) -> DataKey:
+        keyring = keyring or crypto.active_keyring()
+        plain = crypto.new_data_key()
+        key = cls(wrapped=keyring.wrap(plain), master_key_id=keyring.primary_id)
+        key.__dict__["_plain"] = plain
+        return key
+
+    @property
+    def erased(self) -> bool:
+        return self.wrapped is None
+
+    def plain(self) -> bytes:
+        """The unwrapped key, kept on this object for the life of the session."""
+        cached = self.__dict__.get("_plain")
+        if cached is not None and self.wrapped is not None:
+            return bytes(cached)
+        if self.wrapped is None:
+            raise crypto.DataKeyUnavailable("this report's data key was erased")
+        plain = crypto.active_keyring().unwrap(self.wrapped)
+        self.__dict__["_plain"] = plain
+        return plain
+
+    def erase(self) -> None:
+        self.wrapped = None
+        self.master_key_id = None
+        self.erased_at = utcnow()
+        self.__dict__.pop("_plain", None)
+
+
+T = TypeVar("T")
+
+
+class SealedField(Generic[T]):
+    """An S- or I-class field of a `SealedRow`: read from and written to the row's sealed document."""
+
+    def __init__(self, sensitivity: Sensitivity, default: Any = None) -> None:
+        self.sensitivity = sensitivity
+        self.default = default
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+        owner.__sealed__ = {**getattr(owner, "__sealed__", {}), name: self.sensitivity}  # type: ignore[attr-defined]
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> SealedField[T]: ...
+    @overload
+    def __get__(self, obj: object, owner: type) -> T: ...
+    def __get__(self, obj: object | None, owner: type) -> SealedField[T] | T:
+        if obj is None:
+            return self
+        assert isinstance(obj, SealedRow)
+        return obj.sealed_document().get(self.name, self.default)  # type: ignore[no-any-return]
+
+    def __set__(self, obj: object, value: T) -> None:
+        assert isinstance(obj, SealedRow)
+        obj.sealed_document()[self.name] = value
+        obj.mark_sealed_changed()
+
+
+class SealedRow:
+    """A row whose sensitive and identifying fields are one sealed JSON document (`sealed`)."""
+
+    __sealed__: ClassVar[dict[str, Sensitivity]] = {}
+    sealed: Mapped[bytes | None] = mapped_column(LargeBinary, info={"sensitivity": "sealed"})
+
+    def data_key_for_sealing(self) -> DataKey:
+        raise NotImplementedError
+
+    def _aad(self) -> bytes:
+        return f"intake:{self.__tablename__}".encode()  # type: ignore[attr-defined]
+
+    def sealed_document(self) -> dict[str, Any]:
+        state = self.__dict__.get("_sealed_state")
+        blob = self.sealed
+        if state is not None and (state[2] or state[1] is blob):
+            return state[0]  # type: ignore[no-any-return]
+        document: dict[str, Any] = {}
+        if blob is not None:
+            key = self.data_key_for_sealing().plain()
+            document = json.loads(crypto.unseal(key, bytes(blob), self._aad()))
+        self.__dict__["_sealed_state"] = (document, blob, False)
+        return document
+
+    def mark_sealed_changed(self) -> None:
+        document = self.sealed_document()
+        self.__dict__["_sealed_state"] = (document, self.sealed, True)
+        if inspect(self).persistent:
+            flag_modified(self, "sealed")
+
+    def seal_if_changed(self) -> None:
+        state = self.__dict__.get("_sealed_state")
+        if state is None or not state[2]:
+            return
+        key = self.data_key_for_sealing().plain()
+        payload = json.dumps(state[0], ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        blob = crypto.seal(key, payload.encode(), self._aad())
+        self.sealed = blob
+        self.__dict__["_sealed_state"] = (state[0], blob, False)
+
+
+@event.listens_for(Session, "before_flush")
+def _seal_before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    """Seal every changed sealed document; a new report gets its data key here."""
+    for obj in [*session.new, *session.dirty]:
+        if isinstance(obj, SealedRow):
+            obj.seal_if_changed()
+
+
 class Organisation(Base):
     __tablename__ = "organisations"
 
@@ -162,7 +290,7 @@ class ApiToken(Base):
     user: Mapped[User] = relationship(back_populates="tokens")
 
 
-class Report(Base):
+class Report(SealedRow, Base):
     __tablename__ = "reports"
     __table_args__ = (
         # The idempotency key: a retry of the same submission by the same person is one report.
@@ -190,11 +318,11 @@ class Report(Base):
     admin1: Mapped[str | None] = mapped_column(String(200), info=P)
     admin2: Mapped[str | None] = mapped_column(String(200), info=P)
     locality: Mapped[str | None] = mapped_column(String(200), info=P)
-    latitude: Mapped[float | None] = mapped_column(Float, info=S)
-    longitude: Mapped[float | None] = mapped_column(Float, info=S)
+    latitude = SealedField[float | None](Sensitivity.SENSITIVE)
+    longitude = SealedField[float | None](Sensitivity.SENSITIVE)
     location_precision: Mapped[LocationPrecision] = mapped_column(enum_column(LocationPrecision), info=P)
     incident_type: Mapped[IncidentType] = mapped_column(enum_column(IncidentType), info=P)
-    narrative: Mapped[str] = mapped_column(Text, info=S)
+    narrative = SealedField[str](Sensitivity.SENSITIVE, default="")
     narrative_language: Mapped[str | None] = mapped_column(String(8), info=P)
 
     # Harm: counts by harm and group, e.g. killed_women. See `count_column_names`.
@@ -218,6 +346,9 @@ class Report(Base):
     source_type: Mapped[SourceType] = mapped_column(enum_column(SourceType), info=P)
     consent: Mapped[Consent] = mapped_column(enum_column(Consent), info=P)
     risk_to_source: Mapped[Risk] = mapped_column(enum_column(Risk), info=P)
+
+    data_key_id: Mapped[int] = mapped_column(ForeignKey("data_keys.id"), index=True, info=P)
+    data_key: Mapped[DataKey] = relationship()
 
     reporter: Mapped[User] = relationship()
     victims: Mapped[list[Victim]] = relationship(
@@ -243,6 +374,16 @@ class Report(Base):
     )
     job: Mapped[PipelineJob | None] = relationship(back_populates="report", cascade="all, delete-orphan")
 
+    def data_key_for_sealing(self) -> DataKey:
+        if self.data_key is None:
+            self.data_key = DataKey.create()
+        return self.data_key
+
+    @property
+    def erased(self) -> bool:
+        """Its data key was erased: what was sealed (narrative, exact place, identities, files) is gone."""
+        return self.data_key is not None and self.data_key.erased
+
     def count(self, harm: Harm, group: HarmGroup) -> int:
         return int(getattr(self, f"{harm.value}_{group.value}") or 0)
 
@@ -267,10 +408,20 @@ class _Row:
     position: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class Victim(_Row, Base):
+class _SealedReportRow(_Row, SealedRow):
+    """A repeatable row with sealed fields: sealed under its report's data key."""
+
+    if TYPE_CHECKING:
+        report: Report
+
+    def data_key_for_sealing(self) -> DataKey:
+        return self.report.data_key_for_sealing()
+
+
+class Victim(_SealedReportRow, Base):
     __tablename__ = "victims"
 
-    name: Mapped[str | None] = mapped_column(String(300), info=I_)
+    name = SealedField[str | None](Sensitivity.IDENTIFYING)
     age: Mapped[int | None] = mapped_column(Integer, info=P)
     age_band: Mapped[AgeBand | None] = mapped_column(enum_column(AgeBand), info=P)
     sex: Mapped[Sex] = mapped_column(enum_column(Sex), info=P)
@@ -301,29 +452,33 @@ class Component(_Row, Base):
     report: Mapped[Report] = relationship(back_populates="components")
 
 
-class Witness(_Row, Base):
+class Witness(_SealedReportRow, Base):
     __tablename__ = "witnesses"
 
-    name: Mapped[str | None] = mapped_column(String(300), info=I_)
-    phone: Mapped[str | None] = mapped_column(String(64), info=I_)
-    email: Mapped[str | None] = mapped_column(String(320), info=I_)
-    relation: Mapped[str | None] = mapped_column(String(200), info=I_)
-    may_contact: Mapped[bool] = mapped_column(Boolean, default=False, info=I_)
+    name = SealedField[str | None](Sensitivity.IDENTIFYING)
+    phone = SealedField[str | None](Sensitivity.IDENTIFYING)
+    email = SealedField[str | None](Sensitivity.IDENTIFYING)
+    relation = SealedField[str | None](Sensitivity.IDENTIFYING)
+    may_contact = SealedField[bool](Sensitivity.IDENTIFYING, default=False)
 
     report: Mapped[Report] = relationship(back_populates="witnesses")
 
 
-class Link(_Row, Base):
+class Link(_SealedReportRow, Base):
     __tablename__ = "links"
 
-    url: Mapped[str] = mapped_column(String(2000), info=S)
+    url = SealedField[str](Sensitivity.SENSITIVE, default="")
 
     report: Mapped[Report] = relationship(back_populates="links")
 
 
-class Attachment(Base):
+class Attachment(SealedRow, Base):
     """An uploaded file. Before its report exists it waits in the uploader's stash, keyed by the
-    form's submission id, so a form re-shown with an error never asks for the files again."""
+    form's submission id, so a form re-shown with an error never asks for the files again.
+
+    The file is stored sealed with its report's data key (a form's stash gets the key the report
+    made from it will use), as are its name, description and the metadata read from it.
+    """
 
     __tablename__ = "attachments"
     __table_args__ = (
@@ -341,23 +496,28 @@ class Attachment(Base):
     uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), info=I_)
     stash_key: Mapped[str | None] = mapped_column(String(64), info=P)
     storage_name: Mapped[str] = mapped_column(String(64), unique=True, info=S)
-    original_filename: Mapped[str | None] = mapped_column(String(255), info=S)
+    original_filename = SealedField[str | None](Sensitivity.SENSITIVE)
     media_type: Mapped[str] = mapped_column(String(100), info=P)
     size: Mapped[int] = mapped_column(Integer, info=P)
     sha256: Mapped[str] = mapped_column(String(64), info=P)
     # Local time as the reporter gave it; the time zone of the place is not known here.
     captured_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=False), info=P)
-    description: Mapped[str | None] = mapped_column(Text, info=S)
+    description = SealedField[str | None](Sensitivity.SENSITIVE)
     status: Mapped[AttachmentStatus] = mapped_column(
         enum_column(AttachmentStatus), default=AttachmentStatus.STORED, info=P
     )
     status_reason: Mapped[str | None] = mapped_column(String(200), info=P)
     # What the file itself says about where, when and with what it was made (EXIF GPS, time, camera).
-    embedded_metadata: Mapped[dict[str, Any] | None] = mapped_column(JSON, info=S)
+    embedded_metadata = SealedField[dict[str, Any] | None](Sensitivity.SENSITIVE)
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow, info=P)
     inspected_at: Mapped[dt.datetime | None] = mapped_column(Timestamp(), info=P)
 
+    data_key_id: Mapped[int] = mapped_column(ForeignKey("data_keys.id"), index=True, info=P)
+    data_key: Mapped[DataKey] = relationship()
     report: Mapped[Report | None] = relationship(back_populates="attachments")
+
+    def data_key_for_sealing(self) -> DataKey:
+        return self.data_key
 
 
 class StateTransition(Base):

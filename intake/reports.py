@@ -15,6 +15,7 @@ from .models import (
     Attachment,
     Component,
     DamagedObject,
+    DataKey,
     Link,
     PipelineJob,
     Report,
@@ -82,8 +83,10 @@ def find_submission(session: Session, reporter: User, submission_id: str) -> Rep
     )
 
 
-def _build(data: ReportIn, reporter: User, channel: Channel, submission_id: str, deadline_seconds: int) -> Report:
+def _build(data: ReportIn, reporter: User, channel: Channel, submission_id: str, deadline_seconds: int,
+           data_key: DataKey | None) -> Report:
     report = Report(
+        data_key=data_key,
         organisation_id=reporter.organisation_id,
         reporter=reporter,
         channel=channel,
@@ -119,18 +122,21 @@ def submit_report(
     channel: Channel,
     submission_id: str,
     deadline_seconds: int = 300,
+    data_key: DataKey | None = None,
 ) -> Submission:
     """File a report in state `received`, or return the one this submission already made.
 
     Two racing requests with the same submission id meet at the unique constraint on
     (reporter, submission id); the loser finds the winner's report. The pipeline job the report
     is owed is written in the same transaction. The caller commits, then dispatches the pipeline.
+    `data_key` is the key its form's kept uploads were sealed with; without one the report gets a
+    new data key.
     """
     existing = find_submission(session, reporter, submission_id)
     if existing is not None:
         return Submission(existing, created=False)
     for _attempt in range(5):
-        report = _build(data, reporter, channel, submission_id, deadline_seconds)
+        report = _build(data, reporter, channel, submission_id, deadline_seconds, data_key)
         try:
             with session.begin_nested():
                 session.add(report)

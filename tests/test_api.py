@@ -498,7 +498,15 @@ def test_jpeg_is_attached_with_its_hash(app: Any, client: Any, token: str, repor
     assert attachment["media_type"] == "image/jpeg"
     assert attachment["size"] == len(content)
     assert attachment["captured_at"].startswith("2026-03-14T06:45")
-    assert [f.read_bytes() for f in stored_files(app)] == [content]
+    # Stored sealed with the report's data key: the disk holds no byte of the photo in the clear.
+    (stored,) = stored_files(app)
+    assert content[100:140] not in stored.read_bytes()
+    with app.app_context():
+        from intake.media import read_original
+
+        row = db.session.scalar(select(Attachment))
+        assert row is not None
+        assert b"".join(read_original(app.config, row)) == content
     shown = client.get(f"{REPORTS}/{report['id']}", headers=bearer(token)).get_json()
     assert [a["id"] for a in shown["attachments"]] == [attachment["id"]]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from intake import create_app
+from intake import create_app, crypto
 from intake.config import ConfigError, create_secret_key_file, from_environment
 
 
@@ -31,8 +31,11 @@ def test_starts_with_a_secret_from_the_environment(tmp_path: Path, monkeypatch: 
     monkeypatch.setenv("INTAKE_DATABASE_URL", f"sqlite:///{tmp_path / 'env.sqlite3'}")
     monkeypatch.setenv("INTAKE_BROKER_URL", "redis://broker.internal:6379/3")
     monkeypatch.setenv("INTAKE_INSTANCE_PATH", str(tmp_path / "inst"))
+    master = crypto.new_master_key()
+    monkeypatch.setenv("INTAKE_MASTER_KEY", master)
     app = create_app()
     assert app.config["SECRET_KEY"] == "s" * 48
+    assert app.extensions["intake_keys"].keyring().keys == (master.encode(),)
     assert app.config["DATABASE_URL"].endswith("env.sqlite3")
     assert app.extensions["celery"].conf.broker_url == "redis://broker.internal:6379/3"
     assert app.instance_path == str(tmp_path / "inst")
@@ -49,13 +52,42 @@ def test_embedded_default_uses_the_instance_folder(tmp_path: Path, monkeypatch: 
     key_file, created = create_secret_key_file(instance)
     assert created and stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert stat.S_IMODE(instance.stat().st_mode) == 0o700
+    assert crypto.create_master_key_file(instance / "master_key")
+    assert stat.S_IMODE((instance / "master_key").stat().st_mode) == 0o600
     app = create_app()
+    assert app.extensions["intake_keys"].path == instance / "master_key"
     assert app.config["SECRET_KEY"] == key_file.read_text()
     assert app.config["DATABASE_URL"] == f"sqlite:///{instance / 'intake.sqlite3'}"
     celery = app.extensions["celery"]
     assert celery.conf.broker_url == "filesystem://"
     assert celery.conf.broker_transport_options["data_folder_in"] == str(instance / "broker" / "queue")
     assert create_secret_key_file(instance) == (key_file, False), "an existing key is never replaced"
+
+
+@pytest.mark.parametrize("master", [None, "", "not-a-key", "c2hvcnQ="])
+def test_refuses_to_start_without_a_real_master_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    master: str | None) -> None:
+    """Outside debug and tests, no master key (or a malformed one) stops the app: it never invents one."""
+    for name in list(os.environ):
+        if name.startswith("INTAKE_"):
+            monkeypatch.delenv(name)
+    if master is not None:
+        monkeypatch.setenv("INTAKE_MASTER_KEY", master)
+    with pytest.raises(ConfigError, match="master key"):
+        create_app(base(tmp_path, SECRET_KEY="s" * 48))
+    assert not (tmp_path / "i" / "master_key").exists()
+
+
+def test_master_keys_from_a_mounted_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """INTAKE_MASTER_KEY_FILE names a secret file: newest key first, comments allowed."""
+    new, old = crypto.new_master_key(), crypto.new_master_key()
+    secret = tmp_path / "secret"
+    secret.write_text(f"# rotated in November\n{new}\n{old}\n")
+    monkeypatch.setenv("INTAKE_MASTER_KEY_FILE", str(secret))
+    monkeypatch.delenv("INTAKE_MASTER_KEY", raising=False)
+    keyring = create_app(base(tmp_path, SECRET_KEY="s" * 48)).extensions["intake_keys"].keyring()
+    assert keyring.keys == (new.encode(), old.encode())
+    assert keyring.primary_id == crypto.master_key_id(new.encode())
 
 
 def test_nested_settings_and_types_from_the_environment() -> None:

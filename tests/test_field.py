@@ -337,6 +337,7 @@ def test_the_same_photo_stored_twice_by_two_presses_goes_with_the_report_once(re
     assert kept is not None
     # What the other press stored at the same moment, before either saw the other's row.
     twin = Attachment(organisation_id=kept.organisation_id, uploaded_by_id=kept.uploaded_by_id,
+                      data_key=kept.data_key,
                       stash_key=kept.stash_key, storage_name=secrets.token_hex(16), original_filename="crater.jpg",
                       media_type=kept.media_type, size=kept.size, sha256=kept.sha256)
     path = stored_path(app.config, twin)

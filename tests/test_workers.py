@@ -14,9 +14,10 @@ import pytest
 from PIL import ExifTags
 from sqlalchemy import func, select, update
 
+from intake import crypto
 from intake.enums import AttachmentStatus, Channel, ReportState
 from intake.extensions import db
-from intake.media import store_upload, stored_path
+from intake.media import file_aad, store_upload, stored_path
 from intake.models import PipelineJob, Report, StateTransition, WorkerHeartbeat
 from intake.pipeline import process_report
 from intake.reports import submit_report
@@ -136,14 +137,36 @@ def test_a_file_changed_after_receipt_is_quarantined(app: Any, reporter: Any) ->
         attachment, _ = store_upload(db.session, app.config, io.BytesIO(jpeg_bytes()), "a.jpg", reporter,
                                      report=report)
         db.session.commit()
+        # Someone with the key replaces the file: it opens, but it is not what was received.
         path = stored_path(app.config, attachment)
-        path.write_bytes(path.read_bytes() + b"tampered")
+        with open(path, "wb") as out:
+            writer = crypto.SealedFileWriter(out, attachment.data_key.plain(), file_aad(attachment.storage_name))
+            writer.write(jpeg_bytes() + b"tampered")
+            writer.close()
         process_report(db.session, app.config, report.id)
         db.session.commit()
     attachment = fresh(report.id).attachments[0]
     assert attachment.status == AttachmentStatus.QUARANTINED
     assert "SHA-256" in (attachment.status_reason or "")
     assert fresh(report.id).state == ReportState.TRIAGE  # the report itself still goes to review
+
+
+def test_a_stored_file_altered_without_the_key_is_quarantined(app: Any, reporter: Any) -> None:
+    """A flipped byte in the sealed file (disk fault, tampering) fails its seal: held back, never shown."""
+    report = file_report(app, reporter)
+    with app.app_context():
+        attachment, _ = store_upload(db.session, app.config, io.BytesIO(jpeg_bytes()), "a.jpg", reporter,
+                                     report=report)
+        db.session.commit()
+        path = stored_path(app.config, attachment)
+        data = bytearray(path.read_bytes())
+        data[40] ^= 0x01
+        path.write_bytes(bytes(data))
+        process_report(db.session, app.config, report.id)
+        db.session.commit()
+    attachment = fresh(report.id).attachments[0]
+    assert attachment.status == AttachmentStatus.QUARANTINED
+    assert "altered" in (attachment.status_reason or "")
 
 
 def test_a_truncated_image_is_quarantined(app: Any, reporter: Any) -> None:

@@ -67,8 +67,10 @@ def new_report() -> Response | str | tuple[str, int]:
     # A database failure from here on is answered by the app's handler (web/errors.py): the form
     # comes back with everything typed and says the report was not sent.
     config = current_app.config
+    # The report adopts the data key its kept uploads were sealed with.
+    stash_key = next((a.data_key for a in uploads.values()), None)
     submission = submit_report(db.session, current_user, data, Channel.WEB, submission_id,
-                               deadline_seconds=config["PIPELINE_DEADLINE_SECONDS"])
+                               deadline_seconds=config["PIPELINE_DEADLINE_SECONDS"], data_key=stash_key)
     # The kept uploads go with the report in the same transaction, once each; on a second press
     # that lost the race, its copies of the same files are removed and any other file is added.
     attached = settle_stash(db.session, config, submission.report, current_user, submission_id)
