@@ -35,6 +35,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if app.config["DEBUG"] and not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = "debug-only-" + "x" * 32
     _configure_keys(app, instance_path)
+    from .retention import retention_rules
+
+    retention_rules(app.config)  # a misspelt rule stops the start, it never silently keeps data
     # A request bigger than a whole report's worth of files is refused before it is read.
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_REPORT_BYTES"] + 2 * 1024 * 1024
     # Long narratives in several languages fit; multipart text fields above this are refused.

@@ -59,6 +59,26 @@ def upgrade_database(database_url: str, revision: str = "head", app: Flask | Non
     command.upgrade(config, revision)
     if app is not None:
         _promote_sealed_files(Path(app.config["UPLOAD_PATH"]))
+    if config.attributes.get("sealed_existing_rows"):
+        _rewrite_tables(database_url)
+
+
+def _rewrite_tables(database_url: str) -> None:
+    """After plain columns were sealed and dropped, rewrite the tables so no old row version or freed
+    page on disk still holds the plain values (PostgreSQL keeps dropped columns' data in place)."""
+    from sqlalchemy import text
+
+    from .db import make_engine
+
+    engine = make_engine(database_url)
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            if database_url.startswith("sqlite"):
+                conn.execute(text("VACUUM"))
+            else:
+                conn.execute(text("VACUUM FULL reports, victims, witnesses, links, attachments"))
+    finally:
+        engine.dispose()
 
 
 def _current_revision(database_url: str) -> str | None:
@@ -204,6 +224,102 @@ def token_create(email: str) -> None:
         value = create_token(database.session, account)
         database.session.commit()
     click.echo(value)
+
+
+@main.group()
+def keys() -> None:
+    """Master keys: status, rotation, retirement."""
+
+
+@keys.command("new")
+def keys_new() -> None:
+    """Print a new random master key (for INTAKE_MASTER_KEY or a mounted key file)."""
+    from . import crypto
+
+    click.echo(crypto.new_master_key())
+
+
+@keys.command("status")
+def keys_status() -> None:
+    """Which master keys are configured and how many data keys each one wraps."""
+    from .extensions import db as database
+    from .keys import key_usage
+
+    app = _app()
+    source = app.extensions["intake_keys"]
+    keyring = source.keyring()
+    with app.app_context():
+        usage = key_usage(database.session)
+    click.echo(f"Master keys from {source.describe()}:")
+    for index, key_id in enumerate(keyring.ids):
+        role = "primary (wraps new keys)" if index == 0 else "accepted (unwraps only)"
+        click.echo(f"  {key_id}  {role}: wraps {usage.pop(key_id, 0)} data key(s)")
+    for key_id, count in usage.items():
+        click.echo(f"  {key_id}  NOT CONFIGURED: {count} data key(s) cannot be opened")
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Put a new master key first and rewrap every data key under it, while the app keeps running.
+
+    With a key file, a new key is generated and written first in the file; the web app and the
+    workers pick it up on their next use of the keyring. With INTAKE_MASTER_KEY, put the new key
+    first there (and restart) before running this. The old key stays accepted until `intake keys
+    retire`.
+    """
+    from . import crypto
+    from .audit import record
+    from .extensions import db as database
+    from .keys import rewrap_all
+
+    app = _app()
+    source = app.extensions["intake_keys"]
+    if source.from_file:
+        old = source.keyring().keys
+        source.write((crypto.new_master_key().encode(), *old))
+        click.echo(f"New primary master key written to {source.describe()}.")
+    keyring = source.keyring()
+    with app.app_context():
+        result = rewrap_all(database.session, keyring)
+        record("keys.rotated", actor=None, detail={"primary": result.primary_id, "rewrapped": result.rewrapped})
+        database.session.commit()
+    click.echo(f"Rewrapped {result.rewrapped} data key(s) under master key {result.primary_id}.")
+    if len(keyring.keys) > 1:
+        click.echo("The previous key(s) are still accepted. Once every web and worker process runs with the "
+                   "new key, run `intake keys retire`.")
+
+
+@keys.command("retire")
+def keys_retire() -> None:
+    """Stop accepting every master key but the primary, once no data key needs them.
+
+    Rewraps any data key still under an old key first (written meanwhile by a process that had
+    not yet seen the new key). Destroy the retired keys' copies afterwards: backups taken before
+    are then unreadable, erased reports included.
+    """
+    from .audit import record
+    from .extensions import db as database
+    from .keys import key_usage, rewrap_all
+
+    app = _app()
+    source = app.extensions["intake_keys"]
+    keyring = source.keyring()
+    if len(keyring.keys) == 1:
+        click.echo("Only one master key is configured: nothing to retire.")
+        return
+    with app.app_context():
+        rewrap_all(database.session, keyring)
+        left = {k: n for k, n in key_usage(database.session).items() if k != keyring.primary_id}
+        if left:
+            raise click.ClickException(f"data keys still wrapped by {sorted(map(str, left))}: not retired")
+        retired = keyring.ids[1:]
+        record("keys.retired", actor=None, detail={"primary": keyring.primary_id, "retired": ",".join(retired)})
+        database.session.commit()
+    if source.from_file:
+        source.write(keyring.keys[:1])
+        click.echo(f"Retired {len(retired)} master key(s); {source.describe()} now holds only the primary.")
+    else:
+        click.echo(f"No data key needs {', '.join(retired)} any more: remove it from INTAKE_MASTER_KEY.")
 
 
 @main.command()

@@ -72,6 +72,10 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         # A worker that has not written a heartbeat for this long counts as gone in /healthz.
         "WORKER_HEARTBEAT_SECONDS": 15,
         "WORKER_STALE_SECONDS": 60,
+        # Days a report may stay in a state before its originals (identities, exact place, raw
+        # narrative, original files) are erased; publishable fields stay. Applied every interval.
+        "RETENTION_DAYS": {"rejected": 180},
+        "RETENTION_INTERVAL_SECONDS": 3600,
         # Form stashes (uploads of a form never submitted) are removed after this long.
         "STASH_MAX_AGE_SECONDS": 7 * 24 * 3600,
     }

@@ -238,6 +238,7 @@ class AttachmentStatus(LabelledEnum):
     STORED = "stored", _l("Stored, not yet checked")
     INSPECTED = "inspected", _l("Checked")
     QUARANTINED = "quarantined", _l("Held back: failed the check")
+    ERASED = "erased", _l("Original erased")
 
 
 class JobState(LabelledEnum):

@@ -259,9 +259,14 @@ def _siblings(session: Session, uploader: User, report: Report | None, stash_key
     )
 
 
+def discard_file(session: Session, config: dict[str, Any], attachment: Attachment) -> None:
+    """Remove an upload's stored file once the transaction commits (the row stays)."""
+    session.info.setdefault("removed_upload_paths", []).append(str(stored_path(config, attachment)))
+
+
 def discard_upload(session: Session, config: dict[str, Any], attachment: Attachment) -> None:
     """Remove an upload; its file goes once the transaction commits."""
-    session.info.setdefault("removed_upload_paths", []).append(str(stored_path(config, attachment)))
+    discard_file(session, config, attachment)
     session.delete(attachment)
 
 

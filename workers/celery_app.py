@@ -57,6 +57,10 @@ def init_celery(app: Flask) -> Celery:
                 "task": "intake.sweep",
                 "schedule": float(app.config["SWEEP_INTERVAL_SECONDS"]),
             },
+            "apply-retention": {
+                "task": "intake.retention",
+                "schedule": float(app.config["RETENTION_INTERVAL_SECONDS"]),
+            },
         },
         beat_schedule_filename=str(instance / "celerybeat-schedule"),
         timezone="UTC",

@@ -13,9 +13,10 @@ from intake.db import TRANSIENT_DB_ERRORS
 from intake.dispatch import dispatch_report
 from intake.extensions import db
 from intake.media import discard_upload
-from intake.models import Attachment, utcnow
+from intake.models import Attachment, Report, utcnow
 from intake.pipeline import due_jobs, postpone, record_failure, start_job
 from intake.pipeline import process_report as run_pipeline
+from intake.retention import apply_retention
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,21 @@ def sweep() -> None:
     abandoned = db.session.scalars(
         select(Attachment).where(Attachment.report_id.is_(None), Attachment.created_at < cutoff).limit(500)
     ).all()
+    keys = {attachment.data_key for attachment in abandoned}
     for attachment in abandoned:
         discard_upload(db.session, config, attachment)
+    db.session.flush()
+    # A stash's data key that no report adopted goes with its files.
+    for key in keys:
+        in_use = db.session.scalar(select(Attachment.id).where(Attachment.data_key_id == key.id).limit(1))
+        if in_use is None and db.session.scalar(select(Report.id).where(Report.data_key_id == key.id).limit(1)) is None:
+            db.session.delete(key)
     db.session.commit()
+
+
+@shared_task(name="intake.retention")
+def retention() -> None:
+    """Idempotent: erases the originals the retention rules say are due (each audited)."""
+    erased = apply_retention(db.session, current_app.config)
+    if erased:
+        log.info("retention: originals of %d report(s) erased", erased)

@@ -31,7 +31,12 @@ def run_migrations_online() -> None:
 
 
 def _run(connection: Connection) -> None:
-    # Batch mode lets one migration alter tables on SQLite too (it rebuilds them).
+    # Batch mode lets one migration alter tables on SQLite too (it rebuilds them). Rebuilding a
+    # table drops the old copy, which with foreign keys on would cascade into its child rows
+    # (deleting every witness of every report): keep them off while migrating.
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        connection.commit()  # end the autobegun transaction: the migrations' own must commit
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
                       compare_type=True)
     with context.begin_transaction():

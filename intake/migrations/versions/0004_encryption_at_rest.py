@@ -96,6 +96,7 @@ def _seal_existing_rows() -> None:
     if source is None or upload_path is None:
         raise RuntimeError("this migration encrypts existing reports: run it with `intake db upgrade`")
     keyring = source.keyring()
+    attributes["sealed_existing_rows"] = True  # tables are rewritten once this has committed
     now = intake.models.utcnow()
 
     def new_key() -> tuple[int, bytes]:

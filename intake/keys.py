@@ -1,0 +1,87 @@
+"""Master key rotation and the erasure of reports' originals (design/security.md, invariant 9)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from . import crypto
+from .enums import AttachmentStatus
+from .models import DataKey, Report
+
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class RotationResult:
+    rewrapped: int
+    primary_id: str
+
+
+def key_usage(session: Session) -> Counter[str | None]:
+    """How many live data keys each master key (by fingerprint) wraps."""
+    rows = session.execute(
+        select(DataKey.master_key_id, func.count()).where(DataKey.wrapped.is_not(None)).group_by(DataKey.master_key_id)
+    )
+    return Counter({key_id: count for key_id, count in rows})
+
+
+def rewrap_all(session: Session, keyring: crypto.Keyring, batch: int = BATCH) -> RotationResult:
+    """Rewrap every data key not yet under the primary master key, committing batch by batch.
+
+    Runs while the app serves: each batch is a short transaction of its own, rows locked only
+    while they are rewrapped, and a key wrapped meanwhile by a process still on the old primary
+    is picked up by the next pass.
+    """
+    primary = keyring.primary_id
+    done = 0
+    while True:
+        query = (
+            select(DataKey)
+            .where(DataKey.wrapped.is_not(None), DataKey.master_key_id.is_distinct_from(primary))
+            .order_by(DataKey.id)
+            .limit(batch)
+            .with_for_update(skip_locked=True)
+        )
+        keys = list(session.scalars(query))
+        if not keys:
+            session.commit()
+            return RotationResult(done, primary)
+        for key in keys:
+            assert key.wrapped is not None
+            key.wrapped = keyring.rewrap(key.wrapped)
+            key.master_key_id = primary
+        session.commit()
+        done += len(keys)
+
+
+def erase_report(session: Session, config: dict[str, Any], report: Report) -> int:
+    """Erase a report's originals for good: its data keys, sealed documents and stored files.
+
+    Publishable fields (place names, date, counts, weapon) stay. Returns how many files went.
+    The caller records why in the audit log and commits; files go from the disk after commit.
+    """
+    from .media import discard_file
+
+    keys = {report.data_key} | {a.data_key for a in report.attachments}
+    files = 0
+    for attachment in report.attachments:
+        if attachment.status != AttachmentStatus.ERASED:
+            discard_file(session, config, attachment)
+            files += 1
+        attachment.status = AttachmentStatus.ERASED
+        attachment.status_reason = "originals erased"
+        attachment.sealed = None
+        attachment.__dict__.pop("_sealed_state", None)
+    for rows in (report.victims, report.witnesses, report.links, [report]):
+        for row in rows:
+            row.sealed = None
+            row.__dict__.pop("_sealed_state", None)
+    for key in keys:
+        if key is not None and not key.erased:
+            key.erase()
+    return files
