@@ -1,8 +1,9 @@
 """Logging that cannot carry report content.
 
-Log lines of this project name reports by id and counts only. As a second line of defence, a
-filter drops the arguments of any record from a library that would interpolate request data
-(form values, JSON bodies, SQL parameters) into a message.
+Log lines of this project name reports by id and counts only. As a second line of defence, every
+record from a library that would interpolate request or file data (form values, JSON bodies, SQL
+parameters, image tags) into a message loses its arguments as it is created — whatever logger or
+handler it then passes through.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import logging
 from typing import Any
 
 # Loggers whose messages may interpolate values from the request or the database.
-_UNTRUSTED_PREFIXES = ("sqlalchemy.engine", "werkzeug", "gunicorn.access", "celery.app.trace")
+_UNTRUSTED_PREFIXES = ("sqlalchemy.engine", "werkzeug", "gunicorn.access", "celery.app.trace", "PIL")
 
 
 class NoPayloadFilter(logging.Filter):
@@ -24,7 +25,8 @@ class NoPayloadFilter(logging.Filter):
                 record.msg = "%s"
                 record.args = (_werkzeug_summary(record),)
             else:
-                record.msg = f"{record.getMessage().split('(', 1)[0][:80]} [arguments withheld]"
+                # The format string alone, never the message with the values put in.
+                record.msg = f"{str(record.msg)[:80]} [arguments withheld]"
                 record.args = ()
         return True
 
@@ -42,9 +44,21 @@ def _werkzeug_summary(record: logging.LogRecord) -> str:
 _FILTER = NoPayloadFilter()
 
 
+def _make_record_factory(inner: Any) -> Any:
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record: logging.LogRecord = inner(*args, **kwargs)
+        _FILTER.filter(record)
+        return record
+
+    factory.intake_payload_filter = True  # type: ignore[attr-defined]
+    return factory
+
+
 def install_log_filter(app: Any) -> None:
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_FILTER)
-    for name in _UNTRUSTED_PREFIXES:
-        logging.getLogger(name).addFilter(_FILTER)
-    app.logger.addFilter(_FILTER)
+    """Apply the filter to every record as it is made (a logger's filter would miss its children's
+    records, a handler's filter handlers added later), once per process."""
+    current = logging.getLogRecordFactory()
+    if not getattr(current, "intake_payload_filter", False):
+        logging.setLogRecordFactory(_make_record_factory(current))
+    # Pillow logs every image tag it reads or writes, values included, at DEBUG.
+    logging.getLogger("PIL").setLevel(max(logging.getLogger("PIL").level, logging.INFO))

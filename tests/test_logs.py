@@ -133,12 +133,32 @@ def test_a_database_error_names_the_sql_but_never_the_values(app: Any, reporter:
 
 
 def test_the_log_filter_is_installed_once_however_many_apps_are_made(app_config: dict[str, Any]) -> None:
-    """Creating apps again (tests, CLI commands) does not stack filters on the same loggers."""
+    """Creating apps again (tests, CLI commands) does not wrap the record factory again and again."""
     from intake import create_app
-    from intake.logs import NoPayloadFilter
 
+    create_app(app_config)
+    factory = logging.getLogRecordFactory()
     for _ in range(3):
         create_app(app_config)
-    for name in ("sqlalchemy.engine", "werkzeug", "celery.app.trace"):
-        filters = [f for f in logging.getLogger(name).filters if isinstance(f, NoPayloadFilter)]
-        assert len(filters) == 1, name
+    assert logging.getLogRecordFactory() is factory
+
+
+def test_a_child_loggers_record_loses_its_arguments_wherever_it_goes(app: Any) -> None:
+    """A library's child logger (here Pillow's TIFF reader, at a level someone turned on) reaches a handler
+    added after the app was made with its values withheld."""
+    captured: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            captured.append(record)
+
+    handler = Keep()
+    child = logging.getLogger("sqlalchemy.engine.Engine.child")
+    child.addHandler(handler)
+    child.setLevel(logging.DEBUG)
+    try:
+        child.debug("Value: %s", CANARIES["name"])
+    finally:
+        child.removeHandler(handler)
+    assert captured and CANARIES["name"] not in captured[0].getMessage()
+    assert "arguments withheld" in captured[0].getMessage()
