@@ -247,11 +247,20 @@ class SealedFileWriter:
         out.write(FILE_MAGIC + self._prefix)
 
     def write(self, data: bytes) -> None:
-        self._buffer += data
-        # Keep at least one byte back: the last chunk is only known at close().
-        while len(self._buffer) > FILE_CHUNK:
-            self._emit(bytes(self._buffer[:FILE_CHUNK]), last=False)
-            del self._buffer[:FILE_CHUNK]
+        view = memoryview(data)
+        if self._buffer:
+            take = min(len(view), FILE_CHUNK - len(self._buffer))
+            self._buffer += view[:take]
+            view = view[take:]
+            if not view:
+                return  # keep a full buffer: the last chunk is only known at close()
+            self._emit(bytes(self._buffer), last=False)
+            self._buffer.clear()
+        # Whole chunks straight from the caller's data; the remainder (at least one byte) waits.
+        while len(view) > FILE_CHUNK:
+            self._emit(bytes(view[:FILE_CHUNK]), last=False)
+            view = view[FILE_CHUNK:]
+        self._buffer += view
 
     def close(self) -> None:
         if not self._closed:
