@@ -179,7 +179,8 @@ def main() -> int:
     def line(name: str, values: list[float]) -> str:
         ordered = sorted(values)
         p95 = ordered[int(0.95 * (len(ordered) - 1))]
-        return f"  {name:<8} mean {statistics.fmean(values):.3f} ms   p50 {statistics.median(values):.3f}   p95 {p95:.3f}"
+        mean, p50 = statistics.fmean(values), statistics.median(values)
+        return f"  {name:<8} mean {mean:.3f} ms   p50 {p50:.3f}   p95 {p95:.3f}"
 
     print(f"Encryption at rest, one core, {args.reports} complete reports (6 sealed rows each)")
     print("field encryption per report:")
