@@ -259,7 +259,10 @@ def keys_status() -> None:
 
 
 @keys.command("rotate")
-def keys_rotate() -> None:
+@click.option("--new-key/--configured-key", default=None,
+              help="Generate a new primary key into the key file (the default when the file is writable), or "
+                   "rewrap under the primary key already configured (INTAKE_MASTER_KEY, a read-only secret).")
+def keys_rotate(new_key: bool | None) -> None:
     """Put a new master key first and rewrap every data key under it, while the app keeps running.
 
     With a key file, a new key is generated and written first in the file; the web app and the
@@ -274,7 +277,9 @@ def keys_rotate() -> None:
 
     app = _app()
     source = app.extensions["intake_keys"]
-    if source.from_file:
+    if new_key is None:
+        new_key = source.from_file and os.access(source.path, os.W_OK)
+    if new_key:
         old = source.keyring().keys
         source.write((crypto.new_master_key().encode(), *old))
         click.echo(f"New primary master key written to {source.describe()}.")

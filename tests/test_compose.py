@@ -233,6 +233,21 @@ def test_secrets_are_not_hard_coded(services: dict[str, Any]) -> None:
     assert re.fullmatch(required % "POSTGRES_PASSWORD", environment(services["db"])["POSTGRES_PASSWORD"])
 
 
+def test_master_key_is_a_mounted_secret_file(compose: dict[str, Any], services: dict[str, Any]) -> None:
+    """Every app service (and migrate) reads its master keys from a compose secret, which comes from a
+    host file the operator must name: never a literal, never the image, never the database."""
+    from intake.crypto import KeySource
+
+    for name in (*APP_SERVICES, ONE_SHOT):
+        env = environment(services[name])
+        assert env["INTAKE_MASTER_KEY_FILE"] == "/run/secrets/master_key", name
+        assert "INTAKE_MASTER_KEY" not in env, name
+        assert "master_key" in services[name].get("secrets", []), name
+        source = KeySource(cfg.from_environment(env), Path("/var/lib/intake"))
+        assert source.path == Path("/run/secrets/master_key")
+    assert re.fullmatch(r"\$\{INTAKE_MASTER_KEY_PATH:\?[^}]+\}", compose["secrets"]["master_key"]["file"])
+
+
 def test_database_url_points_at_the_db_service(services: dict[str, Any], pyproject: dict[str, Any]) -> None:
     """postgresql+psycopg (psycopg 3, as pinned) to the db service, its user and database."""
     url = make_url(resolved(environment(services["web"])["INTAKE_DATABASE_URL"]))
