@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -179,36 +179,45 @@ class ChainCheck:
         return self.broken_seq is None
 
 
-def _entries(session: Session) -> Iterator[AuditEntry]:
-    # Streamed in order: a long log is checked without holding it all in memory.
-    yield from session.scalars(select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=500))
-
-
 def verify_chain(session: Session) -> ChainCheck:
     """Recompute the chain from the first entry; stop at the first entry that does not match."""
-    expected_seq, previous = 1, GENESIS_HASH
-    count = 0
-    for entry in _entries(session):
+    # Streamed in order: a long log is checked without holding it all in memory. Closed explicitly,
+    # since a break found early leaves the (server-side, on PostgreSQL) cursor unfinished.
+    result = session.scalars(select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=500))
+    try:
+        check = _walk(result)
+    finally:
+        result.close()
+    if not check.intact:
+        return check
+    count, last = check.count, check.head_hash
+    head = session.get(AuditChainHead, HEAD_ROW)
+    if head is None:
+        return check if count == 0 else ChainCheck(count, last, count, "the chain head is missing")
+    if head.seq > count:
+        return ChainCheck(count, last, count + 1, f"the log ends at entry {count} but the chain head records "
+                                                  f"{head.seq} (entries removed from the end)")
+    if (head.seq, head.entry_hash) != (count, last):
+        return ChainCheck(count, last, head.seq, "the chain head does not match the last entry")
+    return check
+
+
+def _walk(entries: Iterable[AuditEntry]) -> ChainCheck:
+    """Follow the links from the genesis hash: the count of good entries and the first break."""
+    expected_seq, previous, count = 1, GENESIS_HASH, 0
+    for entry in entries:
+        problem = None
         if entry.seq != expected_seq:
             missing = (f"entry {expected_seq} is missing" if entry.seq == expected_seq + 1
                        else f"entries {expected_seq} to {entry.seq - 1} are missing")
-            return ChainCheck(count, previous, entry.seq, f"{missing} before it (removed from the log)")
-        if entry.prev_hash != previous:
-            return ChainCheck(count, previous, entry.seq,
-                              "its link to the entry before it does not match (prev_hash changed)")
-        if entry_hash(entry) != entry.entry_hash:
-            return ChainCheck(count, previous, entry.seq,
-                              "its content does not match its hash (changed after it was written)")
+            problem = f"{missing} before it (removed from the log)"
+        elif entry.prev_hash != previous:
+            problem = "its link to the entry before it does not match (prev_hash changed)"
+        elif entry_hash(entry) != entry.entry_hash:
+            problem = "its content does not match its hash (changed after it was written)"
+        if problem is not None:
+            return ChainCheck(count, previous, entry.seq, problem)
         previous, expected_seq, count = entry.entry_hash, entry.seq + 1, count + 1
-    head = session.get(AuditChainHead, HEAD_ROW)
-    if head is not None and (head.seq, head.entry_hash) != (count, previous):
-        if head.seq > count:
-            return ChainCheck(count, previous, count + 1,
-                              f"the log ends at entry {count} but the chain head records {head.seq} "
-                              "(entries removed from the end)")
-        return ChainCheck(count, previous, head.seq, "the chain head does not match the last entry")
-    if head is None and count:
-        return ChainCheck(count, previous, count, "the chain head is missing")
     return ChainCheck(count, previous)
 
 
