@@ -7,9 +7,9 @@ head pointing past the last one. `verify_chain` (and `intake audit verify`) find
 break.
 
 The log holds no identifying values: people appear as their random public id and role, never as an
-e-mail, a name or anything they typed at sign-in. The one free text it keeps is the reason a
-verifier gives for revealing an original, which security.md requires; the reveal form tells the
-verifier not to put an identity in it.
+e-mail, a name or anything they typed at sign-in. The one free text it is meant to keep is the
+reason a verifier gives for revealing an original, which security.md requires (who, when, which field,
+the reason typed); the reveal form must tell the verifier not to put an identity in it.
 
 A hash chain proves that the log was not rewritten *by someone who cannot also recompute it*: who
 can write the database can rewrite every entry after the one changed. `intake audit verify` prints
@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from .models import AuditChainHead, AuditEntry, utcnow
@@ -227,16 +227,20 @@ class AuditPage:
     next_before: int | None  # the keyset cursor of the next (older) page
 
 
-def page(session: Session, organisation_id: int, *, action: str | None = None, actor_id: str | None = None,
+def page(session: Session, organisation_id: int, *, action: str | None = None, person_id: str | None = None,
          since: dt.datetime | None = None, until: dt.datetime | None = None, before: int | None = None,
          page_size: int = 50) -> AuditPage:
     """Entries an organisation's admin may read, newest first: their organisation's, and those of no
-    organisation (sign-in attempts for unknown addresses). Keyset-paginated on the sequence."""
+    organisation (sign-in attempts for unknown addresses). Keyset-paginated on the sequence.
+
+    `person_id` keeps the entries where that user acted or that concern them (a failed sign-in to
+    their account has no actor: nobody was signed in)."""
     conditions = [or_(AuditEntry.organisation_id == organisation_id, AuditEntry.organisation_id.is_(None))]
     if action:
         conditions.append(AuditEntry.action == action)
-    if actor_id:
-        conditions.append(AuditEntry.actor_id == actor_id)
+    if person_id:
+        conditions.append(or_(AuditEntry.actor_id == person_id,
+                              and_(AuditEntry.target_type == "user", AuditEntry.target_id == person_id)))
     if since is not None:
         conditions.append(AuditEntry.at >= since)
     if until is not None:

@@ -263,6 +263,7 @@ class AuditAction(LabelledEnum):
     added here for its label and the admin page's filter; entries of unknown kinds still show."""
 
     SIGN_IN = "auth.sign_in", _l("Signed in")
+    PASSWORD_ACCEPTED = "auth.password_accepted", _l("Password accepted, second factor asked")
     SIGN_IN_FAILED = "auth.sign_in_failed", _l("Sign-in failed")
     LOCKED = "auth.locked", _l("Sign-in locked after failed attempts")
     SIGN_OUT = "auth.sign_out", _l("Signed out")

@@ -323,10 +323,12 @@ def test_admin_reads_own_organisations_log_with_filters_and_pages(app: Any, org:
 
     failed = browser.get(f"/admin/audit?action={AuditAction.SIGN_IN_FAILED.value}").get_data(as_text=True)
     assert len(seqs_on(failed)) == 1 and "Sign-in failed" in failed and reporter.email in failed
-    by_actor = browser.get(f"/admin/audit?actor={reporter.email}").get_data(as_text=True)
-    assert len(seqs_on(by_actor)) == 1 and "Signed in" in by_actor
-    assert seqs_on(browser.get(f"/admin/audit?actor={reporter.public_id}").get_data(as_text=True)) == \
-        seqs_on(by_actor)
+    # A person: what they did (signed in) and what concerned them (a failed attempt on their account).
+    by_person = browser.get(f"/admin/audit?person={reporter.email}").get_data(as_text=True)
+    assert len(seqs_on(by_person)) == 2 and "Signed in" in by_person and "Sign-in failed" in by_person
+    assert seqs_on(browser.get(f"/admin/audit?person={reporter.public_id}").get_data(as_text=True)) == \
+        seqs_on(by_person)
+    assert "No entries match" in browser.get("/admin/audit?person=nobody@example.org").get_data(as_text=True)
     today = dt.datetime.now(dt.UTC).date()
     assert seqs_on(browser.get(f"/admin/audit?since={today}&until={today}").get_data(as_text=True))
     tomorrow = today + dt.timedelta(days=1)

@@ -511,3 +511,29 @@ def test_cli_reset_2fa_set_role_and_unlock(app: Any, app_config: dict[str, Any],
     assert reset[0].actor_id is None and reset[0].detail == {"via": "cli"}
     assert role[0].detail == {"from": "reporter", "to": "verifier", "via": "cli"}
     assert unlocked[0].target_id == reporter.public_id
+
+
+def test_new_pages_carry_no_inline_script_and_csrf_on_every_form(app: Any, client: Any, org: Any) -> None:
+    """Enrolment, recovery codes, code entry and the admin pages follow the CSP and carry CSRF tokens."""
+    verifier = make_user(org, Role.VERIFIER, enrolled=False)
+    password_step(client, verifier.email)
+    pages = {"/sign-in/enrol": client.get("/sign-in/enrol").get_data(as_text=True)}
+    html = pages["/sign-in/enrol"]
+    secret = re.search(r'id="totp-secret">([A-Z2-7 ]+)<', html).group(1).replace(" ", "")  # type: ignore[union-attr]
+    pages["recovery codes"] = client.post("/sign-in/enrol", data={
+        "code": pyotp.TOTP(secret).now(), "csrf_token": csrf_token(html)}).get_data(as_text=True)
+    sign_out(client)
+    password_step(client, verifier.email)
+    pages["/sign-in/code"] = client.get("/sign-in/code").get_data(as_text=True)
+    admin = app.test_client()
+    sign_in(admin, make_user(org, Role.ADMIN).email)
+    for url in ("/admin/audit", "/admin/users", "/account"):
+        response = admin.get(url)
+        assert response.headers["Cache-Control"] == "no-store"
+        pages[url] = response.get_data(as_text=True)
+    for name, html in pages.items():
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), name
+        assert not re.search(r"\son[a-z]+=", html), name
+        assert " style=" not in html and "<style" not in html, name
+        for form in re.findall(r"<form[^>]*method=\"post\".*?</form>", html, re.S):
+            assert 'name="csrf_token"' in form, name

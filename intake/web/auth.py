@@ -141,7 +141,10 @@ def sign_in() -> BaseResponse | str | tuple[str, int]:
             target = _same_site(request.args.get("next", ""))
             session.clear()
             if factor.required_for(user):
-                db.session.commit()  # a password rehash, if any
+                # Recorded now: a stolen password shows in the log even if the thief stops at the code.
+                audit.record(AuditAction.PASSWORD_ACCEPTED, actor=None, organisation_id=user.organisation_id,
+                             target_type="user", target_id=user.public_id)
+                db.session.commit()
                 session[PENDING] = {"user": user.public_id, "at": int(time.time()), "next": target}
                 log.info("sign-in: password accepted for user %s, second factor next", user.public_id)
                 return redirect(url_for("auth.second_factor" if factor.is_enrolled(user) else "auth.enrol"))
