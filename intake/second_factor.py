@@ -107,10 +107,17 @@ def _accept_step(session: Session, user: User, step: int) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+def _lock_user(session: Session, user: User) -> None:
+    """Lock the user's row first: every sign-in transaction then takes the user's row before the
+    audit chain's head, in the same order, and two of them cannot deadlock."""
+    session.execute(select(User.id).where(User.id == user.id).with_for_update())
+
+
 def check_code(session: Session, user: User, text: str, now: dt.datetime) -> CodeCheck:
     """Check a TOTP code or a recovery code of an enrolled user; a good one is used up."""
     if not is_enrolled(user) or user.totp_secret is None:
         return CodeCheck.WRONG
+    _lock_user(session, user)
     digits = _digits(text)
     if digits is not None:
         step = matching_step(user.totp_secret, digits, now)
@@ -125,6 +132,7 @@ def confirm_enrolment(session: Session, user: User, text: str, now: dt.datetime)
     codes (to be shown once), or None when the code is not right."""
     if is_enrolled(user) or not user.totp_secret:
         return None
+    _lock_user(session, user)
     digits = _digits(text)
     step = matching_step(user.totp_secret, digits, now) if digits else None
     if step is None:

@@ -537,3 +537,23 @@ def test_new_pages_carry_no_inline_script_and_csrf_on_every_form(app: Any, clien
         assert " style=" not in html and "<style" not in html, name
         for form in re.findall(r"<form[^>]*method=\"post\".*?</form>", html, re.S):
             assert 'name="csrf_token"' in form, name
+
+
+def test_the_same_code_raced_from_two_browsers_signs_in_once(app: Any, org: Any) -> None:
+    """Two sign-ins racing with one recovery code, or one TOTP code: exactly one gets in."""
+    from tests.conftest import all_at_once
+
+    verifier = make_user(org, Role.VERIFIER, enrolled=False)
+    first = app.test_client()
+    password_step(first, verifier.email)
+    _, codes = enrol(first, verifier.email)
+    for code in (codes[0], totp_code(verifier.email, offset_steps=1)):
+        browsers = [app.test_client() for _ in range(2)]
+        tokens = []
+        for browser in browsers:
+            password_step(browser, verifier.email)
+            tokens.append(csrf_token(browser.get("/sign-in/code").get_data(as_text=True)))
+        results = all_at_once([
+            lambda b=b, t=t, c=code: b.post("/sign-in/code", data={"code": c, "csrf_token": t}).status_code
+            for b, t in zip(browsers, tokens, strict=True)])
+        assert sorted(results) == [302, 401], (code, results)
