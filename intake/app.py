@@ -10,7 +10,7 @@ from flask import Flask, request
 from flask_babel import get_locale
 
 from . import config as cfg
-from .extensions import babel, csrf, db, login_manager, talisman
+from .extensions import babel, csrf, db, limiter, login_manager, talisman
 
 ROOT = Path(__file__).resolve().parent.parent
 RTL_LANGUAGES = {"ar", "fa", "he", "ur"}
@@ -51,6 +51,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     csrf.init_app(app)
     login_manager.init_app(app)
+    limiter.init_app(app)
     babel.init_app(app, locale_selector=_select_locale)
     _secure_headers(app)
 
@@ -91,9 +92,10 @@ def _supported_languages() -> list[str]:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from .web import api, auth, errors, field, health, verify
+    from .web import admin, api, auth, errors, field, health, verify
 
     app.register_blueprint(auth.bp)
+    app.register_blueprint(admin.bp)
     app.register_blueprint(field.bp)
     app.register_blueprint(verify.bp)
     app.register_blueprint(api.bp)

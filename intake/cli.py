@@ -193,13 +193,90 @@ def user_create(email: str, org_name: str, role: str, password_stdin: bool) -> N
         if organisation is None:
             raise click.ClickException(f"No organisation named {org_name!r}; create it with `intake org create`.")
         try:
-            create_user(database.session, email, organisation, Role(role), password)
+            create_user(database.session, email, organisation, Role(role), password, via="cli")
             database.session.commit()
         except AccountError as exc:
             raise click.ClickException(str(exc)) from exc
     click.echo(f"Created {role} {email.strip().lower()} in {organisation.name!r}.")
     if not password_stdin:
         click.echo(f"Password (shown once, store it safely): {password}")
+
+
+def _find_user(database: Any, email: str) -> Any:
+    from .accounts import find_user
+
+    account = find_user(database.session, email)
+    if account is None:
+        raise click.ClickException("No user with that e-mail address.")
+    return account
+
+
+@user.command("reset-2fa")
+@click.argument("email")
+def user_reset_2fa(email: str) -> None:
+    """Forget a user's second factor and recovery codes (a lost phone); they set up a new one at
+    their next sign-in. Also lifts a sign-in lock. Audited."""
+    from . import second_factor
+    from .extensions import db as database
+
+    with _app().app_context():
+        account = _find_user(database, email)
+        second_factor.reset(database.session, account, actor=None, via="cli")
+        database.session.commit()
+    click.echo(f"Second factor of {email.strip().lower()} reset: a new one is set up at the next sign-in.")
+
+
+@user.command("unlock")
+@click.argument("email")
+def user_unlock(email: str) -> None:
+    """Lift a sign-in lock (after repeated wrong passwords or codes) before it runs out. Audited."""
+    from .accounts import unlock
+    from .extensions import db as database
+
+    with _app().app_context():
+        account = _find_user(database, email)
+        unlock(database.session, account, actor=None, via="cli")
+        database.session.commit()
+    click.echo(f"{email.strip().lower()} can sign in again.")
+
+
+@user.command("set-role")
+@click.argument("email")
+@click.argument("role", type=click.Choice(Role.values()))
+def user_set_role(email: str, role: str) -> None:
+    """Give a user another role. Audited; a session opened under the old role may end."""
+    from .accounts import AccountError, change_role
+    from .extensions import db as database
+
+    with _app().app_context():
+        account = _find_user(database, email)
+        try:
+            change_role(database.session, account, Role(role), actor=None, via="cli")
+        except AccountError as exc:
+            raise click.ClickException(str(exc)) from exc
+        database.session.commit()
+    click.echo(f"{email.strip().lower()} is now a {role}.")
+
+
+@main.group("audit")
+def audit_group() -> None:
+    """The audit log."""
+
+
+@audit_group.command("verify")
+def audit_verify() -> None:
+    """Recompute the audit log's hash chain. Exits 0 when intact, 1 naming the first broken entry."""
+    from .audit import verify_chain
+    from .extensions import db as database
+
+    with _app().app_context():
+        check = verify_chain(database.session)
+        database.session.rollback()
+    if not check.intact:
+        raise click.ClickException(f"Audit log BROKEN at entry {check.broken_seq}: {check.problem}. "
+                                   f"{check.count} entries before it are intact.")
+    click.echo(f"Audit log intact: {check.count} entries.")
+    click.echo(f"Head hash: {check.head_hash}  (keep it elsewhere to compare with later)")
 
 
 @main.group()

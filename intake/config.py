@@ -78,6 +78,28 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "RETENTION_INTERVAL_SECONDS": 3600,
         # Form stashes (uploads of a form never submitted) are removed after this long.
         "STASH_MAX_AGE_SECONDS": 7 * 24 * 3600,
+        # Rate limits (Flask-Limiter). memory:// counts per process, enough for the embedded default;
+        # production points this at Redis so that every gunicorn worker shares the counts. Keys are
+        # keyed hashes of addresses and accounts, never the address or the e-mail itself.
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "RATELIMIT_KEY_PREFIX": "intake",
+        # Redis away for a moment: count in memory meanwhile rather than refuse every sign-in.
+        "RATELIMIT_SWALLOW_ERRORS": True,
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        # Per client address (an office behind one address signs in together in the morning).
+        "SIGN_IN_RATE_LIMIT": "20 per minute;200 per hour",
+        # Per client address and, separately, per account waiting for its code.
+        "SECOND_FACTOR_RATE_LIMIT": "10 per minute;60 per hour",
+        # This many wrong passwords or codes in a row lock the account's sign-in for this long.
+        "LOCKOUT_ATTEMPTS": 6,
+        "LOCKOUT_SECONDS": 15 * 60,
+        # Sessions of verifiers, coordinators and admins end after this long without a request.
+        "IDLE_TIMEOUT_SECONDS": 30 * 60,
+        # Time to enter the second factor after the password, before signing in starts over.
+        "SECOND_FACTOR_PENDING_SECONDS": 10 * 60,
+        # The name authenticator apps show next to the account.
+        "TOTP_ISSUER": "Intake",
+        "AUDIT_PAGE_SIZE": 50,
     }
 
 
@@ -104,7 +126,8 @@ def from_environment(environ: dict[str, str] | os._Environ[str]) -> dict[str, An
             for part in rest[:-1]:
                 target = target.setdefault(part, {})
             target[rest[-1]] = _parse(raw)
-        elif key in ("SECRET_KEY", "DATABASE_URL", "BROKER_URL", "MASTER_KEY", "MASTER_KEY_FILE"):
+        elif key in ("SECRET_KEY", "DATABASE_URL", "BROKER_URL", "MASTER_KEY", "MASTER_KEY_FILE",
+                     "RATELIMIT_STORAGE_URI"):
             settings[key] = raw  # never JSON-parse a secret or a URL
         else:
             settings[key] = _parse(raw)

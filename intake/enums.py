@@ -43,6 +43,10 @@ class Role(LabelledEnum):
     ADMIN = "admin", _l("Administrator")
 
 
+# Roles that handle other people's reports (or run the installation): they must pass a second factor.
+PRIVILEGED_ROLES = (Role.VERIFIER, Role.COORDINATOR, Role.ADMIN)
+
+
 class Channel(LabelledEnum):
     WEB = "web", _l("Web form")
     API = "api", _l("JSON API")
@@ -253,3 +257,21 @@ class Sensitivity(str, enum.Enum):
     PUBLISHABLE = "P"
     SENSITIVE = "S"
     IDENTIFYING = "I"
+
+
+class AuditAction(LabelledEnum):
+    """What an audit log entry records. `audit.record` takes any string, so a new kind of entry is
+    added here for its label and the admin page's filter; entries of unknown kinds still show."""
+
+    SIGN_IN = "auth.sign_in", _l("Signed in")
+    PASSWORD_ACCEPTED = "auth.password_accepted", _l("Password accepted, second factor asked")
+    SIGN_IN_FAILED = "auth.sign_in_failed", _l("Sign-in failed")
+    LOCKED = "auth.locked", _l("Sign-in locked after failed attempts")
+    SIGN_OUT = "auth.sign_out", _l("Signed out")
+    IDLE_TIMEOUT = "auth.idle_timeout", _l("Signed out after being idle")
+    SECOND_FACTOR_ENROLLED = "2fa.enrolled", _l("Second factor enrolled")
+    SECOND_FACTOR_RESET = "2fa.reset", _l("Second factor reset")
+    RECOVERY_CODE_USED = "2fa.recovery_code_used", _l("Recovery code used")
+    USER_CREATED = "user.created", _l("User created")
+    ROLE_CHANGED = "user.role_changed", _l("Role changed")
+    USER_UNLOCKED = "user.unlocked", _l("Sign-in lock lifted")

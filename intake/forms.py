@@ -380,3 +380,16 @@ class SignInForm(FlaskForm):
 
 class ReceiptLookupForm(FlaskForm):
     receipt_code = StringField(_l("Receipt code"), [DataRequired(), Length(max=20)])
+
+
+class SecondFactorForm(FlaskForm):
+    code = StringField(_l("Code"), [DataRequired(), Length(max=32)],
+                       description=_l("The 6-digit code your authenticator app shows now, "
+                                      "or one of your recovery codes."),
+                       render_kw={"autocomplete": "one-time-code", "autocapitalize": "none", "spellcheck": "false"})
+
+
+class EnrolmentForm(FlaskForm):
+    code = StringField(_l("Code from the app"), [DataRequired(), Length(max=16)],
+                       description=_l("The 6-digit code the app shows after you added the account."),
+                       render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"})

@@ -219,7 +219,8 @@ def store_upload(
         raise
     attachment = Attachment(
         organisation_id=uploader.organisation_id,
-        report_id=report.id if report is not None else None,
+        # Through the relationship, so a report already loaded in this session lists its new file.
+        report=report,
         uploaded_by_id=uploader.id,
         data_key=data_key,
         stash_key=stash_key if report is None else None,

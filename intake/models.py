@@ -14,6 +14,8 @@ import uuid
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
 
 from sqlalchemy import (
+    JSON,
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -253,9 +255,19 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow)
     last_sign_in_at: Mapped[dt.datetime | None] = mapped_column(Timestamp())
+    # The TOTP secret (base32). Kept in a column of its own so that encryption at rest can wrap it
+    # alone. Set but not confirmed while the user is enrolling.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_confirmed_at: Mapped[dt.datetime | None] = mapped_column(Timestamp())
+    # The last TOTP time step accepted: a code is good once, never again within its window.
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    # Wrong passwords and wrong codes since the last full sign-in; at the limit, sign-in is locked.
+    failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[dt.datetime | None] = mapped_column(Timestamp())
 
     organisation: Mapped[Organisation] = relationship(back_populates="users")
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
+    recovery_codes: Mapped[list[RecoveryCode]] = relationship(back_populates="user", cascade="all, delete-orphan")
 
     # Flask-Login's user protocol. The session stores the random public id, not the row id.
     @property
@@ -272,6 +284,22 @@ class User(Base):
 
     def get_id(self) -> str:
         return self.public_id
+
+
+class RecoveryCode(Base):
+    """A one-time code that stands in for the TOTP code when the phone is lost. Only a salted
+    SHA-256 is stored: the codes are random enough (50 bits) that a slow hash adds nothing."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    salt: Mapped[str] = mapped_column(String(32))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow)
+    used_at: Mapped[dt.datetime | None] = mapped_column(Timestamp())
+
+    user: Mapped[User] = relationship(back_populates="recovery_codes")
 
 
 class ApiToken(Base):
@@ -574,3 +602,40 @@ class WorkerHeartbeat(Base):
 
     hostname: Mapped[str] = mapped_column(String(255), primary_key=True)
     seen_at: Mapped[dt.datetime] = mapped_column(Timestamp())
+
+
+class AuditEntry(Base):
+    """One entry of the append-only, hash-chained audit log (see `intake.audit`).
+
+    It names people by their random public id and role only: never an e-mail, a name or a password.
+    `entry_hash` is the SHA-256 of the entry's canonical form, which includes `prev_hash`, the hash
+    of the entry before it; changing or removing any entry breaks every link after it.
+    """
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_organisation", "organisation_id", "seq"),)
+
+    # The position in the chain, 1, 2, 3 … without gaps; assigned under the chain head's lock.
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[dt.datetime] = mapped_column(Timestamp())
+    actor_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    actor_role: Mapped[str | None] = mapped_column(String(32))
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target_type: Mapped[str | None] = mapped_column(String(32))
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditChainHead(Base):
+    """The one row that says where the audit chain ends. Appending locks it, so two transactions
+    never extend the chain from the same entry; `intake audit verify` also compares it with the last
+    entry, which shows entries cut off the end."""
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    entry_hash: Mapped[str] = mapped_column(String(64))

@@ -8,6 +8,7 @@ the run; elsewhere tests that need it are skipped with the reason.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import os
 import re
@@ -20,14 +21,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import pyotp
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text, update
 
 from intake import create_app
 from intake.accounts import create_organisation, create_token, create_user
-from intake.enums import Role
+from intake.enums import PRIVILEGED_ROLES, Role
 from intake.extensions import db
-from intake.models import Organisation, User
+from intake.models import Organisation, User, utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -175,8 +177,14 @@ def make_org(name: str | None = None) -> Organisation:
     return org
 
 
-def make_user(org: Organisation, role: Role = Role.REPORTER, email: str | None = None) -> User:
+def make_user(org: Organisation, role: Role = Role.REPORTER, email: str | None = None, *,
+              enrolled: bool = True) -> User:
+    """A user; verifiers, coordinators and admins come with a second factor set up unless
+    `enrolled=False` (the test then walks through enrolment itself)."""
     user = create_user(db.session, email or f"{role.value}{next(_counter)}@example.org", org, role, PASSWORD)
+    if enrolled and role in PRIVILEGED_ROLES:
+        user.totp_secret = pyotp.random_base32()
+        user.totp_confirmed_at = utcnow()
     db.session.commit()
     return user
 
@@ -210,10 +218,38 @@ def csrf_token(html: str) -> str:
     return match.group(1)
 
 
-def sign_in(client: Any, email: str, password: str = PASSWORD) -> Any:
+def password_step(client: Any, email: str, password: str = PASSWORD) -> Any:
+    """Only the first step of signing in: e-mail and password."""
     page = client.get("/sign-in")
     return client.post("/sign-in", data={"email": email, "password": password,
                                          "csrf_token": csrf_token(page.get_data(as_text=True))})
+
+
+def totp_code(email: str, offset_steps: int = 0) -> str:
+    """The code the user's authenticator app shows now (or `offset_steps` steps away)."""
+    secret = db.session.scalar(select(User.totp_secret).where(User.email == email))
+    db.session.rollback()
+    assert secret, f"{email} has no TOTP secret"
+    totp = pyotp.TOTP(secret)
+    return totp.generate_otp(totp.timecode(dt.datetime.now(dt.UTC)) + offset_steps)
+
+
+def enter_code(client: Any, code: str) -> Any:
+    page = client.get("/sign-in/code")
+    return client.post("/sign-in/code", data={"code": code, "csrf_token": csrf_token(page.get_data(as_text=True))})
+
+
+def sign_in(client: Any, email: str, password: str = PASSWORD) -> Any:
+    """Sign in as a person would: the password, then — for verifiers, coordinators and admins with a
+    second factor set up — the code from their app. The last response is returned."""
+    response = password_step(client, email, password)
+    if response.status_code == 302 and response.headers["Location"].endswith("/sign-in/code"):
+        # Tests sign the same person in several times within one 30-second step, which a person
+        # cannot: forget the step used last so that the current code is accepted again.
+        db.session.execute(update(User).where(User.email == email).values(totp_last_step=None))
+        db.session.commit()
+        response = enter_code(client, totp_code(email))
+    return response
 
 
 @pytest.fixture

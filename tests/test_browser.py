@@ -466,3 +466,33 @@ def test_enter_in_a_text_field_keeps_the_rows(page: Any, reporter: Any) -> None:
     expect(page.get_by_role("heading", name="New report", level=1)).to_be_visible()
     expect(town).to_have_value("Khndzoresk")
     expect(page.locator("#victims-0-name")).to_have_value("Anahit Petrosyan")
+
+
+# ---- the second factor in a real browser ----------------------------------------------------------
+
+
+def test_verifier_sets_up_the_second_factor_in_the_browser(page: Any, org: Any) -> None:
+    """The QR code shows under the CSP (an image of this site, no inline script), the key can be
+    typed into an app instead, and the recovery codes come before the queue."""
+    import pyotp
+
+    from intake.enums import Role
+    from tests.conftest import make_user
+
+    verifier = make_user(org, Role.VERIFIER, "phone.verifier@example.org", enrolled=False)
+    page.goto("/sign-in")
+    page.get_by_label("E-mail").fill(verifier.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Set up your second factor")).to_be_visible()
+    qr = page.get_by_role("img", name="QR code for your authenticator app")
+    expect(qr).to_be_visible()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 100", arg=qr.element_handle())
+    screenshot(page, "second-factor-enrolment-phone.png")
+    secret = page.locator("#totp-secret").inner_text().replace(" ", "")
+    page.get_by_label("Code from the app").fill(pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.get_by_role("heading", name="Your recovery codes")).to_be_visible()
+    expect(page.locator("ul.recovery-codes li")).to_have_count(10)
+    page.get_by_role("link", name="I have stored them — continue").click()
+    expect(page.get_by_role("heading", name="Queue", level=1)).to_be_visible()

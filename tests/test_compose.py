@@ -37,6 +37,7 @@ SETTINGS = {
     "INTAKE_DATABASE_URL": "DATABASE_URL",
     "INTAKE_BROKER_URL": "BROKER_URL",
     "INTAKE_SECRET_KEY": "SECRET_KEY",
+    "INTAKE_RATELIMIT_STORAGE_URI": "RATELIMIT_STORAGE_URI",
 }
 INSTANCE_VARIABLE = "INTAKE_INSTANCE_PATH"
 INTERPOLATION = re.compile(r"\$\{[^}]*\}")
@@ -267,6 +268,19 @@ def test_broker_url_points_at_the_redis_service(services: dict[str, Any]) -> Non
     assert url.scheme == "redis"
     assert url.hostname == "redis" and url.hostname in services
     assert (url.port or 6379) == 6379
+
+
+def test_rate_limits_are_counted_in_redis(services: dict[str, Any], flask_app: Any) -> None:
+    """The limiter's storage is the redis service, in another database than the broker's, and the
+    app hands the setting to Flask-Limiter (the embedded default counts in memory)."""
+    env = environment(services["web"])
+    url = urlsplit(resolved(env["INTAKE_RATELIMIT_STORAGE_URI"]))
+    broker = urlsplit(resolved(env["INTAKE_BROKER_URL"]))
+    assert url.scheme == "redis" and url.hostname == "redis" and url.hostname in services
+    assert url.path != broker.path
+    assert flask_app.config["RATELIMIT_STORAGE_URI"] == "memory://"
+    assert cfg.from_environment({"INTAKE_RATELIMIT_STORAGE_URI": "redis://redis:6379/1"}) == {
+        "RATELIMIT_STORAGE_URI": "redis://redis:6379/1"}
 
 
 def test_app_services_share_the_environment(services: dict[str, Any]) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, func, select, text
 
 from intake import crypto
 from intake.cli import main, upgrade_database
@@ -164,18 +164,21 @@ def test_rotation_rewraps_every_key_and_every_report_still_opens(app: Any, repor
     `intake keys retire` then drops the old key, and the reports still open with the new one alone."""
     with app.app_context():
         ids = [file_report(reporter, locality=f"L{i}").public_id for i in range(12)]
-        store_upload(db.session, app.config, io.BytesIO(jpeg_bytes()), "a.jpg", reporter,
-                     report=db.session.scalar(select(Report).where(Report.public_id == ids[0])))
+        first = db.session.scalar(select(Report).where(Report.public_id == ids[0]))
+        attachment, _ = store_upload(db.session, app.config, io.BytesIO(jpeg_bytes()), "a.jpg", reporter,
+                                     report=first)
         db.session.commit()
+        assert first is not None and attachment.data_key_id == first.data_key_id
+        assert db.session.scalar(select(func.count()).select_from(DataKey)) == 12
     key_file = instance_path / "master_key"
     old = crypto.parse_master_keys(key_file.read_text())
     rotated = run("keys", "rotate")
     assert rotated.exit_code == 0, rotated.output
-    assert "Rewrapped 13 data key(s)" in rotated.output
+    assert "Rewrapped 12 data key(s)" in rotated.output, rotated.output
     keys_now = crypto.parse_master_keys(key_file.read_text())
     assert keys_now[1:] == old and keys_now[0] not in old
     status = run("keys", "status")
-    assert f"{crypto.master_key_id(keys_now[0])}  primary (wraps new keys): wraps 13" in status.output
+    assert f"{crypto.master_key_id(keys_now[0])}  primary (wraps new keys): wraps 12" in status.output
     assert f"{crypto.master_key_id(old[0])}  accepted (unwraps only): wraps 0" in status.output
 
     retired = run("keys", "retire")

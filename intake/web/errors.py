@@ -84,6 +84,7 @@ def _message(code: int) -> str:
         413: _("What you sent is larger than the server accepts. Nothing was stored. Go back: your browser "
                "still has what you typed; send fewer or smaller files at a time."),
         415: _("Send the body as application/json."),
+        429: _("Too many attempts in a short time. Wait a minute, then try again."),
         503: _("The service is unavailable just now. Nothing was stored; try again in a minute."),
     }
     return messages.get(code, _("Something went wrong on the server. Nothing you typed was logged."))

@@ -9,7 +9,20 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask import (
+    Response as FlaskResponse,
+)
 from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
@@ -63,6 +76,27 @@ def retry(public_id: str) -> Response:
     log.info("report %s: processing retried by a coordinator", report_id)
     flash(_("The report was handed to the workers again."), "info")
     return redirect(url_for("verify.held"))
+
+
+@bp.route("/export.csv")
+@roles_required(*COORDINATORS)
+def export_csv() -> FlaskResponse:
+    """The organisation's reports in one state as an anonymized CSV (publishable fields only)."""
+    from ..audit import record
+    from ..exports import exportable_reports, write_csv
+
+    try:
+        state = ReportState(request.args.get("state", ReportState.VERIFIED.value))
+    except ValueError:
+        abort(400)
+    record("export.csv", actor=current_user, organisation_id=current_user.organisation_id,
+           detail={"state": state.value})
+    db.session.commit()
+    rows = write_csv(exportable_reports(db.session, current_user.organisation_id, state))
+    response = FlaskResponse(stream_with_context(rows), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="reports-{state.value}.csv"'
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @bp.route("/reports/<public_id>")

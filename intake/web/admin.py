@@ -1,0 +1,121 @@
+"""Administrators' pages: the audit log of their organisation and its users' second factors.
+
+Admin only (anyone else gets 404), and only their own organisation: a user of another one is a
+404 like any page that does not exist.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from .. import audit
+from .. import second_factor as factor
+from ..accounts import is_locked, normalise_email, unlock
+from ..enums import AuditAction
+from ..extensions import db
+from ..models import User, utcnow
+from .access import ADMINS, roles_required
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+log = logging.getLogger(__name__)
+
+
+def _date(name: str) -> dt.date | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        abort(400)
+
+
+def _midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+
+
+def _organisation_users() -> dict[str, User]:
+    users = db.session.scalars(select(User).where(User.organisation_id == current_user.organisation_id))
+    return {user.public_id: user for user in users}
+
+
+@bp.route("/audit")
+@roles_required(*ADMINS)
+def audit_log() -> str:
+    """The log with filters (kind, person, dates), older pages by cursor, and the chain's integrity
+    (the whole chain is recomputed on each view: thousands of entries a second)."""
+    action = request.args.get("action", "").strip() or None
+    person_text = request.args.get("person", "").strip()
+    since, until = _date("since"), _date("until")
+    before = request.args.get("before", "")
+    if before and not before.isdigit():
+        abort(400)
+    people = _organisation_users()
+    person_id: str | None = None
+    if person_text:
+        # An e-mail of this organisation, or a public id as the log shows it.
+        by_email = {user.email: public_id for public_id, user in people.items()}
+        person_id = by_email.get(normalise_email(person_text), person_text)
+    page = audit.page(
+        db.session, current_user.organisation_id, action=action, person_id=person_id,
+        since=_midnight(since) if since else None,
+        until=_midnight(until) + dt.timedelta(days=1) if until else None,
+        before=int(before) if before else None, page_size=int(current_app.config["AUDIT_PAGE_SIZE"]),
+    )
+    check = audit.verify_chain(db.session)
+    db.session.rollback()
+    labels = {a.value: a.label for a in AuditAction}
+    return render_template("admin/audit.html", page=page, check=check, people=people, labels=labels,
+                           action=action, person=person_text, since=since, until=until)
+
+
+@bp.route("/users")
+@roles_required(*ADMINS)
+def users() -> str:
+    people = sorted(_organisation_users().values(), key=lambda user: user.email)
+    now = utcnow()
+    return render_template("admin/users.html", people=people, enrolled=factor.is_enrolled,
+                           needs_factor=factor.required_for, locked=lambda user: is_locked(user, now))
+
+
+def _organisation_user(public_id: str) -> User:
+    user = db.session.scalar(select(User).where(User.public_id == public_id,
+                                                User.organisation_id == current_user.organisation_id))
+    if user is None:
+        abort(404)
+    return user
+
+
+@bp.post("/users/<public_id>/reset-second-factor")
+@roles_required(*ADMINS)
+def reset_second_factor(public_id: str) -> Response:
+    user = _organisation_user(public_id)
+    if user.id == current_user.id:
+        # An admin session (perhaps a stolen one) must not swap its own factor; another admin or
+        # the command line does it.
+        flash(_("You cannot reset your own second factor here. Ask another administrator, or use "
+                "`intake user reset-2fa` on the server."), "error")
+        return redirect(url_for("admin.users"))
+    factor.reset(db.session, user, actor=current_user, via="admin")
+    db.session.commit()
+    log.info("second factor of user %s reset by an admin", user.public_id)
+    flash(_("The second factor of %(email)s was reset: they set up a new one at their next sign-in.",
+            email=user.email), "info")
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/<public_id>/unlock")
+@roles_required(*ADMINS)
+def unlock_user(public_id: str) -> Response:
+    user = _organisation_user(public_id)
+    unlock(db.session, user, actor=current_user, via="admin")
+    db.session.commit()
+    flash(_("%(email)s can sign in again.", email=user.email), "info")
+    return redirect(url_for("admin.users"))
