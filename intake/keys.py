@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from . import crypto
 from .enums import AttachmentStatus
-from .models import DataKey, Report
+from .models import DataKey, Report, User
 
 BATCH = 500
 
@@ -38,6 +38,11 @@ def rewrap_all(session: Session, keyring: crypto.Keyring, batch: int = BATCH) ->
     is picked up by the next pass.
     """
     primary = keyring.primary_id
+    # Second-factor secrets are wrapped by the master keys too (few rows: all in one go).
+    for user in session.scalars(select(User).where(User.totp_secret_wrapped.is_not(None)).with_for_update()):
+        assert user.totp_secret_wrapped is not None
+        user.totp_secret_wrapped = keyring.rewrap(user.totp_secret_wrapped)
+    session.commit()
     done = 0
     while True:
         query = (

@@ -255,9 +255,9 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow)
     last_sign_in_at: Mapped[dt.datetime | None] = mapped_column(Timestamp())
-    # The TOTP secret (base32). Kept in a column of its own so that encryption at rest can wrap it
-    # alone. Set but not confirmed while the user is enrolling.
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    # The TOTP secret (base32), stored only wrapped by the master keys (see `totp_secret`): a copy of
+    # the database must not hand out everyone's second factor. Set but not confirmed while enrolling.
+    totp_secret_wrapped: Mapped[bytes | None] = mapped_column(LargeBinary)
     totp_confirmed_at: Mapped[dt.datetime | None] = mapped_column(Timestamp())
     # The last TOTP time step accepted: a code is good once, never again within its window.
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
@@ -268,6 +268,16 @@ class User(Base):
     organisation: Mapped[Organisation] = relationship(back_populates="users")
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
     recovery_codes: Mapped[list[RecoveryCode]] = relationship(back_populates="user", cascade="all, delete-orphan")
+
+    @property
+    def totp_secret(self) -> str | None:
+        if self.totp_secret_wrapped is None:
+            return None
+        return crypto.active_keyring().unwrap(self.totp_secret_wrapped).decode()
+
+    @totp_secret.setter
+    def totp_secret(self, value: str | None) -> None:
+        self.totp_secret_wrapped = None if value is None else crypto.active_keyring().wrap(value.encode())
 
     # Flask-Login's user protocol. The session stores the random public id, not the row id.
     @property

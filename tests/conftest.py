@@ -227,7 +227,8 @@ def password_step(client: Any, email: str, password: str = PASSWORD) -> Any:
 
 def totp_code(email: str, offset_steps: int = 0) -> str:
     """The code the user's authenticator app shows now (or `offset_steps` steps away)."""
-    secret = db.session.scalar(select(User.totp_secret).where(User.email == email))
+    user = db.session.scalar(select(User).where(User.email == email))
+    secret = user.totp_secret if user is not None else None
     db.session.rollback()
     assert secret, f"{email} has no TOTP secret"
     totp = pyotp.TOTP(secret)

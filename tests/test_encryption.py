@@ -70,6 +70,25 @@ def test_sealed_fields_read_back_but_are_not_in_the_tables(app: Any, reporter: A
     assert "Khndzoresk" in dump and "Bayraktar TB2" in dump
 
 
+def test_second_factor_secrets_are_wrapped_by_the_master_key(app: Any, org: Any) -> None:
+    """A copy of the users table does not hand out anyone's second factor; a rotation rewraps it too."""
+    from intake.enums import Role
+    from intake.keys import rewrap_all
+    from tests.conftest import make_user
+
+    with app.app_context():
+        verifier = make_user(org, Role.VERIFIER, "totp@example.org")
+        secret = verifier.totp_secret
+        assert secret and secret.encode() not in (verifier.totp_secret_wrapped or b"")
+        source = app.extensions["intake_keys"]
+        source.write((crypto.new_master_key().encode(), *source.keyring().keys))
+        rewrap_all(db.session, source.keyring())
+        source.write(source.keyring().keys[:1])
+        db.session.expire_all()
+        assert db.session.get(type(verifier), verifier.id).totp_secret == secret
+    assert secret not in raw_rows(app, "SELECT * FROM users")
+
+
 def test_a_changed_field_is_sealed_again(app: Any, reporter: Any) -> None:
     """Editing a sealed field of a stored report writes a new sealed document (and no clear text)."""
     with app.app_context():

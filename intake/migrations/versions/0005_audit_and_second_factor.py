@@ -77,7 +77,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_recovery_codes_user_id'), ['user_id'], unique=False)
 
     with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('totp_secret', sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column('totp_secret_wrapped', sa.LargeBinary(), nullable=True))
         batch_op.add_column(sa.Column('totp_confirmed_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('totp_last_step', sa.BigInteger(), nullable=True))
         batch_op.add_column(sa.Column('failed_sign_ins', sa.Integer(), server_default='0', nullable=False))
@@ -100,7 +100,7 @@ def downgrade() -> None:
         batch_op.drop_column('failed_sign_ins')
         batch_op.drop_column('totp_last_step')
         batch_op.drop_column('totp_confirmed_at')
-        batch_op.drop_column('totp_secret')
+        batch_op.drop_column('totp_secret_wrapped')
 
     with op.batch_alter_table('recovery_codes', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_recovery_codes_user_id'))
