@@ -393,3 +393,26 @@ class EnrolmentForm(FlaskForm):
     code = StringField(_l("Code from the app"), [DataRequired(), Length(max=16)],
                        description=_l("The 6-digit code the app shows after you added the account."),
                        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"})
+
+
+REVEAL_REASON_HELP = _l("Why you need to see it, e.g. \"to call the witness back about the time of the strike\". "
+                        "Do not write names, numbers or addresses here: the reason is kept in the audit log.")
+
+
+class RevealForm(FlaskForm):
+    """Asks why before an original (identities, exact place, account, links, a file) is shown."""
+
+    what = SelectField(_l("What to reveal"), choices=opts([
+        ("identities", _l("Names and contacts (victims, witnesses)")),
+        ("location", _l("Exact coordinates")),
+        ("account", _l("The original account")),
+        ("links", _l("Links to posts")),
+        ("files", _l("File names, descriptions and the metadata read from them")),
+    ]))
+    reason = TextAreaField(_l("Reason"), [DataRequired(), Length(min=10, max=500)], description=REVEAL_REASON_HELP)
+
+
+class OriginalFileForm(FlaskForm):
+    """Asks why before an original file is downloaded."""
+
+    reason = StringField(_l("Reason"), [DataRequired(), Length(min=10, max=500)], description=REVEAL_REASON_HELP)

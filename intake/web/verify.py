@@ -1,13 +1,14 @@
-"""The verifiers' first view: the triage queue and a read-only report page.
+"""The verifiers' first view: the triage queue, a report page, reveals and exports.
 
 Until anonymization lands, a verifier sees only the publishable fields of a report; identifying and
-sensitive ones are counted, not shown. Revealing them (with a reason, audited) is the verification
-workspace's.
+sensitive ones are counted, not shown, until the verifier reveals one group of them (or downloads an
+original file) for a typed reason, which is written to the audit log first.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 from flask import (
     Blueprint,
@@ -27,9 +28,13 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from ..crypto import SealBroken
 from ..dispatch import dispatch_report
-from ..enums import IncidentType, ReportState
+from ..enums import AttachmentStatus, AuditAction, IncidentType, ReportState
 from ..extensions import db
+from ..forms import OriginalFileForm, RevealForm
+from ..media import ALLOWED_TYPES
+from ..models import Report
 from ..pipeline import dead_jobs, retry_job
 from ..queue import queue_page
 from ..reports import organisation_report
@@ -89,7 +94,7 @@ def export_csv() -> FlaskResponse:
         state = ReportState(request.args.get("state", ReportState.VERIFIED.value))
     except ValueError:
         abort(400)
-    record("export.csv", actor=current_user, organisation_id=current_user.organisation_id,
+    record(AuditAction.EXPORTED.value, actor=current_user, organisation_id=current_user.organisation_id,
            detail={"state": state.value})
     db.session.commit()
     rows = write_csv(exportable_reports(db.session, current_user.organisation_id, state))
@@ -99,8 +104,73 @@ def export_csv() -> FlaskResponse:
     return response
 
 
+def _report_page(report: Report, *, reveal_form: RevealForm | None = None, revealed: str | None = None,
+                 file_form: OriginalFileForm | None = None, file_error: str | None = None) -> str:
+    return render_template(
+        "verify/report.html", report=report, revealed=revealed, file_error=file_error,
+        reveal_form=reveal_form or RevealForm(formdata=None, prefix="reveal"),
+        file_form=file_form or OriginalFileForm(formdata=None),
+    )
+
+
 @bp.route("/reports/<public_id>")
 @roles_required(*VERIFIERS)
 def report(public_id: str) -> str:
     found = organisation_report(db.session, current_user, public_id) or abort(404)
-    return render_template("verify/report.html", report=found)
+    return _report_page(found)
+
+
+@bp.post("/reports/<public_id>/reveal")
+@roles_required(*VERIFIERS)
+def reveal(public_id: str) -> tuple[str, int] | str:
+    """Show one group of a report's original fields, once, for a typed reason that goes to the audit log."""
+    from ..audit import record
+
+    found = organisation_report(db.session, current_user, public_id) or abort(404)
+    form = RevealForm(prefix="reveal")
+    if not form.validate_on_submit():
+        return _report_page(found, reveal_form=form), 422
+    if found.erased:
+        flash(_("The originals of this report were erased; there is nothing to reveal."), "error")
+        return _report_page(found), 410
+    record(AuditAction.REPORT_REVEALED.value, actor=current_user, target_type="report", target_id=found.public_id,
+           detail={"fields": form.what.data, "reason": (form.reason.data or "").strip()})
+    db.session.commit()
+    log.info("report %s: originals (%s) revealed to a verifier", found.id, form.what.data)
+    return _report_page(found, revealed=form.what.data)
+
+
+@bp.post("/reports/<public_id>/files/<file_id>/original")
+@roles_required(*VERIFIERS)
+def original_file(public_id: str, file_id: str) -> FlaskResponse | tuple[str, int]:
+    """The original file as a download, for a typed reason that goes to the audit log."""
+    from ..audit import record
+    from ..media import read_original
+
+    found = organisation_report(db.session, current_user, public_id) or abort(404)
+    attachment = next((a for a in found.attachments if a.public_id == file_id), None) or abort(404)
+    form = OriginalFileForm()
+    if not form.validate_on_submit():
+        return _report_page(found, file_form=form, file_error=file_id), 422
+    if attachment.status == AttachmentStatus.ERASED or found.erased:
+        abort(410)
+    record(AuditAction.ORIGINAL_DOWNLOADED.value, actor=current_user, target_type="attachment",
+           target_id=attachment.public_id,
+           detail={"report": found.public_id, "sha256": attachment.sha256, "reason": (form.reason.data or "").strip()})
+    db.session.commit()
+    chunks = read_original(current_app.config, attachment)
+    try:
+        first = next(chunks, b"")  # a missing or broken file fails here, before any byte is sent
+    except (FileNotFoundError, SealBroken):
+        abort(409)
+    extension = ALLOWED_TYPES.get(attachment.media_type, "bin").lower()
+
+    def stream() -> Iterator[bytes]:
+        yield first
+        yield from chunks
+
+    response = FlaskResponse(stream(), mimetype="application/octet-stream")
+    response.headers["Content-Disposition"] = f'attachment; filename="original-{attachment.sha256[:12]}.{extension}"'
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Length"] = str(attachment.size)
+    return response
