@@ -76,7 +76,7 @@ def _rewrite_tables(database_url: str) -> None:
             if database_url.startswith("sqlite"):
                 conn.execute(text("VACUUM"))
             else:
-                conn.execute(text("VACUUM FULL reports, victims, witnesses, links, attachments"))
+                conn.execute(text("VACUUM FULL reports, victims, witnesses, links, attachments, users"))
     finally:
         engine.dispose()
 

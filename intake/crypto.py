@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import os
 import secrets
 import struct
@@ -25,7 +26,9 @@ from typing import IO, Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 MASTER_KEY_FILE = "master_key"
 VALUE_VERSION = b"\x01"
@@ -107,6 +110,23 @@ class Keyring:
             return self._multi.decrypt(wrapped)
         except InvalidToken:
             raise DataKeyUnavailable("no configured master key opens this data key") from None
+
+    def index_keys(self) -> tuple[bytes, ...]:
+        """Keys for blind indexes (keyed hashes that let the database find a value it cannot read),
+        one per master key, the primary's first; derived, so no master key is used twice."""
+        return tuple(
+            HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"intake blind index v1").derive(
+                base64.urlsafe_b64decode(key))
+            for key in self.keys
+        )
+
+    def blind_index(self, value: str) -> str:
+        """The primary key's keyed hash of `value`, as stored."""
+        return hmac.new(self.index_keys()[0], value.encode(), hashlib.sha256).hexdigest()
+
+    def blind_index_candidates(self, value: str) -> list[str]:
+        """What `value` is stored as under any configured master key (a rotation may be under way)."""
+        return [hmac.new(k, value.encode(), hashlib.sha256).hexdigest() for k in self.index_keys()]
 
     def rewrap(self, wrapped: bytes) -> bytes:
         """The same data key, wrapped under the primary master key."""

@@ -38,10 +38,13 @@ def rewrap_all(session: Session, keyring: crypto.Keyring, batch: int = BATCH) ->
     is picked up by the next pass.
     """
     primary = keyring.primary_id
-    # Second-factor secrets are wrapped by the master keys too (few rows: all in one go).
-    for user in session.scalars(select(User).where(User.totp_secret_wrapped.is_not(None)).with_for_update()):
-        assert user.totp_secret_wrapped is not None
-        user.totp_secret_wrapped = keyring.rewrap(user.totp_secret_wrapped)
+    # Accounts' e-mails and second-factor secrets are wrapped by the master keys too, and the e-mails'
+    # blind index is keyed by them (few rows: all in one go).
+    for user in session.scalars(select(User).with_for_update()):
+        user.email_wrapped = keyring.rewrap(user.email_wrapped)
+        user.email_index = keyring.blind_index(keyring.unwrap(user.email_wrapped).decode())
+        if user.totp_secret_wrapped is not None:
+            user.totp_secret_wrapped = keyring.rewrap(user.totp_secret_wrapped)
     session.commit()
     done = 0
     while True:

@@ -33,6 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.ext.hybrid import Comparator, hybrid_property
 from sqlalchemy.orm.attributes import flag_modified
 
 from . import crypto
@@ -243,13 +244,24 @@ class Organisation(Base):
     users: Mapped[list[User]] = relationship(back_populates="organisation")
 
 
+class _EmailComparator(Comparator[str]):
+    """`User.email == "a@b.org"` in a query: matches the blind index under any configured master key."""
+
+    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
+        candidates = crypto.active_keyring().blind_index_candidates(str(other).strip().lower())
+        return self.__clause_element__().in_(candidates)
+
+
 class User(Base):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(String(36), unique=True, default=new_public_id)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
-    email: Mapped[str] = mapped_column(String(320), unique=True)
+    # The sign-in e-mail is identifying: stored wrapped by the master keys, and found by a keyed hash
+    # (a blind index) of its normalised form. `User.email == x` in a query compares that hash.
+    email_index: Mapped[str] = mapped_column(String(64), unique=True)
+    email_wrapped: Mapped[bytes] = mapped_column(LargeBinary)
     password_hash: Mapped[str] = mapped_column(String(200))
     role: Mapped[Role] = mapped_column(enum_column(Role))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -268,6 +280,22 @@ class User(Base):
     organisation: Mapped[Organisation] = relationship(back_populates="users")
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
     recovery_codes: Mapped[list[RecoveryCode]] = relationship(back_populates="user", cascade="all, delete-orphan")
+
+    @hybrid_property
+    def email(self) -> str:
+        return crypto.active_keyring().unwrap(self.email_wrapped).decode()
+
+    @email.inplace.setter
+    def _email_setter(self, value: str) -> None:
+        keyring = crypto.active_keyring()
+        normalised = value.strip().lower()
+        self.email_wrapped = keyring.wrap(normalised.encode())
+        self.email_index = keyring.blind_index(normalised)
+
+    @email.inplace.comparator
+    @classmethod
+    def _email_comparator(cls) -> _EmailComparator:
+        return _EmailComparator(cls.email_index)
 
     @property
     def totp_secret(self) -> str | None:

@@ -70,8 +70,9 @@ def test_sealed_fields_read_back_but_are_not_in_the_tables(app: Any, reporter: A
     assert "Khndzoresk" in dump and "Bayraktar TB2" in dump
 
 
-def test_second_factor_secrets_are_wrapped_by_the_master_key(app: Any, org: Any) -> None:
-    """A copy of the users table does not hand out anyone's second factor; a rotation rewraps it too."""
+def test_account_emails_and_second_factor_secrets_are_wrapped_by_the_master_key(app: Any, org: Any) -> None:
+    """A copy of the users table lists no field worker's e-mail and hands out nobody's second factor;
+    accounts are still found by e-mail, during and after a rotation."""
     from intake.enums import Role
     from intake.keys import rewrap_all
     from tests.conftest import make_user
@@ -80,13 +81,18 @@ def test_second_factor_secrets_are_wrapped_by_the_master_key(app: Any, org: Any)
         verifier = make_user(org, Role.VERIFIER, "totp@example.org")
         secret = verifier.totp_secret
         assert secret and secret.encode() not in (verifier.totp_secret_wrapped or b"")
+        User = type(verifier)  # noqa: N806
         source = app.extensions["intake_keys"]
         source.write((crypto.new_master_key().encode(), *source.keyring().keys))
+        # Mid-rotation: the index is still under the old key, and the lookup finds it.
+        assert db.session.scalar(select(User).where(User.email == " TOTP@example.org")) is verifier
         rewrap_all(db.session, source.keyring())
         source.write(source.keyring().keys[:1])
         db.session.expire_all()
-        assert db.session.get(type(verifier), verifier.id).totp_secret == secret
-    assert secret not in raw_rows(app, "SELECT * FROM users")
+        again = db.session.scalar(select(User).where(User.email == "totp@example.org"))
+        assert again is not None and again.totp_secret == secret and again.email == "totp@example.org"
+    table = raw_rows(app, "SELECT * FROM users")
+    assert secret not in table and "totp@example" not in table and "@example.org" not in table
 
 
 def test_a_changed_field_is_sealed_again(app: Any, reporter: Any) -> None:
@@ -320,8 +326,13 @@ def test_migration_seals_existing_reports_and_files(tmp_path: Path, app_config: 
         assert attachment.original_filename == "crater.jpg"
         assert attachment.embedded_metadata == {"gps_latitude": 39.5}
         assert b"".join(read_original(app.config, attachment)) == content
+        from intake.models import User
+
+        account = db.session.scalar(select(User).where(User.email == "r@example.org"))
+        assert account is not None and account.email == "r@example.org"
         db.session.remove()
     assert not list(uploads.glob("*/*.v4"))
     assert content[100:140] not in (uploads / "ab" / "ab12").read_bytes()
-    assert WITNESS not in (tmp_path / "old.sqlite3").read_bytes().decode("latin-1")
+    old_file = (tmp_path / "old.sqlite3").read_bytes().decode("latin-1")
+    assert WITNESS not in old_file and "r@example.org" not in old_file
     app.extensions["intake_db"].dispose(app)
