@@ -32,8 +32,8 @@ from sqlalchemy import (
     inspect,
 )
 from sqlalchemy import Enum as SAEnum
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from sqlalchemy.ext.hybrid import Comparator, hybrid_property
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from sqlalchemy.orm.attributes import flag_modified
 
 from . import crypto
@@ -249,7 +249,7 @@ class _EmailComparator(Comparator[str]):
 
     def __eq__(self, other: Any) -> Any:  # type: ignore[override]
         candidates = crypto.active_keyring().blind_index_candidates(str(other).strip().lower())
-        return self.__clause_element__().in_(candidates)
+        return User.email_index.in_(candidates)
 
 
 class User(Base):
