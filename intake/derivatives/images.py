@@ -28,9 +28,9 @@ from .faces import cover_faces, detect_faces
 pillow_heif.register_heif_opener()
 
 # Which Pillow decoders may read a file sniffed as each type: a JPEG is never parsed as anything else.
-# Some cameras write multi-picture JPEGs, which Pillow opens as MPO; only the first picture is used.
+# Multi-picture JPEGs (MPO, from some cameras) open through the JPEG decoder; only the first picture is used.
 DECODERS: dict[str, list[str]] = {
-    "image/jpeg": ["JPEG", "MPO"],
+    "image/jpeg": ["JPEG"],
     "image/png": ["PNG"],
     "image/webp": ["WEBP"],
     "image/heic": ["HEIF"],

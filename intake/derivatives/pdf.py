@@ -43,7 +43,7 @@ def sanitise_pdf(src: Path, out: Path) -> str:
             _strip(pdf)
             pdf.save(
                 out,
-                static_id=True,  # a fixed /ID: the original's ID would link the derivative to it
+                static_id=True,  # a fixed /ID: the original's would link the derivative to it
                 encryption=False,
                 fix_metadata_version=False,  # would write an XMP packet back
                 preserve_pdfa=False,
@@ -56,8 +56,10 @@ def sanitise_pdf(src: Path, out: Path) -> str:
 
 
 def _strip(pdf: pikepdf.Pdf) -> None:
-    if "/Info" in pdf.trailer:
-        del pdf.trailer["/Info"]
+    # Without the old /ID, qpdf writes a fixed one (static_id); otherwise it keeps the first half.
+    for key in ("/Info", "/ID"):
+        if key in pdf.trailer:
+            del pdf.trailer[key]
     root = pdf.Root
     for key in DROPPED_FROM_CATALOG:
         if key in root:
