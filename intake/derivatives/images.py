@@ -78,7 +78,11 @@ def _decode_upright_srgb(src: Path, media_type: str, max_pixels: int) -> np.ndar
         rgb = _to_srgb(_flatten(upright), icc)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise DerivativeRefused(f"the picture has too many pixels (decompression bomb guard): {exc}") from None
+    except DerivativeRefused:
+        raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
+        raise DerivativeRefused(f"the picture cannot be decoded ({type(exc).__name__})") from None
+    except Exception as exc:  # a decoder or EXIF parser choking on a crafted file: refused too
         raise DerivativeRefused(f"the picture cannot be decoded ({type(exc).__name__})") from None
     return np.array(rgb, dtype=np.uint8)
 
