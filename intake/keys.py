@@ -81,6 +81,7 @@ def erase_report(session: Session, config: dict[str, Any], report: Report) -> in
         if attachment.status != AttachmentStatus.ERASED:
             discard_file(session, config, attachment)
             files += 1
+        attachment.derivative_storage_name = None
         attachment.status = AttachmentStatus.ERASED
         attachment.status_reason = "originals erased"
         attachment.sealed = None

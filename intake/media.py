@@ -123,6 +123,11 @@ def stored_path(config: dict[str, Any], attachment: Attachment) -> Path:
     return upload_dir(config) / attachment.storage_name[:2] / attachment.storage_name
 
 
+def derivative_path(config: dict[str, Any], attachment: Attachment) -> Path:
+    name = attachment.derivative_storage_name or ""
+    return upload_dir(config) / name[:2] / name
+
+
 def file_aad(storage_name: str) -> bytes:
     """Binds a sealed file to its attachment: files cannot be swapped between rows unnoticed."""
     return f"intake:file:{storage_name}".encode()
@@ -246,6 +251,74 @@ def _data_key_for(report: Report | None, siblings: list[Attachment]) -> DataKey:
     return DataKey.create()
 
 
+def read_derivative(config: dict[str, Any], attachment: Attachment) -> Iterator[bytes]:
+    """The worker-made copy's bytes, chunk by chunk (see `read_original`)."""
+    if attachment.derivative_storage_name is None:
+        raise FileNotFoundError("no derivative")
+    key = attachment.data_key.plain()
+    with open(derivative_path(config, attachment), "rb") as handle:
+        yield from crypto.open_sealed_file(handle, key, file_aad(attachment.derivative_storage_name))
+
+
+def private_workdir() -> str | None:
+    """Where a worker may briefly hold a decrypted file: memory-backed when the system has it, so a
+    plain copy never reaches a disk; owner-only either way (tempfile makes its folders 0700)."""
+    shm = Path("/dev/shm")  # noqa: S108  (a private 0700 folder is made inside it)
+    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+
+
+def make_derivative_of(session: Session, config: dict[str, Any], attachment: Attachment) -> None:
+    """Make and store the shown-by-default copy of an inspected attachment. Idempotent.
+
+    The original is decrypted into a private temporary folder, sanitised by intake.derivatives, and
+    the result sealed with the report's key like the original; both plain files are gone afterwards.
+    """
+    import tempfile
+
+    from .derivatives import DerivativeRefused, make_derivative
+
+    if attachment.status != AttachmentStatus.INSPECTED or attachment.derived_at is not None:
+        return
+    with tempfile.TemporaryDirectory(prefix="intake-", dir=private_workdir()) as folder:
+        work = Path(folder)
+        source = work / "original"
+        with open(source, "xb") as out:
+            for chunk in read_original(config, attachment):
+                out.write(chunk)
+        try:
+            derivative = make_derivative(source, attachment.media_type, work,
+                                         max_pixels=Image.MAX_IMAGE_PIXELS or 64_000_000)
+        except DerivativeRefused as exc:
+            attachment.derivative_note = f"original only: {exc}"[:200]
+            attachment.derived_at = utcnow()
+            return
+        if derivative is None:
+            attachment.derivative_note = "original only: ffmpeg is not installed on the worker"
+            attachment.derived_at = utcnow()
+            return
+        storage_name = secrets.token_hex(16)
+        target = upload_dir(config) / storage_name[:2] / storage_name
+        target.parent.mkdir(exist_ok=True)
+        digest = hashlib.sha256()
+        size = 0
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        session.info.setdefault("new_upload_paths", []).append(str(target))
+        with os.fdopen(fd, "wb") as out, open(derivative.path, "rb") as plain:
+            sealer = crypto.SealedFileWriter(out, attachment.data_key.plain(), file_aad(storage_name))
+            while chunk := plain.read(CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+                sealer.write(chunk)
+            sealer.close()
+    attachment.derivative_storage_name = storage_name
+    attachment.derivative_media_type = derivative.media_type
+    attachment.derivative_size = size
+    attachment.derivative_sha256 = digest.hexdigest()
+    attachment.faces_covered = derivative.faces_covered
+    attachment.derivative_note = derivative.note
+    attachment.derived_at = utcnow()
+
+
 def _siblings(session: Session, uploader: User, report: Report | None, stash_key: str | None) -> list[Attachment]:
     if report is not None:
         return list(session.scalars(select(Attachment).where(Attachment.report_id == report.id)))
@@ -261,8 +334,11 @@ def _siblings(session: Session, uploader: User, report: Report | None, stash_key
 
 
 def discard_file(session: Session, config: dict[str, Any], attachment: Attachment) -> None:
-    """Remove an upload's stored file once the transaction commits (the row stays)."""
-    session.info.setdefault("removed_upload_paths", []).append(str(stored_path(config, attachment)))
+    """Remove an upload's stored file (and its derivative) once the transaction commits (the row stays)."""
+    removed = session.info.setdefault("removed_upload_paths", [])
+    removed.append(str(stored_path(config, attachment)))
+    if attachment.derivative_storage_name:
+        removed.append(str(derivative_path(config, attachment)))
 
 
 def discard_upload(session: Session, config: dict[str, Any], attachment: Attachment) -> None:

@@ -577,6 +577,16 @@ class Attachment(SealedRow, Base):
     embedded_metadata = SealedField[dict[str, Any] | None](Sensitivity.SENSITIVE)
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow, info=P)
     inspected_at: Mapped[dt.datetime | None] = mapped_column(Timestamp(), info=P)
+    # The worker-made copy shown by default: no metadata, faces in photos covered (intake.derivatives).
+    # Stored sealed like the original. Without one the file is "original only", not shown by default;
+    # `derivative_note` says why, or what the copy still shows (e.g. faces in videos).
+    derivative_storage_name: Mapped[str | None] = mapped_column(String(64), unique=True, info=P)
+    derivative_media_type: Mapped[str | None] = mapped_column(String(100), info=P)
+    derivative_size: Mapped[int | None] = mapped_column(Integer, info=P)
+    derivative_sha256: Mapped[str | None] = mapped_column(String(64), info=P)
+    faces_covered: Mapped[int | None] = mapped_column(Integer, info=P)
+    derivative_note: Mapped[str | None] = mapped_column(String(200), info=P)
+    derived_at: Mapped[dt.datetime | None] = mapped_column(Timestamp(), info=P)
 
     data_key_id: Mapped[int] = mapped_column(ForeignKey("data_keys.id"), index=True, info=P)
     data_key: Mapped[DataKey] = relationship()

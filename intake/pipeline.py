@@ -23,7 +23,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from .enums import JobState, ReportState
-from .media import inspect_attachment
+from .media import inspect_attachment, make_derivative_of
 from .models import PipelineJob, Report, WorkerHeartbeat, utcnow
 from .reports import transition
 
@@ -34,8 +34,14 @@ def inspect_media(session: Session, config: dict[str, Any], report: Report) -> N
         inspect_attachment(session, config, attachment)
 
 
+def make_derivatives(session: Session, config: dict[str, Any], report: Report) -> None:
+    """For every checked file, the copy shown by default: no metadata, faces in photos covered."""
+    for attachment in report.attachments:
+        make_derivative_of(session, config, attachment)
+
+
 Step = Callable[[Session, dict[str, Any], Report], None]
-STEPS: list[Step] = [inspect_media]
+STEPS: list[Step] = [inspect_media, make_derivatives]
 
 
 # ---- the outbox ---------------------------------------------------------------------------------

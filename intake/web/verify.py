@@ -140,6 +140,42 @@ def reveal(public_id: str) -> tuple[str, int] | str:
     return _report_page(found, revealed=form.what.data)
 
 
+# Derivatives shown in the page itself; everything else only as a download.
+INLINE_TYPES = frozenset({"image/jpeg", "image/png"})
+
+
+@bp.route("/reports/<public_id>/files/<file_id>/copy")
+@roles_required(*VERIFIERS)
+def derivative_file(public_id: str, file_id: str) -> FlaskResponse:
+    """The worker-made copy of a file (no metadata, faces in photos covered): what verifiers see."""
+    from ..media import read_derivative
+
+    found = organisation_report(db.session, current_user, public_id) or abort(404)
+    attachment = next((a for a in found.attachments if a.public_id == file_id), None) or abort(404)
+    if attachment.derivative_storage_name is None or attachment.derivative_media_type is None or found.erased:
+        abort(404)
+    chunks = read_derivative(current_app.config, attachment)
+    try:
+        first = next(chunks, b"")
+    except (FileNotFoundError, SealBroken):
+        abort(409)
+
+    def stream() -> Iterator[bytes]:
+        yield first
+        yield from chunks
+
+    media_type = attachment.derivative_media_type
+    inline = media_type in INLINE_TYPES
+    response = FlaskResponse(stream(), mimetype=media_type if inline else "application/octet-stream")
+    extension = ALLOWED_TYPES.get(media_type, "bin").lower()
+    disposition = "inline" if inline else "attachment"
+    response.headers["Content-Disposition"] = f'{disposition}; filename="copy-{attachment.sha256[:12]}.{extension}"'
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if attachment.derivative_size is not None:
+        response.headers["Content-Length"] = str(attachment.derivative_size)
+    return response
+
+
 @bp.post("/reports/<public_id>/files/<file_id>/original")
 @roles_required(*VERIFIERS)
 def original_file(public_id: str, file_id: str) -> FlaskResponse | tuple[str, int]:
