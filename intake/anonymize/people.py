@@ -1,0 +1,281 @@
+"""Finding people: the report's own names (a deny-list tolerant of inflection and transliteration) and, where
+no NER model exists, name lexicons and name-shape rules."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from .lexicon import ARABIC_GIVEN, ARABIC_GIVEN_WEAK, ARABIC_JOINERS, GIVEN_KEYS, SURNAME_ENDINGS, WEAK_SURNAME_ENDINGS
+from .names import (
+    PARTICLES,
+    WORD,
+    digits_only,
+    given_forms,
+    is_patronymic,
+    normalise_arabic,
+    phonetic,
+    script_of,
+    skeleton,
+    split_ending,
+)
+from .patterns import D, Found
+
+CASED = ("latin", "cyrillic", "armenian")
+_ARABIC_PROCLITICS = ("وب", "ول", "فب", "و", "ف", "ب", "ل", "ك")
+_SENTENCE_END = re.compile(r"[.!?؟։:\n]\s*$")
+MARKING_WORDS = re.compile(r"(?:lot|serial|s/n|batch|marking|партия|партії|серийн\w+|серійн\w+|заводск\w+|"
+                           r"маркировк\w+|маркуванн\w+|խմբաքանակ|սերիական|seriya|partiya|الدفعة|الرقم\s+التسلسلي)",
+                           re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Token:
+    start: int
+    end: int
+    surface: str
+    key: str  # phonetic
+
+    @property
+    def capitalised(self) -> bool:
+        return self.surface[:1].isupper()
+
+
+def tokens(text: str) -> list[Token]:
+    return [Token(m.start(), m.end(), m.group(), phonetic(m.group())) for m in WORD.finditer(text)]
+
+
+def _adjacent(text: str, left: Token, right: Token) -> bool:
+    """Two tokens belong to one name only when separated by a space or a hyphen (no punctuation, no line)."""
+    gap = text[left.end:right.start]
+    return 0 < len(gap) <= 2 and bool(re.fullmatch(r"[ \u00a0\-–]|[ \u00a0]-|-[ \u00a0]", gap)) or gap == "-"
+
+
+def _arabic_forms(surface: str) -> Iterator[str]:
+    token = normalise_arabic(surface)
+    yield token
+    for prefix in _ARABIC_PROCLITICS:
+        if token.startswith(prefix) and len(token) - len(prefix) >= 3:
+            yield token[len(prefix):]
+
+
+def _arabic_bare(surface: str) -> str:
+    """An Arabic token without proclitics and article, for phonetic comparison with a Latin name."""
+    token = normalise_arabic(surface)
+    for prefix in ("وال", "بال", "فال", "كال", "لل", "ال", "و", "ب", "ل", "ف"):
+        if token.startswith(prefix) and len(token) - len(prefix) >= 3:
+            return token[len(prefix):]
+    return token
+
+
+# --- The report's own names ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class KnownPart:
+    key: str
+    skeleton: str
+    forms: frozenset[str]
+
+
+@dataclass(frozen=True)
+class KnownPerson:
+    index: int
+    parts: tuple[KnownPart, ...]
+
+
+def known_people(persons: Sequence[str]) -> list[KnownPerson]:
+    people = []
+    for index, name in enumerate(persons):
+        parts = []
+        for m in WORD.finditer(name):
+            surface = _arabic_bare(m.group()) if script_of(m.group()) == "arabic" else m.group()
+            key = phonetic(surface)
+            if len(key) < 2 or key in PARTICLES:
+                continue
+            parts.append(KnownPart(key, skeleton(key), frozenset(given_forms(key))))
+        if parts:
+            people.append(KnownPerson(index, tuple(parts)))
+    return people
+
+
+def _part_matches(part: KnownPart, token: Token, text_script: str) -> bool:
+    key = phonetic(_arabic_bare(token.surface)) if text_script == "arabic" else token.key
+    for candidate, ending in split_ending(key):
+        if candidate in part.forms:
+            return True
+        # Transliteration variants agree on consonants (Petrosyan / Petrosian / Петросян); only for parts
+        # long enough that a skeleton is not a common word.
+        if len(part.skeleton) >= 3 and skeleton(candidate) == part.skeleton and (not ending or len(candidate) >= 4):
+            return True
+    return False
+
+
+def find_known_people(text: str, people: Sequence[KnownPerson], toks: Sequence[Token]) -> Iterator[tuple[Found, int]]:
+    """Spans naming one of the report's own people, with that person's index."""
+    if not people:
+        return
+    text_script = script_of(text)
+    hits: list[tuple[Token, int]] = []
+    for token in toks:
+        if text_script in CASED and script_of(token.surface) != "arabic" and not token.capitalised \
+                and len(token.key) < 6:
+            continue  # a short lower-case word is a word, not the name (Vera / вера)
+        for person in people:
+            if any(_part_matches(part, token, script_of(token.surface)) for part in person.parts):
+                hits.append((token, person.index))
+                break
+    # Join neighbouring parts of one name, with particles and patronymics between them.
+    i = 0
+    while i < len(hits):
+        token, index = hits[i]
+        start, end = token.start, token.end
+        j = i + 1
+        while j < len(hits) and hits[j][1] == index and _joinable(text, end, hits[j][0].start):
+            end = hits[j][0].end
+            j += 1
+        yield Found(start, end, "PERSON", 1.0), index
+        i = j
+
+
+def _joinable(text: str, end: int, start: int) -> bool:
+    gap = text[end:start]
+    if len(gap) > 24 or re.search(r"[.,;:!?()\n]", gap):
+        return False
+    words = gap.split()
+    return all(phonetic(w.strip("-")) in PARTICLES or is_patronymic(phonetic(w)) or w[:1].isupper()
+               for w in words)
+
+
+def find_known_contacts(text: str, phones: Sequence[str], emails: Sequence[str]) -> Iterator[Found]:
+    """The report's own phone numbers in any formatting, and its e-mail addresses."""
+    wanted = {digits_only(p)[-9:] for p in phones if len(digits_only(p)) >= 6}
+    if wanted:
+        for m in re.finditer(rf"\+?{D}[{D[1:-1]}\s\-–().]{{5,22}}{D}", text):
+            digits = digits_only(m.group())
+            if any(w in digits for w in wanted):
+                yield Found(m.start(), m.end(), "PHONE", 1.0)
+    for email in emails:
+        email = email.strip()
+        if "@" in email:
+            for m in re.finditer(re.escape(email), text, re.IGNORECASE):
+                yield Found(m.start(), m.end(), "EMAIL", 1.0)
+
+
+# --- Names nobody told us about -------------------------------------------------------------------------------
+
+def _is_given(token: Token) -> bool:
+    return any(candidate in GIVEN_KEYS for candidate, _ in split_ending(token.key))
+
+
+def _surname_strength(token: Token) -> int:
+    """2: a surname shape that stands alone; 1: one that needs a given name beside it; 0: none."""
+    best = 0
+    for candidate, _ in split_ending(token.key):
+        if len(candidate) < 5:
+            continue
+        for ending in SURNAME_ENDINGS:
+            if candidate.endswith(ending):
+                best = max(best, 1 if ending in WEAK_SURNAME_ENDINGS else 2)
+    return best
+
+
+def _sentence_start(text: str, token: Token) -> bool:
+    before = text[max(0, token.start - 3): token.start]
+    return token.start == 0 or bool(_SENTENCE_END.search(before)) or not text[:token.start].strip()
+
+
+def find_name_shapes(text: str, toks: Sequence[Token]) -> Iterator[Found]:
+    """Names by lexicon and shape: given names, surname endings (-yan, -ov, -enko…), patronymics and particles
+    (oğlu, qızı, bin, ibn). Scores below 0.7 are weak evidence and flag the report for review."""
+    if script_of(text) == "arabic":
+        yield from _arabic_names(text, toks)
+        return
+    n = len(toks)
+    strength = [0] * n  # 3 given name, 2 surname/patronymic, 1 weak, 0 none
+    for i, t in enumerate(toks):
+        if script_of(t.surface) == "arabic":
+            continue
+        cased = t.capitalised
+        if not cased:
+            continue
+        if _is_given(t):
+            strength[i] = 3
+        elif is_patronymic(t.key) and len(t.key) > 6:
+            strength[i] = 2
+        else:
+            strength[i] = _surname_strength(t)
+    i = 0
+    while i < n:
+        if strength[i] < 2:
+            i += 1
+            continue
+        lo = hi = i
+        # Grow left and right over name parts, particles and (next to a given name) plain capitalised words.
+        while lo > 0 and _adjacent(text, toks[lo - 1], toks[lo]) and _may_join(text, toks, strength, lo - 1, lo):
+            lo -= 1
+        while hi + 1 < n and _adjacent(text, toks[hi], toks[hi + 1]) and _may_join(text, toks, strength, hi + 1, hi):
+            hi += 1
+        while hi > lo and toks[hi].key in PARTICLES:
+            hi -= 1
+        parts = hi - lo + 1
+        best = max(strength[lo: hi + 1])
+        score = 0.85 if parts >= 2 and best >= 2 else (0.7 if best == 3 else 0.6)
+        yield Found(toks[lo].start, toks[hi].end, "PERSON", score)
+        i = hi + 1
+
+
+def _may_join(text: str, toks: Sequence[Token], strength: list[int], j: int, anchor: int) -> bool:
+    t = toks[j]
+    if strength[j] >= 1 or t.key in PARTICLES:
+        return True
+    if not t.capitalised or len(t.surface) < 2:
+        return False
+    # A plain capitalised word joins a given name (John Smith), never a sentence's first word.
+    return strength[anchor] == 3 and not (j < anchor and _sentence_start(text, t))
+
+
+def _arabic_kind(surface: str) -> str:
+    forms = list(_arabic_forms(surface))
+    if any(f in ARABIC_GIVEN for f in forms):
+        return "given"
+    if any(f in ARABIC_JOINERS for f in forms):
+        return "joiner"
+    if any(f in ARABIC_GIVEN_WEAK for f in forms):
+        return "weak"
+    bare = normalise_arabic(surface)
+    if bare.startswith("ال") and len(bare) >= 5 and (bare.endswith("ي") or bare[2:] in ARABIC_GIVEN):
+        return "family"
+    return ""
+
+
+def _arabic_names(text: str, toks: Sequence[Token]) -> Iterator[Found]:
+    kinds = [_arabic_kind(t.surface) for t in toks]
+    n = len(toks)
+    i = 0
+    while i < n:
+        if kinds[i] not in ("given", "joiner"):
+            i += 1
+            continue
+        lo = hi = i
+        if kinds[i] == "joiner":
+            # أبو محمد, بن علي, عبد الرحمن: the joiner needs a following part.
+            if i + 1 >= n or not _adjacent(text, toks[i], toks[i + 1]):
+                i += 1
+                continue
+            hi = i + 1
+        while hi + 1 < n and _adjacent(text, toks[hi], toks[hi + 1]) and (
+                kinds[hi + 1] in ("given", "weak", "family", "joiner") or kinds[hi] == "joiner"):
+            hi += 1
+        while lo > 0 and _adjacent(text, toks[lo - 1], toks[lo]) and kinds[lo - 1] in ("joiner", "weak"):
+            lo -= 1
+        if kinds[hi] == "joiner" and hi > lo:
+            hi -= 1
+        score = 0.85 if hi > lo else 0.7
+        yield Found(toks[lo].start, toks[hi].end, "PERSON", score)
+        i = hi + 1
+
+
+def marking_context(text: str, start: int) -> bool:
+    """A number right after 'lot', 'serial', 'партия'… is a marking read off a remnant: evidence, not a phone."""
+    return bool(MARKING_WORDS.search(text, max(0, start - 25), start))
