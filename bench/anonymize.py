@@ -24,6 +24,7 @@ Exit code 0 when every target is met, 2 when only targets are missed, 1 on an er
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import re
 import sys
@@ -33,6 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# One core: numpy's BLAS (under natasha and spaCy) would otherwise start a thread per core.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 LANGS = ("en", "ru", "uk", "hy", "az", "ar")
 ARABIC_DIGITS = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")

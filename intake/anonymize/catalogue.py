@@ -45,12 +45,22 @@ def places() -> tuple[str, ...]:
 def _term_pattern(term: str) -> str:
     # "Shahed-136" also matches "Shahed 136", "Shahed136" and "SHAHED-136".
     parts = [re.escape(p) for p in re.split(r"[\s\-–]+", term.strip()) if p]
+    last = parts[-1] if parts else ""
+    if re.fullmatch(r"[а-яёіїєґА-ЯЁІЇЄҐ']{4,}", last):
+        # A Slavic place declines: Нікополь → Нікополі, Суми → Сумах, Харків → Харкові (і becomes о).
+        stem = re.sub(r"[ьйаяоеиіу]$", "", last)
+        stem = re.sub(r"і([^аеиіоуяюєї]+)$", r"[іо]\1", stem)
+        parts[-1] = stem + r"[ьйаяоеиіу]?"
     return r"[\s\-–]?".join(parts)
 
 
 # A case ending or possessive may follow a term ("Байрактара", "Bayraktar's", "Շուշիում").
-# Not after an Arabic term: "الحلبي" (of Aleppo) is a family name, not the town.
-_TAIL = r"(?:['’]s|[^\W\d_\u0600-\u06ff]{0,4})?"
+# Case endings that may follow a term ("Байрактара", "Bayraktar's", "Շուշիում", "Tərtərdə"); only these, so
+# that a town does not swallow a patronymic (Николаев / Николаевна). None after an Arabic term: "الحلبي" (of
+# Aleppo) is a family name, not the town.
+_TAIL = ("(?:['’]s|ами|ові|ому|ою|ом|ой|ым|ах|ам|а|у|е|і|ы|и|я|ю|"
+         "ում|ից|ով|ին|ի|ը|ն|"
+         "dan|dən|nın|nin|da|də|ya|yə|ın|in|un|ün|a|ə|ı|i|u|ü)?")
 _ARABIC_PREFIX = r"(?:[وبلف]?(?:ال)?)?"
 
 
@@ -59,4 +69,5 @@ def protected_terms() -> re.Pattern[str]:
     """One pattern for every catalogue name, alias and place, case-insensitive, longest first."""
     terms = {e.name for e in catalogue()} | {a for e in catalogue() for a in e.aliases} | set(places())
     alternatives = "|".join(_term_pattern(t) for t in sorted(terms, key=len, reverse=True))
-    return re.compile(rf"(?<![\w]){_ARABIC_PREFIX}(?:{alternatives}){_TAIL}(?!\w)", re.IGNORECASE)
+    # Not right after a hyphen: "Al-Halabi" is a family name, not the town Halab.
+    return re.compile(rf"(?<![\w-]){_ARABIC_PREFIX}(?:{alternatives}){_TAIL}(?!\w)", re.IGNORECASE)

@@ -151,10 +151,11 @@ class _FinderRecognizer(EntityRecognizer):  # type: ignore[misc]
 class _KnownRecognizer(EntityRecognizer):  # type: ignore[misc]
     """The report's own names, phones and e-mails: an ad-hoc recognizer made for each report."""
 
-    def __init__(self, known: Known, language: str, toks: Sequence[Token]) -> None:
+    def __init__(self, known: Known, language: str, toks: Sequence[Token], protected: list[tuple[int, int]]) -> None:
         self.known = known
         self.people = known_people(known.persons)
         self.toks = toks
+        self.protected = protected
         self.person_at: dict[tuple[int, int], int] = {}
         super().__init__(supported_entities=[KNOWN_PERSON, "PHONE", "EMAIL"], name="known",
                          supported_language=language)
@@ -164,7 +165,7 @@ class _KnownRecognizer(EntityRecognizer):  # type: ignore[misc]
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[RecognizerResult]:
         results = []
-        for found, index in find_known_people(text, self.people, self.toks):
+        for found, index in find_known_people(text, self.people, self.toks, self.protected):
             self.person_at[(found.start, found.end)] = index
             results.append(RecognizerResult(KNOWN_PERSON, found.start, found.end, 1.0))
         for found in find_known_contacts(text, self.known.phones, self.known.emails):
@@ -202,7 +203,7 @@ class Engine:
             recognizers.append(IbanRecognizer(supported_language=lang, supported_entity="IBAN"))
             recognizers.append(CreditCardRecognizer(supported_language=lang, supported_entity="CARD"))
             recognizers.append(_FinderRecognizer("name_shapes", ["PERSON"], lang,
-                                                 lambda text: find_name_shapes(text, tokens(text))))
+                                                 lambda text: find_name_shapes(text, self._tokens_of(text))))
         recognizers.append(_FinderRecognizer("spacy_en", ["PERSON"], "en", english))
         recognizers.append(_FinderRecognizer("natasha_ru", ["PERSON"], "ru", russian))
         recognizers.append(_FinderRecognizer("natasha_uk", ["PERSON"], "uk", russian))
@@ -215,6 +216,13 @@ class Engine:
                                        supported_languages=list(LANGUAGES), default_score_threshold=0.3)
         self.anonymizer = AnonymizerEngine()
         self._lock = threading.Lock()
+        self._tokens: tuple[str, list[Token]] = ("", [])
+
+    def _tokens_of(self, text: str) -> list[Token]:
+        # Tokens of the text being analyzed, shared by the recognizers of one call (under the lock).
+        if self._tokens[0] is not text:
+            self._tokens = (text, tokens(text))
+        return self._tokens[1]
 
     def anonymize(self, text: str, *, lang: str | None, known: Known, pseudonymizer: Pseudonymizer | None = None,
                   numbering: Numbering | None = None) -> Result:
@@ -233,10 +241,11 @@ class Engine:
         if lang not in NER_LANGUAGES:
             reasons.append(f"no NER model for {lang}: names found by lexicon and name shapes only")
         with self._lock:
-            toks = tokens(text)
-            known_recognizer = _KnownRecognizer(known, lang, toks)
+            toks = self._tokens_of(text)
+            protected = protected_spans(text, self._terms)
+            known_recognizer = _KnownRecognizer(known, lang, toks, protected)
             raw = self.analyzer.analyze(text, language=lang, ad_hoc_recognizers=[known_recognizer])
-        spans = self._resolve(text, raw, known_recognizer.person_at)
+        spans = self._resolve(text, raw, known_recognizer.person_at, protected)
         low = sum(1 for s in spans if s.score < LOW_CONFIDENCE)
         if low:
             reasons.append(f"{low} low-confidence detection(s)")
@@ -260,8 +269,8 @@ class Engine:
         return Result(text=anonymized.text, entities=entities, pseudonyms=pseudonyms, needs_review=bool(reasons),
                       review_reasons=reasons)
 
-    def _resolve(self, text: str, raw: list[RecognizerResult], person_at: dict[tuple[int, int], int]) -> list[_Span]:
-        protected = protected_spans(text, self._terms)
+    def _resolve(self, text: str, raw: list[RecognizerResult], person_at: dict[tuple[int, int], int],
+                 protected: list[tuple[int, int]]) -> list[_Span]:
         spans: list[_Span] = []
         for r in raw:
             kind = "PERSON" if r.entity_type == KNOWN_PERSON else r.entity_type
@@ -276,7 +285,7 @@ class Engine:
                         spans.append(_Span(start, end, kind, r.score, None))
             else:
                 spans.append(_Span(r.start, r.end, kind, r.score, person_at.get((r.start, r.end))))
-        return _merge(spans)
+        return _merge(text, spans)
 
 
 @dataclass
@@ -316,12 +325,18 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def _merge(spans: list[_Span]) -> list[_Span]:
+_NAME_GAP = re.compile(r"[ \u00a0]?[-–]?[ \u00a0]?|[ \u00a0]?(?:[Aa]l|[Ee]l)-")
+
+
+def _merge(text: str, spans: list[_Span]) -> list[_Span]:
     """Overlapping spans become one: no character of either is left in the text."""
     spans.sort(key=lambda s: (s.start, -s.end))
     merged: list[_Span] = []
     for span in spans:
-        if merged and span.start < merged[-1].end:
+        # Two parts of one name found separately (Fatima | Al-Halabi) are one person.
+        joined = (merged and span.type == merged[-1].type == "PERSON"
+                  and _NAME_GAP.fullmatch(text[merged[-1].end:span.start]) is not None)
+        if merged and (span.start < merged[-1].end or joined):
             last = merged[-1]
             longer = max((last, span), key=lambda s: (s.end - s.start, -PRIORITY.index(s.type)))
             last.type = longer.type

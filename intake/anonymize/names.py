@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator
+from functools import lru_cache
 
 # Single characters of each script to a phonetic Latin string. Upper case letters fold through casefold().
 _CYRILLIC = dict(zip(
@@ -44,6 +44,17 @@ WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|[\u0300-\u036f\u064b-\u0652\u0670\u0640'
 
 
 def script_of(text: str) -> str:
+    if len(text) <= 40:
+        return _script_of_word(text)
+    return _script_of(text)
+
+
+@lru_cache(maxsize=65536)
+def _script_of_word(text: str) -> str:
+    return _script_of(text)
+
+
+def _script_of(text: str) -> str:
     """The dominant script of a text: 'armenian', 'arabic', 'cyrillic' or 'latin'."""
     counts = {"armenian": 0, "arabic": 0, "cyrillic": 0, "latin": 0}
     for ch in text:
@@ -71,9 +82,12 @@ def normalise_arabic(token: str) -> str:
                                           "ک": "ك"}))
 
 
+@lru_cache(maxsize=65536)
 def phonetic(token: str) -> str:
     """A token as a phonetic Latin key: 'Петросяну' → 'peCrosianu'-like; equal for common transliterations."""
     token = token.casefold()
+    if token.endswith(("'s", "’s")):
+        token = token[:-2]  # English possessive: Miller's
     azeri = any(ch in _AZ_LETTERS for ch in token)
     out: list[str] = []
     for i, ch in enumerate(token):
@@ -89,7 +103,12 @@ def phonetic(token: str) -> str:
                 out.append(_ARMENIAN[ch])
         elif ch in _ARABIC:
             # A word-initial waw is the consonant w (Walid), elsewhere a long vowel.
-            out.append("v" if ch == "و" and i == 0 else _ARABIC[ch])
+            if ch == "و" and i == 0:
+                out.append("v")
+            elif ch in "هة" and i == len(token) - 1:
+                out.append("a")  # final ta marbuta, often written as ha: فاطمة / فاطمه = Fatima
+            else:
+                out.append(_ARABIC[ch])
         elif ch in _LATIN_SPECIAL:
             out.append(_LATIN_SPECIAL[ch])
         else:
@@ -113,6 +132,7 @@ def phonetic(token: str) -> str:
     return re.sub(r"(.)\1+", r"\1", text)
 
 
+@lru_cache(maxsize=65536)
 def skeleton(key: str) -> str:
     """Consonant skeleton of a phonetic key; a leading vowel is kept as 'V'."""
     if not key:
@@ -141,12 +161,14 @@ PARTICLES = {phonetic(w) for w in (
 )}
 
 
-def split_ending(key: str) -> Iterator[tuple[str, str]]:
+def split_ending(key: str) -> tuple[tuple[str, str], ...]:
     """(stem, ending) candidates of a phonetic key, with the bare key first."""
-    yield key, ""
-    for ending in ENDINGS:
-        if key.endswith(ending) and len(key) - len(ending) >= 3:
-            yield key[: -len(ending)], ending
+    return _split_ending(key)
+
+
+@lru_cache(maxsize=65536)
+def _split_ending(key: str) -> tuple[tuple[str, str], ...]:
+    return ((key, ""), *((key[: -len(e)], e) for e in ENDINGS if key.endswith(e) and len(key) - len(e) >= 3))
 
 
 def given_forms(key: str) -> set[str]:

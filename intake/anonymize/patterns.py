@@ -75,7 +75,7 @@ ID_SHAPE = re.compile(rf"(?<![\w-])[A-ZА-ЯЁІЇЄ]{{2}}\s?{D}{{6,8}}(?![\w-])
 # Coordinates.
 _LAT = rf"[-+]?{D}{{1,2}}{DEC}{D}{{3,}}"
 _LON = rf"[-+]?{D}{{1,3}}{DEC}{D}{{3,}}"
-COORD_DECIMAL = re.compile(rf"(?<![\w.]){_LAT}°?\s*[,;]?\s*{_LON}°?(?!\w|[.,]{D})")
+COORD_DECIMAL = re.compile(rf"(?<![\w.]){_LAT}°?\s*[,;،]?\s*{_LON}°?(?!\w|[.,]{D})")
 _HEMI_NS = r"[NSСЮ]|с\.\s?ш\.|ю\.\s?ш\.|пн\.\s?ш\.|пд\.\s?ш\."
 _HEMI_EW = r"[EWВЗ]|в\.\s?д\.|з\.\s?д\.|сх\.\s?д\."
 _NUM = rf"{D}{{1,3}}(?:{DEC}{D}+)?°?"
@@ -117,12 +117,12 @@ PROTECTED = re.compile("|".join([
 ]), re.IGNORECASE)
 # Institutions kept by name: hospitals, clinics, NGOs and UN bodies, in the six languages.
 INSTITUTION = re.compile("|".join([
-    r"(?:[A-Z][\w'’-]+\s+){0,4}(?:Hospital|Clinic|Medical\s+Cent(?:er|re)|Health\s+Cent(?:er|re)|Polyclinic|"
+    r"(?:(?:[A-Z][\w'’-]+|[ae]l-[\w'’-]+|of|de|the)\s+){0,4}(?:Hospital|Clinic|Medical\s+Cent(?:er|re)|Health\s+Cent(?:er|re)|Polyclinic|"
     r"Red\s+Cross|Red\s+Crescent|Sans\s+Frontières|Without\s+Borders|Foundation|Committee)\b",
-    r"\b(?:ICRC|UNICEF|UNHCR|OCHA|OHCHR|WHO|MSF|HRW|UNRWA|OSCE|HALO\s+Trust|Amnesty\s+International|"
+    r"\b(?:ICRC|UNICEF|UNHCR|OCHA|OHCHR|WHO|MSF|HRW|UNRWA|OSCE|ANAMA|UNDP|UNFPA|UNMAS|WFP|IOM|NRC|IRC|CARE|HALO\s+Trust|Amnesty\s+International|"
     r"Human\s+Rights\s+Watch|Airwars|Bellingcat|Mnemonic|Syrian\s+Archive|White\s+Helmets|Save\s+the\s+Children)\b",
     r"(?:больниц\w+|лікарн\w+|госпитал\w+|госпітал\w+|поликлиник\w+|полікліні\w+|клиник\w+|клінік\w+|"
-    r"медцентр\w*|санчаст\w+)(?:\s+(?:им\.|імені|№\s*\d+|[А-ЯЁІЇЄ\d][\w.-]*)){0,3}",
+    r"медцентр\w*|санчаст\w+)(?:\s+(?:им\.|имени|імені|№\s*\d+|[А-ЯЁІЇЄ\d][\w.-]*)){0,3}",
     r"(?:[А-ЯЁІЇЄ][\w-]+\s+){1,3}(?:больниц\w+|лікарн\w+|госпитал\w+|госпітал\w+)",
     r"(?:Красн\w+\s+Крест\w*|Червон\w+\s+Хрест\w*|Врачи\s+без\s+границ|Лікарі\s+без\s+кордонів)",
     r"(?:[Ա-Ֆ][\u0561-\u0587]+\s+){0,3}(?:հիվանդանոց\w*|բժշկական\s+կենտրոն\w*|պոլիկլինիկա\w*|Կարմիր\s+Խաչ\w*)",

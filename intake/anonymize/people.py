@@ -23,6 +23,12 @@ from .names import (
 from .patterns import D, Found
 
 CASED = ("latin", "cyrillic", "armenian")
+# Words with the article that follow a name without being a family name (time words, roles, states).
+ARABIC_NOT_FAMILY = frozenset(normalise_arabic(w) for w in """
+الذي التي الذين الليلة اليوم الصباح المساء الظهر العصر الفجر الأول الثاني الثالث الأخير الجريح المصاب
+الشهيد الطفل الطفلة الأم الأب الأخ الأخت الزوج الزوجة الابن الابنة الجار الجارة الطبيب الممرض المسعف
+المدني المدنية المدنيين الصحفي المعلم المعلمة السائق المزارع الشاب الشابة العجوز المسن أيضا الآن
+""".split())
 _ARABIC_PROCLITICS = ("وب", "ول", "فب", "و", "ف", "ب", "ل", "ك")
 _SENTENCE_END = re.compile(r"[.!?؟։:\n]\s*$")
 MARKING_WORDS = re.compile(r"(?:lot|serial|s/n|batch|marking|партия|партії|серийн\w+|серійн\w+|заводск\w+|"
@@ -30,7 +36,7 @@ MARKING_WORDS = re.compile(r"(?:lot|serial|s/n|batch|marking|партия|пар
                            re.IGNORECASE)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Token:
     start: int
     end: int
@@ -56,17 +62,20 @@ def _arabic_forms(surface: str) -> Iterator[str]:
     token = normalise_arabic(surface)
     yield token
     for prefix in _ARABIC_PROCLITICS:
-        if token.startswith(prefix) and len(token) - len(prefix) >= 3:
+        if token.startswith(prefix) and len(token) - len(prefix) >= 2:
             yield token[len(prefix):]
 
 
-def _arabic_bare(surface: str) -> str:
-    """An Arabic token without proclitics and article, for phonetic comparison with a Latin name."""
+def _arabic_bare(surface: str, proclitics: bool = True) -> list[str]:
+    """An Arabic token's readings without proclitics and article, for comparison with a name in any script.
+    A name from a form field is written clean: only its article is dropped."""
     token = normalise_arabic(surface)
-    for prefix in ("وال", "بال", "فال", "كال", "لل", "ال", "و", "ب", "ل", "ف"):
+    prefixes = ("وال", "بال", "فال", "كال", "لل", "ال", "و", "ب", "ل", "ف") if proclitics else ("ال",)
+    readings = [token]
+    for prefix in prefixes:
         if token.startswith(prefix) and len(token) - len(prefix) >= 3:
-            return token[len(prefix):]
-    return token
+            readings.append(token[len(prefix):])
+    return readings
 
 
 # --- The report's own names ------------------------------------------------------------------------------------
@@ -89,7 +98,8 @@ def known_people(persons: Sequence[str]) -> list[KnownPerson]:
     for index, name in enumerate(persons):
         parts = []
         for m in WORD.finditer(name):
-            surface = _arabic_bare(m.group()) if script_of(m.group()) == "arabic" else m.group()
+            surface = _arabic_bare(m.group(), proclitics=False)[-1] if script_of(m.group()) == "arabic" \
+                else m.group()
             key = phonetic(surface)
             if len(key) < 2 or key in PARTICLES:
                 continue
@@ -100,7 +110,11 @@ def known_people(persons: Sequence[str]) -> list[KnownPerson]:
 
 
 def _part_matches(part: KnownPart, token: Token, text_script: str) -> bool:
-    key = phonetic(_arabic_bare(token.surface)) if text_script == "arabic" else token.key
+    keys = [phonetic(r) for r in _arabic_bare(token.surface)] if text_script == "arabic" else [token.key]
+    return any(_key_matches(part, key) for key in keys)
+
+
+def _key_matches(part: KnownPart, key: str) -> bool:
     for candidate, ending in split_ending(key):
         if candidate in part.forms:
             return True
@@ -111,13 +125,18 @@ def _part_matches(part: KnownPart, token: Token, text_script: str) -> bool:
     return False
 
 
-def find_known_people(text: str, people: Sequence[KnownPerson], toks: Sequence[Token]) -> Iterator[tuple[Found, int]]:
-    """Spans naming one of the report's own people, with that person's index."""
+def find_known_people(text: str, people: Sequence[KnownPerson], toks: Sequence[Token],
+                      protected: Sequence[tuple[int, int]] = ()) -> Iterator[tuple[Found, int]]:
+    """Spans naming one of the report's own people, with that person's index. A token that is a place or a
+    weapon is taken only when it is exactly a part of the name (a town Halab is not Al-Halabi)."""
     if not people:
         return
     text_script = script_of(text)
+    exact = {part.key for person in people for part in person.parts}
     hits: list[tuple[Token, int]] = []
     for token in toks:
+        if token.key not in exact and any(s <= token.start and token.end <= e for s, e in protected):
+            continue
         if text_script in CASED and script_of(token.surface) != "arabic" and not token.capitalised \
                 and len(token.key) < 6:
             continue  # a short lower-case word is a word, not the name (Vera / вера)
@@ -201,13 +220,17 @@ def find_name_shapes(text: str, toks: Sequence[Token]) -> Iterator[Found]:
             continue
         if _is_given(t):
             strength[i] = 3
+        elif t.key in ("al", "el") and i + 1 < n and text[t.end:t.end + 1] == "-" and toks[i + 1].capitalised:
+            strength[i] = 2  # Arabic family name in Latin letters: Al-Najjar, El-Masri
+        elif len(t.surface) >= 5 and t.surface.isupper():
+            strength[i] = 1  # ALL-CAPS word: a name written as on a form, unless it is a known acronym
         elif is_patronymic(t.key) and len(t.key) > 6:
             strength[i] = 2
         else:
             strength[i] = _surname_strength(t)
     i = 0
     while i < n:
-        if strength[i] < 2:
+        if strength[i] < 2 and not (strength[i] == 1 and toks[i].surface.isupper()):
             i += 1
             continue
         lo = hi = i
@@ -221,8 +244,9 @@ def find_name_shapes(text: str, toks: Sequence[Token]) -> Iterator[Found]:
         parts = hi - lo + 1
         best = max(strength[lo: hi + 1])
         score = 0.85 if parts >= 2 and best >= 2 else (0.7 if best == 3 else 0.6)
-        yield Found(toks[lo].start, toks[hi].end, "PERSON", score)
-        i = hi + 1
+        if best >= 2 or any(t.surface.isupper() and len(t.surface) >= 5 for t in toks[lo: hi + 1]):
+            yield Found(toks[lo].start, toks[hi].end, "PERSON", score)
+        i = max(i, hi) + 1
 
 
 def _may_join(text: str, toks: Sequence[Token], strength: list[int], j: int, anchor: int) -> bool:
@@ -231,8 +255,9 @@ def _may_join(text: str, toks: Sequence[Token], strength: list[int], j: int, anc
         return True
     if not t.capitalised or len(t.surface) < 2:
         return False
-    # A plain capitalised word joins a given name (John Smith), never a sentence's first word.
-    return strength[anchor] == 3 and not (j < anchor and _sentence_start(text, t))
+    # A plain capitalised word joins a name part (John Smith, Al-Najjar, Петрович Мельник), never as a
+    # sentence's first word.
+    return strength[anchor] >= 2 and not (j < anchor and _sentence_start(text, t))
 
 
 def _arabic_kind(surface: str) -> str:
@@ -244,8 +269,8 @@ def _arabic_kind(surface: str) -> str:
     if any(f in ARABIC_GIVEN_WEAK for f in forms):
         return "weak"
     bare = normalise_arabic(surface)
-    if bare.startswith("ال") and len(bare) >= 5 and (bare.endswith("ي") or bare[2:] in ARABIC_GIVEN):
-        return "family"
+    if bare.startswith("ال") and len(bare) >= 4 and bare not in ARABIC_NOT_FAMILY:
+        return "family"  # after a given name: الخطيب, النجار, الحلبي (checked where it is used)
     return ""
 
 
@@ -265,7 +290,8 @@ def _arabic_names(text: str, toks: Sequence[Token]) -> Iterator[Found]:
                 continue
             hi = i + 1
         while hi + 1 < n and _adjacent(text, toks[hi], toks[hi + 1]) and (
-                kinds[hi + 1] in ("given", "weak", "family", "joiner") or kinds[hi] == "joiner"):
+                kinds[hi + 1] in ("given", "weak", "joiner") or kinds[hi] == "joiner"
+                or (kinds[hi + 1] == "family" and kinds[hi] != "family")):
             hi += 1
         while lo > 0 and _adjacent(text, toks[lo - 1], toks[lo]) and kinds[lo - 1] in ("joiner", "weak"):
             lo -= 1
