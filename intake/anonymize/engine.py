@@ -30,6 +30,7 @@ from .people import (
     find_name_shapes,
     known_people,
     marking_context,
+    skip_name_parts,
     tokens,
 )
 from .pseudonym import person_key
@@ -242,7 +243,7 @@ class Engine:
             reasons.append(f"no NER model for {lang}: names found by lexicon and name shapes only")
         with self._lock:
             toks = self._tokens_of(text)
-            protected = protected_spans(text, self._terms)
+            protected = protected_spans(text, self._terms, skip_name_parts)
             known_recognizer = _KnownRecognizer(known, lang, toks, protected)
             raw = self.analyzer.analyze(text, language=lang, ad_hoc_recognizers=[known_recognizer])
         spans = self._resolve(text, raw, known_recognizer.person_at, protected)

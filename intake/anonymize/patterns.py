@@ -119,8 +119,6 @@ PROTECTED = re.compile("|".join([
 INSTITUTION = re.compile("|".join([
     r"(?:(?:[A-Z][\w'’-]+|[ae]l-[\w'’-]+|of|de|the)\s+){0,4}(?:Hospital|Clinic|Medical\s+Cent(?:er|re)|Health\s+Cent(?:er|re)|Polyclinic|"
     r"Red\s+Cross|Red\s+Crescent|Sans\s+Frontières|Without\s+Borders|Foundation|Committee)\b",
-    r"\b(?:ICRC|UNICEF|UNHCR|OCHA|OHCHR|WHO|MSF|HRW|UNRWA|OSCE|ANAMA|UNDP|UNFPA|UNMAS|WFP|IOM|NRC|IRC|CARE|HALO\s+Trust|Amnesty\s+International|"
-    r"Human\s+Rights\s+Watch|Airwars|Bellingcat|Mnemonic|Syrian\s+Archive|White\s+Helmets|Save\s+the\s+Children)\b",
     r"(?:больниц\w+|лікарн\w+|госпитал\w+|госпітал\w+|поликлиник\w+|полікліні\w+|клиник\w+|клінік\w+|"
     r"медцентр\w*|санчаст\w+)(?:\s+(?:им\.|имени|імені|№\s*\d+|[А-ЯЁІЇЄ\d][\w.-]*)){0,3}",
     r"(?:[А-ЯЁІЇЄ][\w-]+\s+){1,3}(?:больниц\w+|лікарн\w+|госпитал\w+|госпітал\w+)",
@@ -130,6 +128,17 @@ INSTITUTION = re.compile("|".join([
     r"Qırmızı\s+Aypara\w*|Qızıl\s+Aypara\w*)",
     r"(?:مستشفى|المستشفى|مشفى|المشفى|مستوصف|عيادة|مركز\s+صحي|الهلال\s+الأحمر|الصليب\s+الأحمر|أطباء\s+بلا\s+حدود|"
     r"الدفاع\s+المدني|الخوذ\s+البيضاء)(?:\s+(?!في|من|على|إلى|الى|عند|بعد|قبل|و)\S+){0,2}",
+]))
+
+
+# Institutions known by name: never shortened.
+NAMED_INSTITUTION = re.compile("|".join([
+    r"\b(?:ICRC|UNICEF|UNHCR|OCHA|OHCHR|WHO|MSF|HRW|UNRWA|OSCE|ANAMA|UNDP|UNFPA|UNMAS|WFP|IOM|NRC|IRC|CARE|"
+    r"HALO\s+Trust|Amnesty\s+International|"
+    r"Human\s+Rights\s+Watch|Airwars|Bellingcat|Mnemonic|Syrian\s+Archive|White\s+Helmets|Save\s+the\s+Children)\b",
+    r"(?:Красн\w+\s+Крест\w*|Червон\w+\s+Хрест\w*|Врачи\s+без\s+границ|Лікарі\s+без\s+кордонів)",
+    r"(?:Կարմիր\s+Խաչ\w*|Qırmızı\s+Aypara\w*|Qızıl\s+Aypara\w*|الهلال\s+الأحمر|الصليب\s+الأحمر|"
+    r"أطباء\s+بلا\s+حدود|الدفاع\s+المدني|الخوذ\s+البيضاء)",
 ]))
 
 
@@ -196,7 +205,17 @@ FINDERS: dict[str, Finder] = {
 }
 
 
-def protected_spans(text: str, terms: re.Pattern[str]) -> list[tuple[int, int]]:
-    """Spans of times, dates, calibres, catalogue terms, places and institutions."""
-    spans = [(m.start(), m.end()) for p in (PROTECTED, INSTITUTION, terms) for m in p.finditer(text)]
+def protected_spans(text: str, terms: re.Pattern[str],
+                    name_part: Callable[[str, int, int], int] | None = None) -> list[tuple[int, int]]:
+    """Spans of times, dates, calibres, catalogue terms, places and institutions.
+
+    An institution's name is found by the capitalised words before "Hospital", "xəstəxanası"…; `name_part`
+    moves its start past words that are a person's name ("… her brother Kənan Bağırov Gəncə tibb mərkəzi"),
+    so a person standing next to a hospital is not kept as part of it.
+    """
+    spans = [(m.start(), m.end()) for p in (PROTECTED, NAMED_INSTITUTION, terms) for m in p.finditer(text)]
+    for m in INSTITUTION.finditer(text):
+        start = name_part(text, m.start(), m.end()) if name_part else m.start()
+        if start < m.end():
+            spans.append((start, m.end()))
     return sorted(spans)

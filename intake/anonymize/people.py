@@ -183,6 +183,22 @@ def find_known_contacts(text: str, phones: Sequence[str], emails: Sequence[str])
 
 # --- Names nobody told us about -------------------------------------------------------------------------------
 
+def skip_name_parts(text: str, start: int, end: int) -> int:
+    """The first position in text[start:end] after leading words that are name parts (given names, surname
+    shapes, patronymics, particles)."""
+    after_name = start
+    for m in WORD.finditer(text, start, end):
+        token = Token(m.start(), m.end(), m.group(), phonetic(m.group()))
+        if token.key in PARTICLES:
+            continue  # a particle belongs to the name only if a name part follows it
+        if not token.capitalised or not (_is_given(token) or _surname_strength(token) or is_patronymic(token.key)):
+            break
+        after_name = m.end()
+    # the institution starts at the first word after the last name part
+    m = WORD.search(text, after_name, end)
+    return m.start() if m and after_name > start else start
+
+
 def _is_given(token: Token) -> bool:
     return any(candidate in GIVEN_KEYS for candidate, _ in split_ending(token.key))
 
