@@ -18,6 +18,7 @@ from presidio_analyzer.nlp_engine import NoOpNlpEngine
 from presidio_analyzer.predefined_recognizers import CreditCardRecognizer, IbanRecognizer
 from presidio_anonymizer import AnonymizerEngine
 from presidio_anonymizer.entities import OperatorConfig
+from presidio_anonymizer.entities import RecognizerResult as Replacement
 
 from .catalogue import protected_terms
 from .names import normalise_contact, script_of
@@ -40,8 +41,9 @@ log = logging.getLogger(__name__)
 LANGUAGES = ("en", "ru", "uk", "hy", "az", "ar")
 NER_LANGUAGES = {"en": "spaCy en_core_web_sm", "ru": "natasha", "uk": "natasha (Russian model)"}
 KNOWN_PERSON = "KNOWN_PERSON"
-# When spans of two types overlap, the merged span keeps the type of the longer one; on a tie, this order.
-PRIORITY = ("PERSON", "PHONE", "EMAIL", "ID", "IBAN", "CARD", "COORDINATE", "URL", "ADDRESS")
+# When spans of two types overlap, the merged span keeps the type of the longer one; on a tie, the first in
+# this order (a pattern's type beats a model's guess: an e-mail address NER took for a name stays EMAIL).
+PRIORITY = ("EMAIL", "PHONE", "URL", "COORDINATE", "IBAN", "CARD", "ID", "ADDRESS", "PERSON")
 LOW_CONFIDENCE = 0.7
 
 Pseudonymizer = Callable[[str, str], str]
@@ -255,8 +257,11 @@ class Engine:
         for span in spans:
             surface = text[span.start:span.end]
             name = known.persons[span.known] if span.type == "PERSON" and span.known is not None else None
+            if name is not None and set(person_key(surface).split()) - set(person_key(name).split()):
+                # Only a part matched (the same first name, another family name): someone else.
+                name = None
             if span.type == "PERSON":
-                placeholder = numbering.person(surface, span.known, name)
+                placeholder = numbering.person(surface, span.known if name else None, name)
             else:
                 placeholder = numbering.other(span.type, surface)
             entities.append(Entity(span.start, span.end, span.type, placeholder))
@@ -264,7 +269,7 @@ class Engine:
                 pseudonyms[placeholder] = pseudonymizer(span.type, name or surface)
         anonymized = self.anonymizer.anonymize(
             text=text,
-            analyzer_results=[RecognizerResult(e.placeholder, e.start, e.end, 1.0) for e in entities],
+            analyzer_results=[Replacement(e.placeholder, e.start, e.end, 1.0) for e in entities],
             operators={e.placeholder: OperatorConfig("replace", {"new_value": e.placeholder}) for e in entities},
         )
         return Result(text=anonymized.text, entities=entities, pseudonyms=pseudonyms, needs_review=bool(reasons),

@@ -16,8 +16,8 @@ from functools import lru_cache
 # Single characters of each script to a phonetic Latin string. Upper case letters fold through casefold().
 _CYRILLIC = dict(zip(
     "абвгґдеєёжзиіїйклмнопрстуфхцчшщъыьэюя",
-    ["a", "b", "v", "H", "H", "d", "e", "e", "o", "J", "z", "i", "i", "i", "i", "k", "l", "m", "n", "o", "p",
-     "r", "s", "t", "u", "f", "H", "C", "C", "S", "S", "", "i", "", "e", "u", "a"], strict=True))
+    ["a", "b", "v", "H", "H", "d", "e", "ie", "io", "J", "z", "i", "i", "ii", "i", "k", "l", "m", "n", "o", "p",
+     "r", "s", "t", "u", "f", "H", "C", "C", "S", "S", "", "i", "", "e", "iu", "ia"], strict=True))
 _ARMENIAN = dict(zip(
     "աբգդեզէըթժիլխծկհձղճմյնշոչպջռսվտրցւփքօֆ",
     ["a", "b", "H", "d", "e", "z", "e", "e", "t", "J", "i", "l", "H", "C", "k", "H", "C", "H", "C", "m", "i",
@@ -75,11 +75,16 @@ def strip_diacritics(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
+_ARABIC_FOLD = str.maketrans("أإآٱىةیک", "اااايهيك")
+
+
 def normalise_arabic(token: str) -> str:
     """Arabic spelling variants folded: diacritics and tatweel dropped, alef/ya/ta-marbuta forms unified."""
     token = _ARABIC_DIACRITICS.sub("", token)
-    return token.translate(str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", "ة": "ه", "ی": "ي",
-                                          "ک": "ك"}))
+    return token.translate(_ARABIC_FOLD)
+
+
+
 
 
 @lru_cache(maxsize=65536)
@@ -146,12 +151,12 @@ def skeleton(key: str) -> str:
 ENDINGS = sorted({
     # Russian / Ukrainian
     "a", "u", "e", "i", "o", "om", "oi", "ei", "im", "em", "ovi", "evi", "ami", "aH", "iH", "am", "oiu",
-    "eiu", "ui", "oHo", "omu", "ia", "iu", "ie", "ii", "iei", "iam", "ami",
+    "eiu", "ui", "oHo", "omu", "ia", "iu", "ie", "ii", "iei", "iam",
     # Armenian (genitive/dative -i, -in, article -e/-n, ablative -iC, locative -um; not the instrumental -ov,
     # which would cut the surname ending -ov)
     "in", "iC", "um", "n", "ner", "neri", "nerin", "iCi",
     # Azerbaijani (genitive -in/-un/-nin/-nun, dative -a/-ia, accusative -ni/-nu, loc./abl. -da/-dan, -la)
-    "un", "nin", "nun", "ni", "nu", "ia", "ie", "da", "de", "dan", "den", "la", "le", "iaH", "dir",
+    "un", "nin", "nun", "ni", "nu", "da", "de", "dan", "den", "la", "le", "iaH", "dir",
 }, key=len, reverse=True)
 # Tokens that join name parts and are never a name on their own.
 PARTICLES = {phonetic(w) for w in (

@@ -66,7 +66,8 @@ ID_WORDS = (r"passport|ID(?:\s+card|\s+number|\s+no\.?)?|identity\s+card|nationa
             r"паспорт\w*|серия|удостоверени\w+|посвідченн\w+|ІПН|РНОКПП|ИНН|СНИЛС|ID-картк\w*|"
             r"անձնագ\w*|նույնականացման|ՀԾՀ|şəxsiyyət\s+vəsiqəsi\w*|pasport\w*|FİN|FIN|"
             r"جواز\s+(?:ال)?سفر|هوية|الهوية|الرقم\s+الوطني|البطاقة\s+الشخصية|بطاقة|رقم\s+وطني|الرقم\s+القومي")
-ID_VALUE = rf"(?:[A-ZА-ЯЁІЇЄԱ-Ֆ]{{1,3}}[\s№#-]?)?{D}[{D[1:-1]}\s-]{{3,14}}{D}(?:\s?№\s?{D}{{4,10}})?|[A-Z0-9]{{7}}(?=\W|$)"
+ID_VALUE = (rf"(?:[A-ZА-ЯЁІЇЄԱ-Ֆ]{{1,3}}[\s№#-]?)?{D}[{D[1:-1]}\s-]{{3,14}}{D}(?:\s?№\s?{D}{{4,10}})?"
+            rf"|[A-Z0-9]{{7}}(?=\W|$)")
 ID = re.compile(rf"(?:{ID_WORDS})[^\n.;!?]{{0,30}}?(?:№|#|No\.?|N|nömrə\w*|թիվ|رقم)?\s*[:.]?\s*(?P<value>{ID_VALUE})",
                 re.IGNORECASE)
 # Passport-shaped without context: two capitals and 6–8 digits (AN1234567, FA123456, ЕК123456).

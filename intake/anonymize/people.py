@@ -195,8 +195,8 @@ def skip_name_parts(text: str, start: int, end: int) -> int:
             break
         after_name = m.end()
     # the institution starts at the first word after the last name part
-    m = WORD.search(text, after_name, end)
-    return m.start() if m and after_name > start else start
+    following = WORD.search(text, after_name, end)
+    return following.start() if following and after_name > start else start
 
 
 def _is_given(token: Token) -> bool:
