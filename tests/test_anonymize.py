@@ -46,7 +46,8 @@ def assert_kept(result: str, *values: str) -> None:
     ("az", ["Əli Məmmədov"], "Əlinin evi dağıldı. Ali Mammadov yaralandı, Məmmədova yardım göstərildi.",
      ["Əlinin", "Ali", "Mammadov", "Məmmədova"]),
     ("ar", ["Fatima Al-Halabi"], "أصيبت فاطمة الحلبي بشظايا في حلب.", ["فاطمة", "الحلبي"]),
-    ("en", ["Гоар Саргсян"], "Gohar Sargsyan's house was hit; SARGSIAN was not home.", ["Gohar", "Sargsyan", "SARGSIAN"]),
+    ("en", ["Гоар Саргсян"], "Gohar Sargsyan's house was hit; SARGSIAN was not home.",
+     ["Gohar", "Sargsyan", "SARGSIAN"]),
 ])
 def test_the_reports_own_names_go_in_any_case_and_script(engine: Engine, lang: str, persons: list[str], text: str,
                                                           forms: list[str]) -> None:
@@ -162,8 +163,8 @@ def test_the_result_holds_offsets_not_the_original_values(engine: Engine) -> Non
                               pseudonymizer=hmac_pseudonymizer(KEY))
     dumped = json.dumps(asdict(result), ensure_ascii=False)
     assert_gone(dumped, "Armen", "Petrosyan", "234567", "armen@", "1234567")
-    assert [text[e.start:e.end] for e in result.entities] == ["Armen Petrosyan", "+374 91 234567", "armen@mail.am",
-                                                              "AN1234567"]
+    assert [text[e.start:e.end] for e in result.entities] == [
+        "Armen Petrosyan", "+374 91 234567", "armen@mail.am", "AN1234567"]
 
 
 def run_intake(*args: str, stdin: str) -> subprocess.CompletedProcess[str]:
