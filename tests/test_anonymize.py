@@ -168,8 +168,8 @@ def test_the_result_holds_offsets_not_the_original_values(engine: Engine) -> Non
 
 
 def run_intake(*args: str, stdin: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(Path(sys.executable).parent / "intake"), *args], cwd=ROOT, input=stdin, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run([str(Path(sys.executable).parent / "intake"), *args], cwd=ROOT, input=stdin,
+                          capture_output=True, text=True, timeout=120)
 
 
 def test_cli_anonymizes_json_lines_and_reports_a_bad_line_without_its_text() -> None:
