@@ -67,8 +67,10 @@ ID_WORDS = (r"passport|ID(?:\s+card|\s+number|\s+no\.?)?|identity\s+card|nationa
             r"անձնագ\w*|նույնականացման|ՀԾՀ|şəxsiyyət\s+vəsiqəsi\w*|pasport\w*|FİN|FIN|"
             r"جواز\s+(?:ال)?سفر|هوية|الهوية|الرقم\s+الوطني|البطاقة\s+الشخصية|بطاقة|رقم\s+وطني|الرقم\s+القومي")
 # Series and number may be apart: "4512 № 345678".
-ID_VALUE = (rf"(?:[A-ZА-ЯЁІЇЄԱ-Ֆ]{{1,3}}[\s№#-]?)?{D}(?:[{D[1:-1]}\s-]|\s?№\s?){{3,16}}{D}"
-            rf"|[A-Z0-9]{{7}}(?=\W|$)")
+ID_VALUE = (rf"(?:(?<![^\W\d_])(?-i:[A-ZА-ЯЁІЇЄԱ-Ֆ]{{1,3}})[\s№#-]?)?{D}(?:[{D[1:-1]}\s-]|\s?№\s?){{3,16}}{D}"
+            # Azerbaijani FİN: seven capitals and digits, at least one digit (case-sensitive inside the
+            # case-insensitive ID pattern, or "assport" would be an ID)
+            rf"|(?-i:(?=[A-Z]*\d)[A-Z0-9]{{7}})(?=\W|$)")
 ID = re.compile(rf"(?:{ID_WORDS})[^\n.;!?]{{0,30}}?(?:№|#|No\.?|N|nömrə\w*|թիվ|رقم)?\s*[:.]?\s*(?P<value>{ID_VALUE})",
                 re.IGNORECASE)
 # Passport-shaped without context: two capitals and 6–8 digits (AN1234567, FA123456, ЕК123456).
