@@ -16,6 +16,8 @@ Figures:
 - recall: share of gold spans whose every non-space character is inside a redaction (full redaction);
 - leak share: share of reports with any gold span not fully redacted;
 - kept: share of must-keep facts with no character redacted;
+- redacted outside gold: share of the other non-space characters (ordinary words, not PII and not a listed
+  fact) that were redacted anyway — the "mush" a reader loses;
 - narratives/s: one process, engine warm, one core.
 
 Exit code 0 when every target is met, 2 when only targets are missed, 1 on an error.
@@ -711,6 +713,7 @@ def run(samples: list[Sample], show_misses: int) -> int:
     kept: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     leaks: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     review: dict[str, int] = defaultdict(int)
+    outside: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     misses: list[str] = []
     elapsed = 0.0
     for s in samples:
@@ -741,12 +744,20 @@ def run(samples: list[Sample], show_misses: int) -> int:
             if not ok and len(misses) < show_misses:
                 misses.append(f"  over {cat:15} {s.id}: {s.text[max(0, start - 25):end + 10]!r} → "
                               f"{s.text[start:end]!r}")
+        gold_mask = [False] * len(s.text)
+        for start, end, _ in s.gold:
+            for i in range(start, end):
+                gold_mask[i] = True
+        other = [i for i, ch in enumerate(s.text) if not gold_mask[i] and not ch.isspace()]
+        for key in (s.lang, "all"):
+            outside[key][0] += sum(mask[i] for i in other)
+            outside[key][1] += len(other)
         for key in (s.lang, "all"):
             leaks[key][0] += leaked
             leaks[key][1] += 1
             review[key] += result.needs_review
     rate = len(samples) / elapsed if elapsed else 0.0
-    return report(samples, hits, kept, leaks, review, rate, load, misses)
+    return report(samples, hits, kept, leaks, review, outside, rate, load, misses)
 
 
 def _pct(pair: list[int]) -> str:
@@ -754,7 +765,8 @@ def _pct(pair: list[int]) -> str:
 
 
 def report(samples: list[Sample], hits: dict[tuple[str, str], list[int]], kept: dict[tuple[str, str], list[int]],
-           leaks: dict[str, list[int]], review: dict[str, int], rate: float, load: float, misses: list[str]) -> int:
+           leaks: dict[str, list[int]], review: dict[str, int], outside: dict[str, list[int]], rate: float,
+           load: float, misses: list[str]) -> int:
     cols = [*LANGS, "all"]
     print(f"\n{len(samples)} narratives, {len(samples) // len(LANGS)} per language\n")
     print("full-redaction recall, % of gold spans (n = spans, all languages)")
@@ -765,6 +777,8 @@ def report(samples: list[Sample], hits: dict[tuple[str, str], list[int]], kept: 
     print("\nmust-keep facts kept (no character redacted), %")
     for cat in sorted({c for c, _ in kept}):
         print(f"  {cat:16}" + "".join(f"{_pct(kept[(cat, c)]):>8}" for c in cols) + f"{kept[(cat, 'all')][1]:>8}")
+    print(f"\n  {'redacted outside gold, % of other chars':40}")
+    print(f"  {'':16}" + "".join(f"{_pct(outside[c]):>8}" for c in cols))
     print("\nreports")
     print(f"  {'with any leak %':16}" + "".join(f"{_pct(leaks[c]):>8}" for c in cols))
     print(f"  {'flagged review %':16}" + "".join(

@@ -79,6 +79,8 @@ Mary Elizabeth Sarah Anna Emma Susan Margaret Helen Ruth Julia Laura Kate Cather
 SURNAME_ENDINGS = ("ian", "iaC", "ov", "ova", "ev", "eva", "iev", "ieva", "enko", "Cuk", "uk", "iuk", "ski", "skii",
                    "ska", "skaia", "zade", "oHlu", "uni", "unC", "in", "ina", "ic", "ovic", "evic", "ovna", "evna",
                    "ivna", "Svili", "dze", "ovskii", "evskii", "ovski")
+# Armenian-script surnames have Armenian shapes only (a Slavic -eva inside an inflected Armenian word is not one).
+ARMENIAN_SURNAME_ENDINGS = ("ian", "iaC", "uni", "unC")
 # Endings that are too common in ordinary words to count alone (Россия → "rosia" has none, but Украина ends
 # in "ina"): these need a given name beside them.
 WEAK_SURNAME_ENDINGS = ("in", "ina", "ic", "uk")

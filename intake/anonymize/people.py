@@ -7,7 +7,15 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from .lexicon import ARABIC_GIVEN, ARABIC_GIVEN_WEAK, ARABIC_JOINERS, GIVEN_KEYS, SURNAME_ENDINGS, WEAK_SURNAME_ENDINGS
+from .lexicon import (
+    ARABIC_GIVEN,
+    ARABIC_GIVEN_WEAK,
+    ARABIC_JOINERS,
+    ARMENIAN_SURNAME_ENDINGS,
+    GIVEN_KEYS,
+    SURNAME_ENDINGS,
+    WEAK_SURNAME_ENDINGS,
+)
 from .names import (
     PARTICLES,
     WORD,
@@ -23,6 +31,7 @@ from .names import (
 from .patterns import D, Found
 
 CASED = ("latin", "cyrillic", "armenian")
+_ARABIC_DIACRITICS_RE = re.compile("[\u064b-\u0652\u0670\u0640]")
 # Words with the article that follow a name without being a family name (time words, roles, states).
 ARABIC_NOT_FAMILY = frozenset(normalise_arabic(w) for w in """
 الذي التي الذين الليلة اليوم الصباح المساء الظهر العصر الفجر الأول الثاني الثالث الأخير الجريح المصاب
@@ -206,10 +215,11 @@ def _is_given(token: Token) -> bool:
 def _surname_strength(token: Token) -> int:
     """2: a surname shape that stands alone; 1: one that needs a given name beside it; 0: none."""
     best = 0
+    endings = ARMENIAN_SURNAME_ENDINGS if script_of(token.surface) == "armenian" else SURNAME_ENDINGS
     for candidate, _ in split_ending(token.key):
         if len(candidate) < 5:
             continue
-        for ending in SURNAME_ENDINGS:
+        for ending in endings:
             if candidate.endswith(ending):
                 best = max(best, 1 if ending in WEAK_SURNAME_ENDINGS else 2)
     return best
@@ -276,7 +286,13 @@ def _may_join(text: str, toks: Sequence[Token], strength: list[int], j: int, anc
     return strength[anchor] >= 2 and not (j < anchor and _sentence_start(text, t))
 
 
+# Prepositions and particles that fold into a name's spelling (على "on" → علي Ali): never a name by themselves.
+ARABIC_FUNCTION_WORDS = frozenset("على إلى الى عن من في مع بعد قبل عند حتى ثم أو أن إن لا ما هذا هذه ذلك تلك كان".split())
+
+
 def _arabic_kind(surface: str) -> str:
+    if _ARABIC_DIACRITICS_RE.sub("", surface) in ARABIC_FUNCTION_WORDS:
+        return ""
     forms = list(_arabic_forms(surface))
     if any(f in ARABIC_GIVEN for f in forms):
         return "given"
@@ -314,7 +330,11 @@ def _arabic_names(text: str, toks: Sequence[Token]) -> Iterator[Found]:
         if kinds[hi] == "joiner" and hi > lo:
             hi -= 1
         score = 0.85 if hi > lo else 0.7
-        yield Found(toks[lo].start, toks[hi].end, "PERSON", score)
+        first = toks[lo].surface
+        # A glued "and" (وخالد) stays in the text: only the name goes.
+        start = toks[lo].start + 1 if first.startswith("و") and len(first) > 3 and _arabic_kind(first[1:]) else \
+            toks[lo].start
+        yield Found(start, toks[hi].end, "PERSON", score)
         i = hi + 1
 
 
