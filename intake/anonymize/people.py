@@ -287,7 +287,8 @@ def _may_join(text: str, toks: Sequence[Token], strength: list[int], j: int, anc
 
 
 # Prepositions and particles that fold into a name's spelling (على "on" → علي Ali): never a name by themselves.
-ARABIC_FUNCTION_WORDS = frozenset("على إلى الى عن من في مع بعد قبل عند حتى ثم أو أن إن لا ما هذا هذه ذلك تلك كان".split())
+ARABIC_FUNCTION_WORDS = frozenset(
+    "على إلى الى عن من في مع بعد قبل عند حتى ثم أو أن إن لا ما هذا هذه ذلك تلك كان".split())
 
 
 def _arabic_kind(surface: str) -> str:
