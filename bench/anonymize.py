@@ -155,6 +155,24 @@ WEAPONS = {
     "ar": ["Su-24", "Mi-8", "OFAB-250", "RBK-500", "PTAB-1M", "Shahed-136", "Wing Loong II", "MAM-L",
            "Mohajer-6", "GBU-39"],
 }
+# Facts the engine's catalogue and place list do NOT contain, used by the report set only (30% of weapon and town
+# slots): they show what survives on the NER and name rules' restraint alone.
+UNLISTED_WEAPONS = {
+    "en": ["Switchblade 600", "KUB-BLA", "Supercam S350", "Eleron-3", "Kargu-2", "Alpagu", "Arash-2"],
+    "ru": ["Куб-БЛА", "Молния-2", "Суперкам", "Элерон-3"],
+    "uk": ["Куб-БЛА", "Молнія-2", "Суперкам", "Елерон-3"],
+    "hy": ["Kargu-2", "Alpagu", "Switchblade 600"],
+    "az": ["Kargu-2", "Alpagu", "Arash-2"],
+    "ar": ["Kargu-2", "Arash-2", "Switchblade 600"],
+}
+UNLISTED_TOWNS = {
+    "en": ["Vuhledar", "Marinka", "Kafranbel", "Khan Shaykhun", "Matagis"],
+    "ru": ["Угледаре", "Марьинке", "Волновахе"],
+    "uk": ["Вугледарі", "Мар'їнці", "Волновасі"],
+    "hy": ["Մատաղիսում", "Քարվաճառում", "Թալիշում"],
+    "az": ["Xocavənddə", "Suqovuşanda", "Talışda"],
+    "ar": ["كفرنبل", "خان شيخون", "بنش"],
+}
 COMPONENTS = ["MX-15D", "Wescam", "FLIR Star SAFIRE", "Rotax 912", "TDW fuze", "MAM-C", "MAM-L", "UMPK",
               "Kometa", "u-blox"]
 MAKERS = ["Baykar", "Roketsan", "Elbit Systems", "Israel Aerospace Industries", "Aselsan", "L3Harris",
@@ -641,6 +659,9 @@ def generate(rng: random.Random, template_set: str, lang: str, index: int) -> Sa
             pos_here = pos + sum(len(x) for x in out)
             slot, case = m.group(1), m.group(2) or "nom"
             category, value = _fill(rng, lang, slot, case, k1, k2, n1, n2, kphone, kemail)
+            if template_set == "report" and slot in ("WEAPON", "TOWN") and rng.random() < 0.3:
+                pool = UNLISTED_WEAPONS if slot == "WEAPON" else UNLISTED_TOWNS
+                category, value = category + " unlisted", rng.choice(pool[lang])
             out.append(value)
             span = (pos_here, pos_here + len(value), category)
             (keep if slot in KEEP_SLOTS else gold).append(span)

@@ -282,6 +282,8 @@ class Engine:
             kind = "PERSON" if r.entity_type == KNOWN_PERSON else r.entity_type
             if r.entity_type == "PHONE" and r.score < 1.0 and marking_context(text, r.start):
                 continue
+            if r.entity_type == "PERSON" and any(ch.isdigit() for ch in text[r.start:r.end]):
+                continue  # a model's "person" with a digit in it is a designation (Элерон-3, Orlan-10)
             if r.entity_type == "PERSON":
                 # Only guessed names yield to the catalogue, places and institutions; the report's own
                 # names and every pattern match do not.

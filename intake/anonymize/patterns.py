@@ -113,6 +113,18 @@ ADDRESS = re.compile("|".join([
 
 
 # --- Facts that must survive ---------------------------------------------------------------------------------
+_MONTHS = [
+    r"(?:January|February|March|April|May|June|July|August|September|October|November|December|"
+    r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.?",
+    r"(?:январ|феврал|март|апрел|ма|июн|июл|август|сентябр|октябр|ноябр|декабр)[ьяеай]?",
+    r"(?:січ|лют|берез|квіт|травн|червн|липн|серпн|верес|жовтн|листопад|груд)(?:ень|ня|ні|ий|ого|ому|а|і|ень)?",
+    r"(?:հունվար|փետրվար|մարտ|ապրիլ|մայիս|հունիս|հուլիս|օգոստոս|սեպտեմբեր|հոկտեմբեր|նոյեմբեր|դեկտեմբեր)"
+    r"(?:ի|ին|ից|ում)?",
+    r"(?:yanvar|fevral|mart|aprel|may|iyun|iyul|avqust|sentyabr|oktyabr|noyabr|dekabr)(?:ın|in|un|da|də|dan|dən)?",
+    r"(?:كانون\s+(?:الثاني|الأول)|تشرين\s+(?:الثاني|الأول)|شباط|آذار|نيسان|أيار|حزيران|تموز|آب|أيلول|"
+    r"يناير|فبراير|مارس|أبريل|مايو|يونيو|يوليو|أغسطس|سبتمبر|أكتوبر|نوفمبر|ديسمبر)",
+]
+MONTHS = re.compile(r"(?<![^\W\d_])(?:" + "|".join(_MONTHS) + r")(?![^\W\d_])", re.IGNORECASE)
 PROTECTED = re.compile("|".join([
     rf"(?<!\w){D}{{1,2}}[:.]{D}{{2}}(?::{D}{{2}})?(?!{D})",  # times 07:30, 7.30
     rf"(?<!\w){D}{{1,4}}(?:{DEC}{D}+)?\s?[-–]?\s?(?:mm|мм|մմ|ملم|مم|ملي|cm|см)(?![^\W\d_])",  # calibres
@@ -217,7 +229,7 @@ def protected_spans(text: str, terms: re.Pattern[str],
     moves its start past words that are a person's name ("… her brother Kənan Bağırov Gəncə tibb mərkəzi"),
     so a person standing next to a hospital is not kept as part of it.
     """
-    spans = [(m.start(), m.end()) for p in (PROTECTED, NAMED_INSTITUTION, terms) for m in p.finditer(text)]
+    spans = [(m.start(), m.end()) for p in (PROTECTED, MONTHS, NAMED_INSTITUTION, terms) for m in p.finditer(text)]
     for m in INSTITUTION.finditer(text):
         start = name_part(text, m.start(), m.end()) if name_part else m.start()
         if start < m.end():

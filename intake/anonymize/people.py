@@ -119,8 +119,15 @@ def known_people(persons: Sequence[str]) -> list[KnownPerson]:
 
 
 def _part_matches(part: KnownPart, token: Token, text_script: str) -> bool:
-    keys = [phonetic(r) for r in _arabic_bare(token.surface)] if text_script == "arabic" else [token.key]
-    return any(_key_matches(part, key) for key in keys)
+    if text_script != "arabic":
+        return _key_matches(part, token.key)
+    readings = _arabic_bare(token.surface)
+    if any(_key_matches(part, phonetic(r)) for r in readings):
+        return True
+    # Arabic script writes no short vowels and ع has no fixed Latin vowel (الزعبي / Al-Zoubi): a family name
+    # with the article is compared on consonants even when they are only two.
+    with_article = normalise_arabic(token.surface).startswith(("ال", "وال", "بال", "لل"))
+    return with_article and len(part.skeleton) >= 2 and skeleton(phonetic(readings[-1])) == part.skeleton
 
 
 def _key_matches(part: KnownPart, key: str) -> bool:
