@@ -218,3 +218,13 @@ def test_bench_quick_prints_the_table() -> None:
     for line in ("full-redaction recall", "name_known", "name_narrative", "must-keep facts kept", "with any leak",
                  "narratives/s", "targets:"):
         assert line in result.stdout, line
+
+
+def test_a_pathological_text_costs_linear_time(engine: Engine) -> None:
+    """One 50,000-letter word or a long digit chain must not stall a worker (no quadratic backtracking)."""
+    import time
+
+    for text in ("Ə" * 50_000, "Ա" * 50_000, "1 " * 25_000, "+1-" * 15_000, "Xx " * 15_000 + "Hospital"):
+        started = time.perf_counter()
+        engine.anonymize(text, lang="az", known=Known(persons=["Əli Məmmədov"], phones=["+994501234567"]))
+        assert time.perf_counter() - started < 5, text[:10]

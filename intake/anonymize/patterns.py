@@ -91,7 +91,9 @@ _DMS_ONE = rf"{D}{{1,3}}°\s?{D}{{1,2}}['′’]\s?(?:{D}{{1,2}}(?:{DEC}{D}+)?(?
 COORD_DMS = re.compile(rf"(?<!\w){_DMS_ONE}(?:\s*[,;]?\s*{_DMS_ONE})?")
 
 # Street addresses with a house number, in the six languages.
-_CAP = r"[A-ZА-ЯЁІЇЄƏÜÖĞIŞÇ][\w'’.-]*"
+# A capitalised word of at most 41 letters, starting a word: bounded so a pathological input (one word of
+# 20,000 letters) costs linear, not quadratic, time.
+_CAP = r"(?<![\w'’.-])[A-ZА-ЯЁІЇЄƏÜÖĞIŞÇ][\w'’.-]{0,40}"
 ADDRESS = re.compile("|".join([
     # English: "12 Tigran Mets Street", "Tumanyan Street 12", "Street 5, house 7"
     rf"(?<!\w){D}{{1,4}}[A-Za-z]?,?\s+(?:{_CAP}\s+){{1,3}}(?:Street|St\.|Avenue|Ave\.|Road|Rd\.|Lane|Boulevard|Blvd\.?)",
@@ -99,10 +101,10 @@ ADDRESS = re.compile("|".join([
     rf"(?:\s*,?\s*(?:apt\.?|apartment|flat)\s*{D}{{1,4}})?",
     # Russian, Ukrainian
     rf"(?:ул\.|улиц\w+|вул\.|вулиц\w+|пр\.|просп\.|проспект\w*|пер\.|переул\w+|провул\w+|бульв\.|бульвар\w*|шоссе|"
-    rf"пл\.|площ\w+|мкр\.|микрорайон\w*)\s*(?:[А-ЯЁІЇЄA-Z0-9][\w'’.-]*\s*){{1,3}},?\s*(?:д\.|дом\w*|буд\.|будин\w+|№)?\s*"
+    rf"пл\.|площ\w+|мкр\.|микрорайон\w*)\s*(?:[А-ЯЁІЇЄA-Z0-9][\w'’.-]{{0,40}}\s*){{1,3}},?\s*(?:д\.|дом\w*|буд\.|будин\w+|№)?\s*"
     rf"{D}{{1,4}}[а-яА-Яa-z]?(?:/{D}+)?(?:\s*,?\s*(?:кв\.|квартир\w+|корп\.)\s*{D}{{1,4}})?",
     # Armenian: "Թումանյան փողոց 12", "Թումանյանի փողոցի 12 տանը"
-    rf"[Ա-Ֆ][\u0561-\u0587]*\s+(?:փողոց\w*|փ\.|պողոտա\w*|պող\.|նրբանցք\w*|թաղամաս\w*)\s*,?\s*(?:տուն\s*|շենք\s*)?"
+    rf"(?<!\w)[Ա-Ֆ][\u0561-\u0587]{{0,40}}\s+(?:փողոց\w*|փ\.|պողոտա\w*|պող\.|նրբանցք\w*|թաղամաս\w*)\s*,?\s*(?:տուն\s*|շենք\s*)?"
     rf"{D}{{1,4}}[\u0561-\u0587]?(?:/{D}+)?(?:\s*(?:տ\w*|բն\.?\s*{D}+))?",
     # Azerbaijani: "Nizami küçəsi 12", "Nizami küçəsi, ev 12", "Azadlıq prospekti 45"
     rf"(?:{_CAP}\s+){{1,2}}(?:küçəsi\w*|küç\.|prospekti\w*|pr\.|döngəsi\w*|dalanı\w*|məhəlləsi\w*)\s*,?\s*"
@@ -133,14 +135,14 @@ PROTECTED = re.compile("|".join([
 ]), re.IGNORECASE)
 # Institutions kept by name: hospitals, clinics, NGOs and UN bodies, in the six languages.
 INSTITUTION = re.compile("|".join([
-    r"(?:(?:[A-Z][\w'’-]+|[ae]l-[\w'’-]+|of|de|the)\s+){0,4}(?:Hospital|Clinic|Medical\s+Cent(?:er|re)|Health\s+Cent(?:er|re)|Polyclinic|"
+    r"(?<![\w'’-])(?:(?:[A-Z][\w'’-]{1,40}|[ae]l-[\w'’-]{1,40}|of|de|the)\s+){0,4}(?:Hospital|Clinic|Medical\s+Cent(?:er|re)|Health\s+Cent(?:er|re)|Polyclinic|"
     r"Red\s+Cross|Red\s+Crescent|Sans\s+Frontières|Without\s+Borders|Foundation|Committee)\b",
     r"(?:больниц\w+|лікарн\w+|госпитал\w+|госпітал\w+|поликлиник\w+|полікліні\w+|клиник\w+|клінік\w+|"
     r"медцентр\w*|санчаст\w+)(?:\s+(?:им\.|имени|імені|№\s*\d+|[А-ЯЁІЇЄ\d][\w.-]*)){0,3}",
-    r"(?:[А-ЯЁІЇЄ][\w-]+\s+){1,3}(?:больниц\w+|лікарн\w+|госпитал\w+|госпітал\w+)",
+    r"(?<![\w-])(?:[А-ЯЁІЇЄ][\w-]{1,40}\s+){1,3}(?:больниц\w+|лікарн\w+|госпитал\w+|госпітал\w+)",
     r"(?:Красн\w+\s+Крест\w*|Червон\w+\s+Хрест\w*|Врачи\s+без\s+границ|Лікарі\s+без\s+кордонів)",
-    r"(?:[Ա-Ֆ][\u0561-\u0587]+\s+){0,3}(?:հիվանդանոց\w*|բժշկական\s+կենտրոն\w*|պոլիկլինիկա\w*|Կարմիր\s+Խաչ\w*)",
-    r"(?:[A-ZƏÜÖĞIŞÇ][\wəüöğışç-]+\s+){0,3}(?:xəstəxana\w*|Xəstəxana\w*|tibb\s+mərkəz\w*|poliklinika\w*|"
+    r"(?<!\w)(?:[Ա-Ֆ][\u0561-\u0587]{1,40}\s+){0,3}(?:հիվանդանոց\w*|բժշկական\s+կենտրոն\w*|պոլիկլինիկա\w*|Կարմիր\s+Խաչ\w*)",
+    r"(?<![\w-])(?:[A-ZƏÜÖĞIŞÇ][\wəüöğışç-]{1,40}\s+){0,3}(?:xəstəxana\w*|Xəstəxana\w*|tibb\s+mərkəz\w*|poliklinika\w*|"
     r"Qırmızı\s+Aypara\w*|Qızıl\s+Aypara\w*)",
     r"(?:مستشفى|المستشفى|مشفى|المشفى|مستوصف|عيادة|مركز\s+صحي|الهلال\s+الأحمر|الصليب\s+الأحمر|أطباء\s+بلا\s+حدود|"
     r"الدفاع\s+المدني|الخوذ\s+البيضاء)(?:\s+(?!في|من|على|إلى|الى|عند|بعد|قبل|و)\S+){0,2}",
