@@ -482,3 +482,26 @@ def _print_welcome(app: Flask, host: str, port: int) -> None:
         click.echo("  The database is not ready: run `intake db upgrade` first.\n")
     if app.config["DATABASE_URL"].startswith("sqlite") and host not in LOOPBACK:
         click.echo("  Note: the embedded default is for one machine; use PostgreSQL and Redis in production.\n")
+
+
+@main.command("anonymize-text")
+@click.option("--pseudonym-key-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="File holding the organisation's pseudonym key (at least 16 bytes); adds keyed pseudonyms.")
+def anonymize_text(pseudonym_key_file: Path | None) -> None:
+    """Anonymize JSON lines from standard input, one JSON line out per line in.
+
+    In: {"id", "lang", "text", "known": {"persons": [...], "phones": [...], "emails": [...]}}, and optionally
+    "report": consecutive lines with the same report value share placeholder numbers. Out: {"id", "text",
+    "entities": [{"start", "end", "type"}], "needs_review", "review_reasons"}, or {"id", "error"} for a line
+    that cannot be processed (the error never repeats the text). Exits 1 if any line failed.
+    """
+    # One core per process: numpy's BLAS (under the NER models) would otherwise start a thread per core.
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")
+    from .anonymize import get_engine, hmac_pseudonymizer
+    from .anonymize.cli import process_lines
+
+    pseudonymizer = hmac_pseudonymizer(pseudonym_key_file.read_bytes().strip()) if pseudonym_key_file else None
+    failed = process_lines(sys.stdin, sys.stdout, get_engine(), pseudonymizer)
+    if failed:
+        raise SystemExit(1)
