@@ -57,6 +57,10 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "BABEL_DEFAULT_LOCALE": "en",
         "LANGUAGES": ["en", "ru", "uk", "hy", "az", "ar"],
         "QUEUE_PAGE_SIZE": 25,
+        # H3 resolution of the coarse cell that stands for an exact point: 8 (about 0.7 km²) in the
+        # verifiers' default view, 6 (about 36 km²) in exports.
+        "LOCATION_CELL_RESOLUTION": 8,
+        "EXPORT_CELL_RESOLUTION": 6,
         # A pipeline job still pending this long after it was owed (or last started) is dispatched
         # again by the sweep; after this many starts without finishing it is held as dead.
         "PIPELINE_DEADLINE_SECONDS": 300,

@@ -281,3 +281,4 @@ class AuditAction(LabelledEnum):
     EXPORTED = "export.csv", _l("Reports exported")
     KEYS_ROTATED = "keys.rotated", _l("Master key rotated")
     KEYS_RETIRED = "keys.retired", _l("Old master keys retired")
+    ANONYMIZATION_CORRECTED = "report.anonymization_corrected", _l("Anonymization corrected")

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from .anonymization import export_cell
 from .enums import Consent, Harm, HarmGroup, ReportState, Risk
 from .models import Report
 
@@ -26,7 +27,7 @@ EXPORTABLE_CONSENT = (Consent.ANONYMIZED, Consent.PARTNERS, Consent.PUBLIC)
 
 COLUMNS = [
     "report_id", "state", "received_on", "occurred_on", "occurred_time", "date_precision", "country", "admin1",
-    "admin2", "locality", "location_precision", "incident_type",
+    "admin2", "locality", "location_precision", "location_cell", "incident_type",
     *(f"{harm.value}_{group.value}" for harm in Harm for group in HarmGroup),
     "displaced", "objects_damaged", "delivery_platform", "platform_model", "munition_type", "munition_model",
     "remnants_found", "markings", "components", "identification_basis", "identification_confidence",
@@ -64,13 +65,16 @@ def exportable_reports(session: Session, organisation_id: int, state: ReportStat
     yield from session.scalars(query)
 
 
-def row_of(report: Report) -> list[Any]:
+def row_of(report: Report, cell_resolution: int = 6) -> list[Any]:
     components = "; ".join(
         " / ".join(part for part in (c.kind.value, c.model, c.manufacturer, c.country_of_manufacture) if part)
         for c in report.components
     )
     values: dict[str, Any] = {
         "report_id": report.public_id,
+        # Coarser than the verifiers' cell, and the time to the hour only (design/anonymization.md).
+        "location_cell": export_cell(report.location_cell, cell_resolution),
+        "occurred_time": report.occurred_time.replace(minute=0, second=0) if report.occurred_time else None,
         "received_on": report.received_at.date(),
         "objects_damaged": "; ".join(f"{o.kind.value}:{o.extent.value}" for o in report.objects_damaged),
         "components": components,
@@ -79,14 +83,14 @@ def row_of(report: Report) -> list[Any]:
     return [neutralise(_value(values[c] if c in values else getattr(report, c))) for c in COLUMNS]
 
 
-def write_csv(reports: Iterable[Report]) -> Iterator[str]:
+def write_csv(reports: Iterable[Report], cell_resolution: int = 6) -> Iterator[str]:
     """The CSV text, a row at a time (an export of many reports never sits whole in memory)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(COLUMNS)
     count = 0
     for report in reports:
-        writer.writerow(row_of(report))
+        writer.writerow(row_of(report, cell_resolution))
         count += 1
         if count % 200 == 0:
             yield buffer.getvalue()

@@ -416,3 +416,21 @@ class OriginalFileForm(FlaskForm):
     """Asks why before an original file is downloaded."""
 
     reason = StringField(_l("Reason"), [DataRequired(), Length(min=10, max=500)], description=REVEAL_REASON_HELP)
+
+
+class HideMoreForm(FlaskForm):
+    """A verifier hides words the anonymizer left in the account (applied to every occurrence)."""
+
+    surface = StringField(_l("Words to hide"), [DataRequired(), Length(min=2, max=200)],
+                          description=_l("Exactly as they appear in the account above."))
+    entity_type = SelectField(_l("What they are"), choices=opts([
+        ("PERSON", _l("A person's name")), ("PHONE", _l("A phone number")), ("EMAIL", _l("An e-mail address")),
+        ("ID", _l("An ID or document number")), ("ADDRESS", _l("A street address")),
+        ("COORDINATE", _l("A position")), ("URL", _l("A link or profile")), ("OTHER", _l("Something else")),
+    ]))
+
+
+class LiftRedactionForm(FlaskForm):
+    """A verifier shows words the anonymizer hid needlessly (a town, a weapon)."""
+
+    placeholder = SelectField(_l("Redaction to lift"), choices=[], validate_choice=True)

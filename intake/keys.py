@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from . import crypto
 from .enums import AttachmentStatus
-from .models import DataKey, Report, User
+from .models import DataKey, Organisation, Report, User
 
 BATCH = 500
 
@@ -45,6 +45,11 @@ def rewrap_all(session: Session, keyring: crypto.Keyring, batch: int = BATCH) ->
         user.email_index = keyring.blind_index(keyring.unwrap(user.email_wrapped).decode())
         if user.totp_secret_wrapped is not None:
             user.totp_secret_wrapped = keyring.rewrap(user.totp_secret_wrapped)
+    for organisation in session.scalars(
+        select(Organisation).where(Organisation.pseudonym_key_wrapped.is_not(None)).with_for_update()
+    ):
+        assert organisation.pseudonym_key_wrapped is not None
+        organisation.pseudonym_key_wrapped = keyring.rewrap(organisation.pseudonym_key_wrapped)
     session.commit()
     done = 0
     while True:
@@ -86,7 +91,7 @@ def erase_report(session: Session, config: dict[str, Any], report: Report) -> in
         attachment.status_reason = "originals erased"
         attachment.sealed = None
         attachment.__dict__.pop("_sealed_state", None)
-    for rows in (report.victims, report.witnesses, report.links, [report]):
+    for rows in (report.victims, report.witnesses, report.links, report.redaction_corrections, [report]):
         for row in rows:
             row.sealed = None
             row.__dict__.pop("_sealed_state", None)

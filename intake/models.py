@@ -240,6 +240,9 @@ class Organisation(Base):
     public_id: Mapped[str] = mapped_column(String(36), unique=True, default=new_public_id)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow)
+    # The key of the organisation's pseudonyms (the same person, the same pseudonym across its reports),
+    # wrapped by the master keys; made by the first anonymization.
+    pseudonym_key_wrapped: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     users: Mapped[list[User]] = relationship(back_populates="organisation")
 
@@ -390,6 +393,14 @@ class Report(SealedRow, Base):
     incident_type: Mapped[IncidentType] = mapped_column(enum_column(IncidentType), info=P)
     narrative = SealedField[str](Sensitivity.SENSITIVE, default="")
     narrative_language: Mapped[str | None] = mapped_column(String(8), info=P)
+    # What the workers made of it (intake/anonymization.py): the account with typed, numbered
+    # placeholders; the review flags; a coarse cell in place of the point; when.
+    narrative_anonymized: Mapped[str | None] = mapped_column(Text, info=P)
+    anonymization: Mapped[dict[str, Any] | None] = mapped_column(JSON, info=P)
+    location_cell: Mapped[str | None] = mapped_column(String(16), index=True, info=P)
+    anonymized_at: Mapped[dt.datetime | None] = mapped_column(Timestamp(), info=P)
+    # Which original words each placeholder stands for, for a verifier who lifts a redaction.
+    redaction_map = SealedField[dict[str, list[str]] | None](Sensitivity.SENSITIVE)
 
     # Harm: counts by harm and group, e.g. killed_women. See `count_column_names`.
     displaced: Mapped[int | None] = mapped_column(Integer, info=P)
@@ -437,6 +448,9 @@ class Report(SealedRow, Base):
     )
     transitions: Mapped[list[StateTransition]] = relationship(
         back_populates="report", order_by="StateTransition.id", cascade="all, delete-orphan"
+    )
+    redaction_corrections: Mapped[list[RedactionCorrection]] = relationship(
+        back_populates="report", order_by="RedactionCorrection.id", cascade="all, delete-orphan"
     )
     job: Mapped[PipelineJob | None] = relationship(back_populates="report", cascade="all, delete-orphan")
 
@@ -488,6 +502,8 @@ class Victim(_SealedReportRow, Base):
     __tablename__ = "victims"
 
     name = SealedField[str | None](Sensitivity.IDENTIFYING)
+    # The organisation's keyed pseudonym of the name: the same person, the same pseudonym in every report.
+    pseudonym: Mapped[str | None] = mapped_column(String(32), info=P)
     age: Mapped[int | None] = mapped_column(Integer, info=P)
     age_band: Mapped[AgeBand | None] = mapped_column(enum_column(AgeBand), info=P)
     sex: Mapped[Sex] = mapped_column(enum_column(Sex), info=P)
@@ -526,6 +542,7 @@ class Witness(_SealedReportRow, Base):
     email = SealedField[str | None](Sensitivity.IDENTIFYING)
     relation = SealedField[str | None](Sensitivity.IDENTIFYING)
     may_contact = SealedField[bool](Sensitivity.IDENTIFYING, default=False)
+    pseudonym: Mapped[str | None] = mapped_column(String(32), info=P)
 
     report: Mapped[Report] = relationship(back_populates="witnesses")
 
@@ -569,6 +586,7 @@ class Attachment(SealedRow, Base):
     # Local time as the reporter gave it; the time zone of the place is not known here.
     captured_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=False), info=P)
     description = SealedField[str | None](Sensitivity.SENSITIVE)
+    description_anonymized: Mapped[str | None] = mapped_column(Text, info=P)
     status: Mapped[AttachmentStatus] = mapped_column(
         enum_column(AttachmentStatus), default=AttachmentStatus.STORED, info=P
     )
@@ -594,6 +612,27 @@ class Attachment(SealedRow, Base):
 
     def data_key_for_sealing(self) -> DataKey:
         return self.data_key
+
+
+class RedactionCorrection(SealedRow, Base):
+    """A verifier's correction of the anonymizer on one report: hide more (`add`) or lift a redaction
+    (`remove`). Applied at every later run, and kept as evaluation data for the anonymizer."""
+
+    __tablename__ = "redaction_corrections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(8))  # add | remove
+    entity_type: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow)
+    # The words concerned: they may be a name the anonymizer missed, so they are sealed.
+    surface = SealedField[str](Sensitivity.SENSITIVE, default="")
+
+    report: Mapped[Report] = relationship(back_populates="redaction_corrections")
+
+    def data_key_for_sealing(self) -> DataKey:
+        return self.report.data_key_for_sealing()
 
 
 class StateTransition(Base):

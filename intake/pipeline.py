@@ -1,6 +1,6 @@
 """What the workers do with every new report, as plain functions over a session.
 
-received ──(inspect media; anonymize; look for duplicates)──▶ triage
+received ──(inspect media; cleaned copies of files; anonymized view; look for duplicates)──▶ triage
 
 The work owed to a report is a `PipelineJob` row (the outbox), written in the same transaction as
 the report or the attachment that needs it. A broker message only says "start now"; the sweep
@@ -8,8 +8,8 @@ dispatches again any job still pending after its deadline, and a job that fails 
 again is held as `dead` for a coordinator to look at and retry.
 
 Each step is idempotent: it looks at what is already done and does only the rest, so a step
-killed at any line and run again leaves the same result. Anonymization and duplicate detection
-are their own issues and join `STEPS` when they land.
+killed at any line and run again leaves the same result. Duplicate detection joins `STEPS` when it
+lands.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from .anonymization import anonymize_report
 from .enums import JobState, ReportState
 from .media import inspect_attachment, make_derivative_of
 from .models import PipelineJob, Report, WorkerHeartbeat, utcnow
@@ -41,7 +42,7 @@ def make_derivatives(session: Session, config: dict[str, Any], report: Report) -
 
 
 Step = Callable[[Session, dict[str, Any], Report], None]
-STEPS: list[Step] = [inspect_media, make_derivatives]
+STEPS: list[Step] = [inspect_media, make_derivatives, anonymize_report]
 
 
 # ---- the outbox ---------------------------------------------------------------------------------

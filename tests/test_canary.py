@@ -43,11 +43,13 @@ CANARIES = {
     "witness phone": "+374 99 817263",
     "witness email": "canary.witness@example.net",
     "witness relation": "canary-relation-5b7e",
-    "narrative": "canary-narrative-7c1e the roof fell on the kitchen",
+    # The raw account: its anonymized version (names and numbers replaced) is publishable and stored in
+    # the clear on purpose; the account as written, with the name and number in it, must not be.
+    "narrative": "canary-narrative-7c1e: Witnesscanary Qelikyan (+374 99 817263) saw the roof fall on the kitchen",
     "latitude": "39.918273",
     "longitude": "44.827364",
     "link": "https://t.me/canary_channel/998877",
-    "attachment description": "canary-description-4d2f",
+    "attachment description": "canary-description-4d2f taken by Witnesscanary Qelikyan from the roof",
     "attachment filename": "canary-filename-9e8d",
     "file content": "CANARY-FILE-CONTENT-3a6b",
 }

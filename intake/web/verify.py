@@ -27,15 +27,17 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
+from wtforms.fields.choices import SelectChoice
 
+from ..anonymization import PLACEHOLDER, segments
 from ..crypto import SealBroken
 from ..dispatch import dispatch_report
 from ..enums import AttachmentStatus, AuditAction, IncidentType, ReportState
 from ..extensions import db
-from ..forms import OriginalFileForm, RevealForm
+from ..forms import HideMoreForm, LiftRedactionForm, OriginalFileForm, RevealForm
 from ..media import ALLOWED_TYPES
-from ..models import Report
-from ..pipeline import dead_jobs, retry_job
+from ..models import RedactionCorrection, Report
+from ..pipeline import dead_jobs, owe_work, retry_job
 from ..queue import queue_page
 from ..reports import organisation_report
 from .access import COORDINATORS, VERIFIERS, roles_required
@@ -97,20 +99,73 @@ def export_csv() -> FlaskResponse:
     record(AuditAction.EXPORTED.value, actor=current_user, organisation_id=current_user.organisation_id,
            detail={"state": state.value})
     db.session.commit()
-    rows = write_csv(exportable_reports(db.session, current_user.organisation_id, state))
+    rows = write_csv(exportable_reports(db.session, current_user.organisation_id, state),
+                     int(current_app.config["EXPORT_CELL_RESOLUTION"]))
     response = FlaskResponse(stream_with_context(rows), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="reports-{state.value}.csv"'
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
 
+def _lift_form(report: Report, formdata: bool = False) -> LiftRedactionForm:
+    form = LiftRedactionForm(prefix="lift") if formdata else LiftRedactionForm(formdata=None, prefix="lift")
+    placeholders = sorted({m.group(0) for m in PLACEHOLDER.finditer(report.narrative_anonymized or "")})
+    form.placeholder.choices = [SelectChoice(p, p) for p in placeholders]
+    return form
+
+
 def _report_page(report: Report, *, reveal_form: RevealForm | None = None, revealed: str | None = None,
-                 file_form: OriginalFileForm | None = None, file_error: str | None = None) -> str:
+                 file_form: OriginalFileForm | None = None, file_error: str | None = None,
+                 hide_form: HideMoreForm | None = None, lift_form: LiftRedactionForm | None = None) -> str:
     return render_template(
-        "verify/report.html", report=report, revealed=revealed, file_error=file_error,
+        "verify/report.html", report=report, revealed=revealed, file_error=file_error, segments=segments,
         reveal_form=reveal_form or RevealForm(formdata=None, prefix="reveal"),
         file_form=file_form or OriginalFileForm(formdata=None),
+        hide_form=hide_form or HideMoreForm(formdata=None, prefix="hide"),
+        lift_form=lift_form or _lift_form(report),
     )
+
+
+@bp.post("/reports/<public_id>/redactions")
+@roles_required(*VERIFIERS)
+def correct_redactions(public_id: str) -> Response | tuple[str, int]:
+    """Hide more, or lift a redaction: kept as a correction (evaluation data), audited, and applied by
+    the workers on a new run of the report's pipeline."""
+    from ..audit import record
+
+    found = organisation_report(db.session, current_user, public_id) or abort(404)
+    if found.erased:
+        abort(410)
+    action = request.form.get("action")
+    if action == "hide":
+        hide = HideMoreForm(prefix="hide")
+        if not hide.validate_on_submit():
+            return _report_page(found, hide_form=hide), 422
+        corrections = [RedactionCorrection(report=found, actor_id=current_user.id, kind="add",
+                                           entity_type=hide.entity_type.data or "OTHER",
+                                           surface=(hide.surface.data or "").strip())]
+        detail: dict[str, str | int] = {"kind": "add", "type": hide.entity_type.data or "OTHER"}
+    elif action == "lift":
+        lift = _lift_form(found, formdata=True)
+        if not lift.validate_on_submit():
+            return _report_page(found, lift_form=lift), 422
+        placeholder = lift.placeholder.data or ""
+        surfaces = (found.redaction_map or {}).get(placeholder, [])
+        kind = PLACEHOLDER.fullmatch(placeholder)
+        corrections = [RedactionCorrection(report=found, actor_id=current_user.id, kind="remove",
+                                           entity_type=kind.group(1) if kind else "OTHER", surface=surface)
+                       for surface in surfaces]
+        detail = {"kind": "remove", "placeholder": placeholder, "occurrences": len(surfaces)}
+    else:
+        abort(400)
+    db.session.add_all(corrections)
+    owe_work(db.session, found, current_app.config["PIPELINE_DEADLINE_SECONDS"])
+    record(AuditAction.ANONYMIZATION_CORRECTED.value, actor=current_user, target_type="report",
+           target_id=found.public_id, detail=detail)
+    db.session.commit()
+    dispatch_report(found.id)
+    flash(_("Your correction was saved; the anonymized account is being made again."), "info")
+    return redirect(url_for("verify.report", public_id=found.public_id))
 
 
 @bp.route("/reports/<public_id>")

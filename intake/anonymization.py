@@ -1,0 +1,164 @@
+"""The anonymized view of a report, made by the workers (design/anonymization.md; report.md's classes).
+
+The pipeline step `anonymize_report` runs the text engine (intake/anonymize) over the account and the
+files' descriptions with the report's own names, phones and e-mails as a deny-list and one numbering
+per report, applies the verifiers' corrections, gives victims and witnesses the organisation's keyed
+pseudonyms, and puts a coarse cell in place of the exact point. It is idempotent: every run rebuilds
+the view from the originals, so a changed report (an answer, a correction) simply runs again.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import crypto
+from .models import Organisation, RedactionCorrection, Report, utcnow
+
+PLACEHOLDER = re.compile(r"\[([A-Z]+)-(\d+)\]")
+CORRECTION_TYPES = ("PERSON", "PHONE", "EMAIL", "ID", "ADDRESS", "COORDINATE", "URL", "OTHER")
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+    type: str
+    placeholder: str
+
+
+def pseudonym_key(session: Session, organisation_id: int) -> bytes:
+    """The organisation's pseudonym key, made once (under a row lock, so two workers agree)."""
+    keyring = crypto.active_keyring()
+    organisation = session.scalar(
+        select(Organisation).where(Organisation.id == organisation_id).with_for_update()
+    )
+    assert organisation is not None
+    if organisation.pseudonym_key_wrapped is None:
+        organisation.pseudonym_key_wrapped = keyring.wrap(secrets.token_bytes(32))
+    return keyring.unwrap(organisation.pseudonym_key_wrapped)
+
+
+def coarse_cell(latitude: float | None, longitude: float | None, resolution: int) -> str | None:
+    if latitude is None or longitude is None:
+        return None
+    import h3
+
+    return str(h3.latlng_to_cell(latitude, longitude, resolution))
+
+
+def export_cell(cell: str | None, resolution: int) -> str | None:
+    """A coarser parent of a stored cell, for exports."""
+    if not cell:
+        return None
+    import h3
+
+    return str(h3.cell_to_parent(cell, min(resolution, h3.get_resolution(cell))))
+
+
+def rebuild(text: str, spans: Iterable[Span]) -> str:
+    out, at = [], 0
+    for span in sorted(spans, key=lambda s: s.start):
+        out.append(text[at:span.start])
+        out.append(span.placeholder)
+        at = span.end
+    out.append(text[at:])
+    return "".join(out)
+
+
+def apply_corrections(text: str, spans: list[Span], corrections: list[RedactionCorrection],
+                      numbering: Any) -> list[Span]:
+    """Lift the redactions verifiers removed; hide every occurrence of what they added."""
+    lifted = {c.surface.casefold() for c in corrections if c.kind == "remove" and c.surface}
+    kept = [s for s in spans if text[s.start:s.end].casefold() not in lifted]
+    for correction in corrections:
+        if correction.kind != "add" or not correction.surface.strip():
+            continue
+        needle = re.escape(correction.surface.strip())
+        for match in re.finditer(needle, text, flags=re.IGNORECASE):
+            if any(s.start < match.end() and match.start() < s.end for s in kept):
+                continue  # already (partly) hidden
+            surface = match.group(0)
+            if correction.entity_type == "PERSON":
+                placeholder = numbering.person(surface, None, None)
+            else:
+                placeholder = numbering.other(correction.entity_type, surface)
+            kept.append(Span(match.start(), match.end(), correction.entity_type, placeholder))
+    return sorted(kept, key=lambda s: s.start)
+
+
+def anonymize_report(session: Session, config: dict[str, Any], report: Report) -> None:
+    """Pipeline step: (re)build the report's anonymized view from its originals."""
+    from .anonymize import Known, Numbering, detect_language, get_engine, hmac_pseudonymizer
+
+    if report.erased:
+        return
+    engine = get_engine()
+    pseudonymize = hmac_pseudonymizer(pseudonym_key(session, report.organisation_id))
+    persons = [n for n in [*(v.name for v in report.victims), *(w.name for w in report.witnesses)] if n]
+    known = Known(persons=persons, phones=[w.phone for w in report.witnesses if w.phone],
+                  emails=[w.email for w in report.witnesses if w.email])
+    numbering = Numbering()
+    corrections = list(report.redaction_corrections)
+    narrative = report.narrative or ""
+    if not report.narrative_language and narrative.strip():
+        report.narrative_language = detect_language(narrative)
+    result = engine.anonymize(narrative, lang=report.narrative_language, known=known, pseudonymizer=pseudonymize,
+                              numbering=numbering)
+    spans = apply_corrections(narrative, [Span(e.start, e.end, e.type, e.placeholder) for e in result.entities],
+                              corrections, numbering)
+    redaction_map: dict[str, list[str]] = {}
+    for span in spans:
+        surfaces = redaction_map.setdefault(span.placeholder, [])
+        if narrative[span.start:span.end] not in surfaces:
+            surfaces.append(narrative[span.start:span.end])
+    reasons = list(result.review_reasons)
+    for attachment in report.attachments:
+        if attachment.description:
+            described = engine.anonymize(attachment.description, lang=report.narrative_language, known=known,
+                                         numbering=numbering)
+            attachment.description_anonymized = rebuild(attachment.description, apply_corrections(
+                attachment.description,
+                [Span(e.start, e.end, e.type, e.placeholder) for e in described.entities], corrections, numbering))
+        else:
+            attachment.description_anonymized = None
+    for victim in report.victims:
+        victim.pseudonym = pseudonymize("PERSON", victim.name) if victim.name else None
+    for witness in report.witnesses:
+        witness.pseudonym = pseudonymize("PERSON", witness.name) if witness.name else None
+    counts: dict[str, int] = {}
+    for placeholder in redaction_map:
+        kind = placeholder.strip("[]").rsplit("-", 1)[0]
+        counts[kind] = counts.get(kind, 0) + 1
+    report.narrative_anonymized = rebuild(narrative, spans)
+    report.redaction_map = redaction_map
+    report.anonymization = {
+        "needs_review": bool(reasons),
+        "reasons": reasons,
+        "redactions": counts,
+        "corrections": len(corrections),
+    }
+    report.location_cell = coarse_cell(report.latitude, report.longitude, int(config["LOCATION_CELL_RESOLUTION"]))
+    report.anonymized_at = utcnow()
+
+
+def segments(text: str | None) -> list[tuple[str, str | None]]:
+    """The anonymized text cut into plain runs and placeholders, for highlighting on the review page."""
+    if not text:
+        return []
+    out: list[tuple[str, str | None]] = []
+    at = 0
+    for match in PLACEHOLDER.finditer(text):
+        if match.start() > at:
+            out.append((text[at:match.start()], None))
+        out.append((match.group(0), match.group(1)))
+        at = match.end()
+    if at < len(text):
+        out.append((text[at:], None))
+    return out
