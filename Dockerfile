@@ -6,6 +6,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
+    OMP_NUM_THREADS=1 \
     INTAKE_INSTANCE_PATH=/var/lib/intake
 
 # The processes run as this unprivileged user. The code stays root-owned and read-only to it; the
@@ -17,6 +18,11 @@ RUN groupadd --system --gid 10001 intake \
     && mkdir -p /var/lib/intake \
     && chown intake:intake /var/lib/intake \
     && chmod 0700 /var/lib/intake
+
+# ffmpeg makes the cleaned copies of videos and audio (without it they stay "original only").
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ffmpeg \
+    && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
 

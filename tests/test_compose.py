@@ -412,6 +412,8 @@ def test_dockerfile_builds_a_production_image(services: dict[str, Any], pyprojec
     assert users and users[-1].split(":")[0] not in ("root", "0")
     env = " ".join(args for instruction, args in instructions if instruction == "ENV")
     assert f"{INSTANCE_VARIABLE}={environment(services['web'])[INSTANCE_VARIABLE]}" in env
+    # The worker cleans videos with ffmpeg; the NER models' numpy must not start a thread per core.
+    assert "apt-get install -y --no-install-recommends ffmpeg" in text and "OMP_NUM_THREADS=1" in env
 
 
 def test_dockerignore_keeps_the_app_and_drops_local_state() -> None:

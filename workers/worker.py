@@ -1,6 +1,12 @@
 """The Celery entry point: `celery -A workers.worker worker` (and `beat`)."""
 
-from intake import create_app
+import os
+
+# The anonymizer's NER models use numpy: one BLAS thread per worker process, not one per core.
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
+from intake import create_app  # noqa: E402
 
 flask_app = create_app()
 celery = flask_app.extensions["celery"]
