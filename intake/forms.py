@@ -97,6 +97,22 @@ def language_choices() -> list[tuple[str, str]]:
     return [(code, locale.languages.get(code, code)) for code in NARRATIVE_LANGUAGES]
 
 
+@lru_cache(maxsize=1)
+def weapon_suggestions() -> dict[str, list[str]]:
+    """The weapon catalogue's names by kind (platform, munition, component, manufacturer), for the
+    form's suggestion lists: read from the same data file the anonymizer keeps these names by."""
+    import json
+    from importlib.resources import files
+
+    entries = json.loads(files("intake").joinpath("data/weapons.json").read_text(encoding="utf-8"))["entries"]
+    by_kind: dict[str, set[str]] = {}
+    for entry in entries:
+        by_kind.setdefault(entry["kind"], set()).add(entry["name"])
+        if entry.get("manufacturer"):
+            by_kind.setdefault("manufacturer", set()).add(entry["manufacturer"])
+    return {kind: sorted(names, key=str.casefold) for kind, names in by_kind.items()}
+
+
 class Row(Form):
     """A repeatable row. A row left entirely at its defaults is ignored, not an error."""
 
@@ -143,8 +159,9 @@ class DamagedObjectRow(Row):
 
 class ComponentRow(Row):
     kind = SelectField(_l("Kind of component"), choices=opts(blank_choice() + ComponentKind.choices()), default="")
-    model = StringField(_l("Model"), [Optional(), Length(max=200)])
-    manufacturer = StringField(_l("Manufacturer"), [Optional(), Length(max=200)])
+    model = StringField(_l("Model"), [Optional(), Length(max=200)], render_kw={"list": "catalogue-component"})
+    manufacturer = StringField(_l("Manufacturer"), [Optional(), Length(max=200)],
+                               render_kw={"list": "catalogue-manufacturer"})
     country_of_manufacture = SelectField(_l("Country of manufacture"), default="")
 
 
@@ -222,10 +239,12 @@ class ReportForm(FlaskForm):
     delivery_platform = SelectField(_l("Delivery platform"), choices=opts(DeliveryPlatform.choices()),
                                     default=DeliveryPlatform.UNKNOWN.value)
     platform_model = StringField(_l("Platform model"), [Optional(), Length(max=200)],
-                                 description=_l("For example: Bayraktar TB2, Shahed-136, Su-34."))
+                                 description=_l("For example: Bayraktar TB2, Shahed-136, Su-34."),
+                                 render_kw={"list": "catalogue-platform"})
     munition_type = StringField(_l("Munition type"), [Optional(), Length(max=200)],
                                 description=_l("For example: guided bomb, cluster rocket, 152 mm shell."))
-    munition_model = StringField(_l("Munition model"), [Optional(), Length(max=200)])
+    munition_model = StringField(_l("Munition model"), [Optional(), Length(max=200)],
+                                 render_kw={"list": "catalogue-munition"})
     remnants_found = SelectField(_l("Were remnants found?"), choices=opts(YesNoUnknown.choices()),
                                  default=YesNoUnknown.UNKNOWN.value)
     markings = TextAreaField(_l("Markings read off remnants"), [Optional(), Length(max=5000)],

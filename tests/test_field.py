@@ -353,3 +353,13 @@ def test_the_same_photo_stored_twice_by_two_presses_goes_with_the_report_once(re
     assert report is not None and [a.sha256 for a in report.attachments] == [kept.sha256]
     assert db.session.scalar(select(func.count()).select_from(Attachment)) == 1
     assert len([p for p in Path(app.config["UPLOAD_PATH"]).rglob("*") if p.is_file()]) == 1
+
+
+def test_weapon_fields_suggest_names_from_the_catalogue(reporter_client: Any) -> None:
+    """Platform, munition, component and manufacturer fields offer the catalogue's names (no JavaScript)."""
+    html, _, _ = page_of(reporter_client)
+    assert 'list="catalogue-platform"' in html and 'list="catalogue-munition"' in html
+    assert 'list="catalogue-component"' in html and 'list="catalogue-manufacturer"' in html
+    for kind, name in (("platform", "Bayraktar TB2"), ("munition", "MAM-L"), ("manufacturer", "Baykar")):
+        datalist = html.split(f'<datalist id="catalogue-{kind}">', 1)[1].split("</datalist>", 1)[0]
+        assert f'<option value="{name}">' in datalist, (kind, name)

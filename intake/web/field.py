@@ -25,6 +25,13 @@ bp = Blueprint("field", __name__)
 log = logging.getLogger(__name__)
 
 
+@bp.context_processor
+def _suggestions() -> dict[str, object]:
+    from ..forms import weapon_suggestions
+
+    return {"weapon_suggestions": weapon_suggestions}
+
+
 @bp.route("/reports/new", methods=["GET", "POST"])
 @csrf.exempt  # checked in the view, so an expired token re-shows the form instead of a bare 400
 @roles_required(*SUBMITTERS)
