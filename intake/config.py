@@ -57,6 +57,10 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "BABEL_DEFAULT_LOCALE": "en",
         "LANGUAGES": ["en", "ru", "uk", "hy", "az", "ar"],
         "QUEUE_PAGE_SIZE": 25,
+        # A claim on a report with no activity by its claimant for this long goes back to triage;
+        # the beat checks every CLAIM_SWEEP_INTERVAL_SECONDS.
+        "CLAIM_IDLE_SECONDS": 8 * 3600,
+        "CLAIM_SWEEP_INTERVAL_SECONDS": 300,
         # A pipeline job still pending this long after it was owed (or last started) is dispatched
         # again by the sweep; after this many starts without finishing it is held as dead.
         "PIPELINE_DEADLINE_SECONDS": 300,
