@@ -25,7 +25,7 @@ from intake.models import (
     User,
     utcnow,
 )
-from tests.conftest import csrf_token, jpeg_bytes, make_org, make_user, post_multipart
+from tests.conftest import all_at_once, csrf_token, jpeg_bytes, make_org, make_user, post_multipart
 from tests.test_audit import run  # noqa: F401  (the CLI fixture)
 from tests.test_verify import signed_in, triaged_report
 
@@ -138,6 +138,21 @@ def test_claim_release_and_reassign(app: Any, org: Any, reporter: Any, verifier:
     entry = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "report.claim_reassigned")).one()
     assert entry.detail == {"assignee": other.public_id, "previous": verifier.public_id}
     assert entry.actor_id == coordinator.public_id
+
+
+def test_two_verifiers_claiming_at_once_one_gets_it(app: Any, org: Any, reporter: Any, verifier: Any) -> None:
+    """Both press "claim" at the same moment: one holds the claim, the other is told, one step recorded."""
+    report = triaged_report(app, reporter)
+    browsers = [signed_in(app, verifier), signed_in(app, make_user(org, Role.VERIFIER))]
+    tokens = [csrf_token(page_of(b, report)) for b in browsers]
+    url = f"/queue/reports/{report.public_id}/claim"
+    results = all_at_once([lambda b=b, t=t: b.post(url, data={"csrf_token": t}).status_code
+                           for b, t in zip(browsers, tokens, strict=True)])
+    assert sorted(results) == [302, 409]
+    row = fresh(report)
+    assert row.state == ReportState.IN_REVIEW
+    assert [t.to_state for t in row.transitions].count(ReportState.IN_REVIEW) == 1
+    assert audit_actions(report) == ["report.claimed"]
 
 
 def test_idle_claim_returns_to_triage_through_the_beat_task(app: Any, org: Any, reporter: Any,
