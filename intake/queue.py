@@ -197,8 +197,8 @@ def queue_page(
 
 
 def _select(conditions: list[ColumnElement[bool]]) -> Any:
-    # The queue shows each report's file count: loaded for the page in one query.
-    return select(Report).where(*conditions).options(selectinload(Report.attachments))
+    # The queue shows each report's file count and claimant: loaded for the page in one query each.
+    return select(Report).where(*conditions).options(selectinload(Report.attachments), selectinload(Report.claimed_by))
 
 
 def _uniform_rows(session: Session, conditions: list[ColumnElement[bool]], sort: QueueSort,
