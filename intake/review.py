@@ -173,7 +173,8 @@ def expire_idle_claims(session: Session, idle_seconds: int, now: dt.datetime | N
     idle = [Report.state == ReportState.IN_REVIEW, Report.sign_off_pending.is_(False),
             Report.last_activity_at < cutoff]
     returned = 0
-    for report in session.scalars(select(Report).where(*idle).order_by(Report.last_activity_at).limit(limit)):
+    candidates = list(session.scalars(select(Report).where(*idle).order_by(Report.last_activity_at).limit(limit)))
+    for report in candidates:
         claimant = report.claimed_by
         try:
             # Activity that arrived since the select wins over the expiry.
