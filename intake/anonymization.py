@@ -119,15 +119,21 @@ def anonymize_report(session: Session, config: dict[str, Any], report: Report) -
         if narrative[span.start:span.end] not in surfaces:
             surfaces.append(narrative[span.start:span.end])
     reasons = list(result.review_reasons)
+    def anonymized(text: str | None) -> str | None:
+        if not text:
+            return None
+        found = engine.anonymize(text, lang=report.narrative_language, known=known, numbering=numbering)
+        return rebuild(text, apply_corrections(text, [Span(e.start, e.end, e.type, e.placeholder)
+                                                      for e in found.entities], corrections, numbering))
+
+    # The review's free text: answers from the reporter, and comments and questions that may quote people.
     for attachment in report.attachments:
-        if attachment.description:
-            described = engine.anonymize(attachment.description, lang=report.narrative_language, known=known,
-                                         numbering=numbering)
-            attachment.description_anonymized = rebuild(attachment.description, apply_corrections(
-                attachment.description,
-                [Span(e.start, e.end, e.type, e.placeholder) for e in described.entities], corrections, numbering))
-        else:
-            attachment.description_anonymized = None
+        attachment.description_anonymized = anonymized(attachment.description)
+    for request in report.info_requests:
+        request.question_anonymized = anonymized(request.question)
+        request.answer_anonymized = anonymized(request.answer)
+    for comment in report.comments:
+        comment.text_anonymized = anonymized(comment.text)
     for victim in report.victims:
         victim.pseudonym = pseudonymize("PERSON", victim.name) if victim.name else None
     for witness in report.witnesses:

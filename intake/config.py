@@ -61,6 +61,10 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         # verifiers' default view, 6 (about 36 km²) in exports.
         "LOCATION_CELL_RESOLUTION": 8,
         "EXPORT_CELL_RESOLUTION": 6,
+        # A claim on a report with no activity by its claimant for this long goes back to triage;
+        # the beat checks every CLAIM_SWEEP_INTERVAL_SECONDS.
+        "CLAIM_IDLE_SECONDS": 8 * 3600,
+        "CLAIM_SWEEP_INTERVAL_SECONDS": 300,
         # A pipeline job still pending this long after it was owed (or last started) is dispatched
         # again by the sweep; after this many starts without finishing it is held as dead.
         "PIPELINE_DEADLINE_SECONDS": 300,

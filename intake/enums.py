@@ -63,6 +63,50 @@ class ReportState(LabelledEnum):
     DUPLICATE = "duplicate", _l("Duplicate")
 
 
+class Grade(LabelledEnum):
+    """What the evidence supports about civilian harm (design/workflow.md, Grading), strongest first."""
+
+    CONFIRMED = "confirmed", _l("Confirmed")
+    FAIR = "fair", _l("Fair")
+    WEAK = "weak", _l("Weak")
+    CONTESTED = "contested", _l("Contested")
+    DISCOUNTED = "discounted", _l("Discounted")
+
+    @property
+    def rank(self) -> int:
+        """Higher is stronger: a new grade of lower rank than the one in force is a downgrade."""
+        return len(Grade) - list(Grade).index(self)
+
+
+class SourceReliability(LabelledEnum):
+    """Reliability of the source, on the A–F scale."""
+
+    A = "A", _l("A — reliable")
+    B = "B", _l("B — usually reliable")
+    C = "C", _l("C — fairly reliable")
+    D = "D", _l("D — not usually reliable")
+    E = "E", _l("E — unreliable")
+    F = "F", _l("F — reliability cannot be judged")
+
+
+class QueueTab(LabelledEnum):
+    """The tabs of the verifiers' queue."""
+
+    TRIAGE = "triage", _l("Triage")
+    MINE = "mine", _l("Mine")
+    SIGN_OFF = "sign_off", _l("Awaiting sign-off")
+    NEEDS_INFO = "needs_info", _l("Needs info")
+    VERIFIED = "verified", _l("Verified")
+    REJECTED = "rejected", _l("Rejected")
+
+
+class QueueSort(LabelledEnum):
+    PRIORITY = "priority", _l("Priority (casualties, then waiting longest)")
+    NEWEST = "newest", _l("Newest received")
+    OLDEST = "oldest", _l("Oldest received")
+    OCCURRED = "occurred", _l("Date of the event, latest first")
+
+
 class DatePrecision(LabelledEnum):
     EXACT = "exact", _l("Exact day")
     WEEK = "week", _l("Within a week")
@@ -279,6 +323,21 @@ class AuditAction(LabelledEnum):
     ORIGINAL_DOWNLOADED = "report.original_downloaded", _l("Original file downloaded")
     ORIGINALS_ERASED = "report.originals_erased", _l("Originals of a report erased")
     EXPORTED = "export.csv", _l("Reports exported")
+    REPORT_CLAIMED = "report.claimed", _l("Report claimed for review")
+    CLAIM_RELEASED = "report.claim_released", _l("Claim released")
+    CLAIM_REASSIGNED = "report.claim_reassigned", _l("Claim reassigned")
+    CLAIM_EXPIRED = "report.claim_expired", _l("Idle claim returned to triage")
+    CHECKLIST_SAVED = "report.checklist_saved", _l("Checklist saved")
+    REPORT_GRADED = "report.graded", _l("Report graded")
+    GRADE_SIGNED_OFF = "report.grade_signed_off", _l("Confirmed grade signed off")
+    SIGN_OFF_DECLINED = "report.sign_off_declined", _l("Sign-off declined")
+    REPORT_DOWNGRADED = "report.downgraded", _l("Grade lowered")
+    REPORT_REJECTED = "report.rejected", _l("Report rejected")
+    REPORT_REOPENED = "report.reopened", _l("Report reopened")
+    REPORT_DUPLICATE = "report.duplicate", _l("Report marked as a duplicate")
+    COMMENT_ADDED = "report.commented", _l("Comment added")
+    INFO_REQUESTED = "report.info_requested", _l("Reporter asked for more information")
+    INFO_ANSWERED = "report.info_answered", _l("Reporter answered a question")
     KEYS_ROTATED = "keys.rotated", _l("Master key rotated")
     KEYS_RETIRED = "keys.retired", _l("Old master keys retired")
     ANONYMIZATION_CORRECTED = "report.anonymization_corrected", _l("Anonymization corrected")

@@ -29,6 +29,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     event,
+    false,
     inspect,
 )
 from sqlalchemy import Enum as SAEnum
@@ -48,6 +49,7 @@ from .enums import (
     DamageExtent,
     DatePrecision,
     DeliveryPlatform,
+    Grade,
     Harm,
     HarmGroup,
     IdentificationBasis,
@@ -62,6 +64,7 @@ from .enums import (
     Role,
     Sensitivity,
     Sex,
+    SourceReliability,
     SourceType,
     YesNoUnknown,
 )
@@ -364,8 +367,15 @@ class Report(SealedRow, Base):
     __table_args__ = (
         # The idempotency key: a retry of the same submission by the same person is one report.
         UniqueConstraint("reporter_id", "submission_id"),
-        # Keyset pagination of the queue: (organisation, state, received_at, id).
+        # Keyset pagination of the queue: (organisation, state, received_at, id) for the sorts by
+        # arrival, and one index per other sort (see queue.py): the queue stays an index range scan
+        # at a million reports.
         Index("ix_reports_queue", "organisation_id", "state", "received_at", "id"),
+        Index("ix_reports_priority", "organisation_id", "state", "casualty_total", "received_at", "id"),
+        Index("ix_reports_occurred", "organisation_id", "state", "occurred_on", "id"),
+        # "Mine" and the "claimed by" filter; the idle-claim sweep looks claims up by last activity.
+        Index("ix_reports_claimed_by", "claimed_by_id", "state"),
+        Index("ix_reports_claim_activity", "state", "last_activity_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -427,7 +437,30 @@ class Report(SealedRow, Base):
     data_key_id: Mapped[int] = mapped_column(ForeignKey("data_keys.id"), index=True, info=P)
     data_key: Mapped[DataKey] = relationship()
 
-    reporter: Mapped[User] = relationship()
+    # Review (design/workflow.md). A claim names who works on the report and since when; a claim
+    # without activity for CLAIM_IDLE_SECONDS goes back to triage.
+    claimed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), info=P)
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(Timestamp(), info=P)
+    last_activity_at: Mapped[dt.datetime | None] = mapped_column(Timestamp(), info=P)
+    # Killed and injured over every group: the key of the priority sort, kept in step with the
+    # counts at every flush (see `_sync_casualty_total`).
+    casualty_total: Mapped[int] = mapped_column(Integer, default=0, server_default="0", info=P)
+    # The checklist as the claimant is filling it in; each grading keeps a copy (Assessment).
+    location_verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), info=P)
+    time_verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), info=P)
+    media_authentic: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), info=P)
+    weapon_checked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), info=P)
+    independent_sources: Mapped[int] = mapped_column(Integer, default=0, server_default="0", info=P)
+    # The grade in force (set when verified; kept through a reopening, so that grading lower
+    # afterwards is recognised as a downgrade) and whether a confirmed grade awaits its sign-off.
+    grade: Mapped[Grade | None] = mapped_column(enum_column(Grade), info=P)
+    source_reliability: Mapped[SourceReliability | None] = mapped_column(enum_column(SourceReliability), info=P)
+    sign_off_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), info=P)
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"), index=True, info=P)
+
+    reporter: Mapped[User] = relationship(foreign_keys=[reporter_id])
+    claimed_by: Mapped[User | None] = relationship(foreign_keys=[claimed_by_id])
+    duplicate_of: Mapped[Report | None] = relationship(remote_side=[id], foreign_keys=[duplicate_of_id])
     victims: Mapped[list[Victim]] = relationship(
         back_populates="report", order_by="Victim.position", cascade="all, delete-orphan"
     )
@@ -453,6 +486,15 @@ class Report(SealedRow, Base):
         back_populates="report", order_by="RedactionCorrection.id", cascade="all, delete-orphan"
     )
     job: Mapped[PipelineJob | None] = relationship(back_populates="report", cascade="all, delete-orphan")
+    assessments: Mapped[list[Assessment]] = relationship(
+        back_populates="report", order_by="Assessment.id", cascade="all, delete-orphan"
+    )
+    comments: Mapped[list[ReviewComment]] = relationship(
+        back_populates="report", order_by="ReviewComment.id", cascade="all, delete-orphan"
+    )
+    info_requests: Mapped[list[InfoRequest]] = relationship(
+        back_populates="report", order_by="InfoRequest.id", cascade="all, delete-orphan"
+    )
 
     def data_key_for_sealing(self) -> DataKey:
         if self.data_key is None:
@@ -469,6 +511,23 @@ class Report(SealedRow, Base):
 
     def total(self, harm: Harm) -> int:
         return sum(self.count(harm, g) for g in HarmGroup)
+
+    def checklist_done(self) -> int:
+        """How many of the four checks are ticked."""
+        return sum((self.location_verified, self.time_verified, self.media_authentic, self.weapon_checked))
+
+    @property
+    def pending_assessment(self) -> Assessment | None:
+        """The confirmed grade that waits for a second person's sign-off, if one does."""
+        if not self.sign_off_pending or not self.assessments:
+            return None
+        return self.assessments[-1]
+
+    @property
+    def open_question(self) -> InfoRequest | None:
+        """The question to the reporter not yet answered, if there is one."""
+        last = self.info_requests[-1] if self.info_requests else None
+        return last if last is not None and last.answered_at is None else None
 
 
 def count_column_names() -> list[str]:
@@ -635,6 +694,16 @@ class RedactionCorrection(SealedRow, Base):
         return self.report.data_key_for_sealing()
 
 
+@event.listens_for(Session, "before_flush")
+def _sync_casualty_total(session: Session, _context: Any, _instances: Any) -> None:
+    """Keep `Report.casualty_total` equal to its killed and injured counts, whoever wrote them."""
+    for obj in [*session.new, *session.dirty]:
+        if isinstance(obj, Report):
+            total = obj.total(Harm.KILLED) + obj.total(Harm.INJURED)
+            if obj.casualty_total != total:
+                obj.casualty_total = total
+
+
 class StateTransition(Base):
     """One step in a report's life: who moved it from where to where, when and why."""
 
@@ -648,9 +717,90 @@ class StateTransition(Base):
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     reason: Mapped[str | None] = mapped_column(Text)
     at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow)
+    # Who holds the claim after a claim or a reassignment.
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     report: Mapped[Report] = relationship(back_populates="transitions")
-    actor: Mapped[User | None] = relationship()
+    actor: Mapped[User | None] = relationship(foreign_keys=[actor_id])
+    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])
+
+
+class _ReviewRow(SealedRow):
+    """A row of a report's review whose free text is sealed under the report's data key: verifiers
+    quote people in comments, questions and answers."""
+
+    if TYPE_CHECKING:
+        report: Report
+
+    def data_key_for_sealing(self) -> DataKey:
+        return self.report.data_key_for_sealing()
+
+
+class Assessment(_ReviewRow, Base):
+    """One grading of a report: the grade, the source's reliability and the checklist as they stood
+    then. A confirmed grade counts only once a different person has signed it off."""
+
+    __tablename__ = "assessments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    grade: Mapped[Grade] = mapped_column(enum_column(Grade))
+    source_reliability: Mapped[SourceReliability] = mapped_column(enum_column(SourceReliability))
+    location_verified: Mapped[bool] = mapped_column(Boolean)
+    time_verified: Mapped[bool] = mapped_column(Boolean)
+    media_authentic: Mapped[bool] = mapped_column(Boolean)
+    weapon_checked: Mapped[bool] = mapped_column(Boolean)
+    independent_sources: Mapped[int] = mapped_column(Integer)
+    assessed_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    assessed_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow)
+    signed_off_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    signed_off_at: Mapped[dt.datetime | None] = mapped_column(Timestamp())
+    # Why the grade was lowered (a downgrade must say why).
+    reason = SealedField[str | None](Sensitivity.SENSITIVE)
+
+    report: Mapped[Report] = relationship(back_populates="assessments")
+    assessed_by: Mapped[User] = relationship(foreign_keys=[assessed_by_id])
+    signed_off_by: Mapped[User | None] = relationship(foreign_keys=[signed_off_by_id])
+
+
+class ReviewComment(_ReviewRow, Base):
+    """A verifier's note on a report, shown in its timeline."""
+
+    __tablename__ = "review_comments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow)
+    text = SealedField[str](Sensitivity.SENSITIVE, default="")
+    # Comments may quote people: verifiers see this version by default (made by the workers).
+    text_anonymized: Mapped[str | None] = mapped_column(Text, info=P)
+
+    report: Mapped[Report] = relationship(back_populates="comments")
+    author: Mapped[User] = relationship()
+
+
+class InfoRequest(_ReviewRow, Base):
+    """A question put to the reporter ("needs more information") and their answer."""
+
+    __tablename__ = "info_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(36), unique=True, default=new_public_id)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    asked_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    asked_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow)
+    answered_at: Mapped[dt.datetime | None] = mapped_column(Timestamp())
+    # Files the reporter sent with the answer (the files themselves are the report's attachments).
+    files_added: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    question = SealedField[str](Sensitivity.SENSITIVE, default="")
+    # What verifiers see by default of the question and the answer (made by the workers).
+    question_anonymized: Mapped[str | None] = mapped_column(Text, info=P)
+    answer_anonymized: Mapped[str | None] = mapped_column(Text, info=P)
+    answer = SealedField[str | None](Sensitivity.SENSITIVE)
+
+    report: Mapped[Report] = relationship(back_populates="info_requests")
+    asked_by: Mapped[User] = relationship()
 
 
 class PipelineJob(Base):

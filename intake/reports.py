@@ -39,6 +39,8 @@ TRANSITIONS: dict[tuple[ReportState, ReportState], frozenset[object]] = {
     (ReportState.RECEIVED, ReportState.TRIAGE): frozenset({SYSTEM}),
     (ReportState.TRIAGE, ReportState.IN_REVIEW): VERIFIERS,
     (ReportState.IN_REVIEW, ReportState.TRIAGE): VERIFIERS | {SYSTEM},
+    # A coordinator hands a claimed report to another verifier (see review.reassign_claim).
+    (ReportState.IN_REVIEW, ReportState.IN_REVIEW): COORDINATORS,
     (ReportState.IN_REVIEW, ReportState.VERIFIED): VERIFIERS,
     (ReportState.IN_REVIEW, ReportState.REJECTED): VERIFIERS,
     (ReportState.IN_REVIEW, ReportState.NEEDS_INFO): VERIFIERS,

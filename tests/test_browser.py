@@ -496,3 +496,40 @@ def test_verifier_sets_up_the_second_factor_in_the_browser(page: Any, org: Any) 
     expect(page.locator("ul.recovery-codes li")).to_have_count(10)
     page.get_by_role("link", name="I have stored them — continue").click()
     expect(page.get_by_role("heading", name="Queue", level=1)).to_be_visible()
+
+
+@pytest.mark.parametrize("javascript", [False])
+def test_reporter_answers_a_question_from_a_phone(page: Any, app: Any, reporter: Any, verifier: Any,
+                                                  photo: Path) -> None:
+    """A verifier's question shows under "My reports"; the reporter answers it with text and a photo
+    on a phone without JavaScript, and the report goes back to triage."""
+    from intake.enums import ReportState
+    from intake.review import ask_reporter, claim_report
+    from tests.test_verify import triaged_report
+
+    question = "Can you photograph the markings on the other side of the fin?"
+    report = triaged_report(app, reporter)
+    with app.app_context():
+        row = db.session.get(Report, report.id)
+        claim_report(db.session, row, db.session.merge(verifier))
+        ask_reporter(db.session, row, db.session.merge(verifier), question)
+        db.session.commit()
+    db.session.remove()
+
+    page.goto("/sign-in")
+    page.get_by_label("E-mail").fill(reporter.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="My reports").click()
+    expect(page.get_by_text(question)).to_be_visible()
+    page.get_by_role("link", name="Answer").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text(report.receipt_code)
+    page.get_by_label("Your answer").fill("Here is the other side: the lot number reads 0419.")
+    page.get_by_label("More photos").set_input_files(str(photo))
+    screenshot(page, "answer-question-phone.png")
+    page.get_by_role("button", name="Send the answer").click()
+    expect(page.get_by_text("your answer was sent")).to_be_visible()
+    expect(page.get_by_text(question)).to_have_count(0)
+    found = fresh_session().get(Report, report.id)
+    assert found is not None and found.state == ReportState.TRIAGE and len(found.attachments) == 1
+    assert found.info_requests[-1].answer.startswith("Here is the other side")

@@ -57,6 +57,10 @@ def init_celery(app: Flask) -> Celery:
                 "task": "intake.sweep",
                 "schedule": float(app.config["SWEEP_INTERVAL_SECONDS"]),
             },
+            "expire-idle-claims": {
+                "task": "intake.expire_claims",
+                "schedule": float(app.config["CLAIM_SWEEP_INTERVAL_SECONDS"]),
+            },
             "apply-retention": {
                 "task": "intake.retention",
                 "schedule": float(app.config["RETENTION_INTERVAL_SECONDS"]),

@@ -17,6 +17,7 @@ from intake.models import Attachment, Report, utcnow
 from intake.pipeline import due_jobs, postpone, record_failure, start_job
 from intake.pipeline import process_report as run_pipeline
 from intake.retention import apply_retention
+from intake.review import expire_idle_claims
 
 log = logging.getLogger(__name__)
 
@@ -89,3 +90,20 @@ def retention() -> None:
     erased = apply_retention(db.session, current_app.config)
     if erased:
         log.info("retention: originals of %d report(s) erased", erased)
+
+
+@shared_task(name="intake.expire_claims")
+def expire_claims() -> int:
+    """Idempotent: returns to triage the claims idle past CLAIM_IDLE_SECONDS (each audited as the
+    system), a batch per transaction; a claim already returned or touched meanwhile is left alone."""
+    idle_seconds = int(current_app.config["CLAIM_IDLE_SECONDS"])
+    total = 0
+    while True:
+        returned = expire_idle_claims(db.session, idle_seconds)
+        db.session.commit()
+        total += returned
+        if returned == 0:
+            break
+    if total:
+        log.info("claims: %d idle claim(s) returned to triage", total)
+    return total

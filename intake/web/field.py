@@ -11,13 +11,15 @@ from werkzeug.wrappers import Response
 from wtforms.validators import ValidationError
 
 from ..dispatch import dispatch_report
-from ..enums import Channel
+from ..enums import Channel, ReportState
 from ..extensions import csrf, db
 from ..forms import REPEATABLE, ReportForm
 from ..media import UploadRefused, discard_upload, settle_stash, store_upload
 from ..models import Attachment
 from ..pipeline import owe_work
 from ..reports import find_submission, own_report, reports_of, stashed_uploads, submit_report
+from ..review import ReviewError, answer_question
+from ..review_forms import AnswerForm
 from ..schema import SUBMISSION_ID_RE
 from .access import SUBMITTERS, roles_required
 
@@ -175,5 +177,44 @@ def receipt(public_id: str) -> str:
 @bp.route("/my-reports")
 @roles_required(*SUBMITTERS)
 def my_reports() -> str:
-    return render_template("field/my_reports.html", reports=reports_of(db.session, current_user))
+    return render_template("field/my_reports.html", reports=reports_of(db.session, current_user),
+                           answered=request.args.get("answered"))
 
+
+
+@bp.route("/reports/<public_id>/answer", methods=["GET", "POST"])
+@roles_required(*SUBMITTERS)
+def answer(public_id: str) -> Response | str | tuple[str, int]:
+    """The reporter answers a verifier's question, with text and optionally more files; the report
+    goes back to triage and the workers run again on what is new. Only its own reporter (404)."""
+    report = own_report(db.session, current_user, public_id) or abort(404)
+    question = report.open_question
+    if report.state != ReportState.NEEDS_INFO or question is None:
+        return redirect(url_for("field.my_reports"))
+    form = AnswerForm()
+    if not form.validate_on_submit():
+        status = 422 if request.method == "POST" else 200
+        return render_template("field/answer.html", report=report, question=question, form=form), status
+    config = current_app.config
+    added = 0
+    try:
+        for upload in form.files.data or []:
+            if not getattr(upload, "filename", None):
+                continue
+            _attachment, created = store_upload(db.session, config, upload.stream, upload.filename, current_user,
+                                                report=report)
+            added += int(created)
+        answer_question(db.session, report, current_user, form.answer.data or "", files_added=added)
+    except (UploadRefused, ReviewError) as exc:
+        # Nothing is kept (files stored so far go with the rollback); what was typed stays.
+        db.session.rollback()
+        form.files.errors = [str(exc)] if isinstance(exc, UploadRefused) else []
+        if isinstance(exc, ReviewError):
+            form.answer.errors = [str(exc)]
+        return render_template("field/answer.html", report=report, question=question, form=form), 422
+    # What is new (the answer, and any file) is owed a pipeline run, in the same transaction.
+    owe_work(db.session, report, config["PIPELINE_DEADLINE_SECONDS"])
+    db.session.commit()
+    dispatch_report(report.id)
+    log.info("report %s: reporter answered a question (%d new files)", report.id, added)
+    return redirect(url_for("field.my_reports", answered=report.public_id))

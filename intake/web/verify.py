@@ -1,4 +1,5 @@
-"""The verifiers' first view: the triage queue, a report page, reveals and exports.
+"""The verifiers' views: the queue (tabs, filters, sorts), a report page, reveals and exports.
+The actions on a report (claims, grades, comments, questions) are in `review.py`.
 
 Until anonymization lands, a verifier sees only the publishable fields of a report; identifying and
 sensitive ones are counted, not shown, until the verifier reveals one group of them (or downloads an
@@ -32,15 +33,27 @@ from wtforms.fields.choices import SelectChoice
 from ..anonymization import PLACEHOLDER, segments
 from ..crypto import SealBroken
 from ..dispatch import dispatch_report
-from ..enums import AttachmentStatus, AuditAction, IncidentType, ReportState
+from ..enums import (
+    AttachmentStatus,
+    AuditAction,
+    DeliveryPlatform,
+    Grade,
+    IncidentType,
+    QueueSort,
+    QueueTab,
+    ReportState,
+)
 from ..extensions import db
-from ..forms import HideMoreForm, LiftRedactionForm, OriginalFileForm, RevealForm
+from ..forms import HideMoreForm, LiftRedactionForm, OriginalFileForm, RevealForm, opts
 from ..media import ALLOWED_TYPES
 from ..models import RedactionCorrection, Report
 from ..pipeline import dead_jobs, owe_work, retry_job
-from ..queue import queue_page
+from ..queue import Filters, queue_page
 from ..reports import organisation_report
+from ..review import note_activity
+from ..review_forms import QueueFilterForm
 from .access import COORDINATORS, VERIFIERS, roles_required
+from .review import colleagues, review_context
 
 bp = Blueprint("verify", __name__, url_prefix="/queue")
 log = logging.getLogger(__name__)
@@ -49,21 +62,45 @@ log = logging.getLogger(__name__)
 @bp.route("/")
 @roles_required(*VERIFIERS)
 def queue() -> str:
-    incident_type = None
-    if raw := request.args.get("incident_type"):
-        try:
-            incident_type = IncidentType(raw)
-        except ValueError:
-            abort(400)
+    """One tab of the queue, filtered and sorted; each tab shows its count under the same filters."""
+    try:
+        tab = QueueTab(request.args.get("tab") or QueueTab.TRIAGE.value)
+    except ValueError:
+        abort(400)
+    people = colleagues(current_user.organisation_id)
+    form = QueueFilterForm(request.args)
+    form.claimed_by.choices = opts([("", _("Anyone"))] + [(p.public_id, p.email) for p in people])
+    if not form.validate():
+        # Only a hand-made URL gets here (the form offers valid choices); say which filter is wrong.
+        abort(400)
+    data = form.data
+    claimant = next((p for p in people if p.public_id == data["claimed_by"]), None)
+    filters = Filters(
+        incident_type=IncidentType(data["incident_type"]) if data["incident_type"] else None,
+        occurred_from=data["occurred_from"],
+        occurred_to=data["occurred_to"],
+        admin1=(data["admin1"] or "").strip() or None,
+        delivery_platform=DeliveryPlatform(data["delivery_platform"]) if data["delivery_platform"] else None,
+        munition=(data["munition"] or "").strip() or None,
+        grade=Grade(data["grade"]) if data["grade"] else None,
+        has_media={"yes": True, "no": False}.get(data["has_media"] or ""),
+        claimed_by_id=claimant.id if claimant is not None else None,
+    )
+    sort = QueueSort(data["sort"] or QueueSort.PRIORITY.value)
     page = queue_page(
         db.session,
         current_user.organisation_id,
-        ReportState.TRIAGE,
-        incident_type=incident_type,
+        current_user.id,
+        tab,
+        filters=filters,
+        sort=sort,
         after=request.args.get("after"),
         page_size=current_app.config["QUEUE_PAGE_SIZE"],
     )
-    return render_template("verify/queue.html", page=page, incident_type=incident_type)
+    # The filters as query arguments, for the tabs and the next page's link.
+    kept = {name: request.args[name] for name in form.data if request.args.get(name)}
+    return render_template("verify/queue.html", page=page, tab=tab, form=form, kept=kept, sort=sort,
+                           filtered=bool(filters.conditions()))
 
 
 @bp.route("/held")
@@ -116,13 +153,15 @@ def _lift_form(report: Report, formdata: bool = False) -> LiftRedactionForm:
 
 def _report_page(report: Report, *, reveal_form: RevealForm | None = None, revealed: str | None = None,
                  file_form: OriginalFileForm | None = None, file_error: str | None = None,
-                 hide_form: HideMoreForm | None = None, lift_form: LiftRedactionForm | None = None) -> str:
+                 hide_form: HideMoreForm | None = None, lift_form: LiftRedactionForm | None = None,
+                 forms: dict[str, object] | None = None) -> str:
     return render_template(
         "verify/report.html", report=report, revealed=revealed, file_error=file_error, segments=segments,
         reveal_form=reveal_form or RevealForm(formdata=None, prefix="reveal"),
         file_form=file_form or OriginalFileForm(formdata=None),
         hide_form=hide_form or HideMoreForm(formdata=None, prefix="hide"),
         lift_form=lift_form or _lift_form(report),
+        **review_context(report, forms or {}),
     )
 
 
@@ -168,10 +207,19 @@ def correct_redactions(public_id: str) -> Response | tuple[str, int]:
     return redirect(url_for("verify.report", public_id=found.public_id))
 
 
+
+
+def report_page(report: Report, forms: dict[str, object]) -> str:
+    """The report page with some of its review forms as submitted (errors and what was typed)."""
+    return _report_page(report, forms=forms)
+
+
 @bp.route("/reports/<public_id>")
 @roles_required(*VERIFIERS)
 def report(public_id: str) -> str:
     found = organisation_report(db.session, current_user, public_id) or abort(404)
+    if note_activity(found, current_user):
+        db.session.commit()  # the claimant reading their report keeps the claim from expiring
     return _report_page(found)
 
 

@@ -1,0 +1,313 @@
+"""The actions on a report's page: claim, release, reassign, checklist and grade, sign-off, reject,
+reopen, downgrade, duplicate, comments and questions to the reporter.
+
+Each view reads like the others: find the report in the user's organisation (404 otherwise), check
+the form, call the domain (`intake.review`), commit, redirect back to the report. A refused form
+comes back with everything typed; a step the workflow refuses comes back with the reason why.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from ..dispatch import dispatch_report
+from ..enums import Grade, ReportState, Role, SourceReliability
+from ..extensions import db
+from ..forms import opts
+from ..models import Report, User
+from ..pipeline import owe_work
+from ..reports import normalise_receipt_code, organisation_report
+from ..review import (
+    Checklist,
+    ReviewError,
+    add_comment,
+    ask_reporter,
+    claim_report,
+    downgrade_report,
+    grade_report,
+    is_downgrade,
+    mark_duplicate,
+    reassign_claim,
+    reject_report,
+    release_claim,
+    reopen_report,
+    save_checklist,
+    sign_off,
+    timeline,
+)
+from ..review_forms import (
+    AssessmentForm,
+    CommentForm,
+    DowngradeForm,
+    DuplicateForm,
+    QuestionForm,
+    ReasonForm,
+    ReassignForm,
+)
+from .access import COORDINATORS, VERIFIERS, roles_required
+
+bp = Blueprint("review", __name__, url_prefix="/queue/reports")
+log = logging.getLogger(__name__)
+
+PageResult = Response | tuple[str, int]
+
+
+def colleagues(organisation_id: int) -> list[User]:
+    """Active verifiers and coordinators of the organisation: who may hold a claim."""
+    people = db.session.scalars(select(User).where(User.organisation_id == organisation_id,
+                                                   User.role.in_(VERIFIERS), User.active.is_(True)))
+    return sorted(people, key=lambda user: user.email)
+
+
+def _reassign_form(report: Report, submitted: bool = False) -> ReassignForm:
+    form = ReassignForm(prefix="reassign") if submitted else ReassignForm(formdata=None, prefix="reassign")
+    form.assignee.choices = opts([("", _("— choose —"))] + [
+        (user.public_id, f"{user.email} ({user.role.label})") for user in colleagues(report.organisation_id)
+        if user.id != report.claimed_by_id])
+    return form
+
+
+def review_context(report: Report, forms: dict[str, Any]) -> dict[str, Any]:
+    """What the report page needs for its review panel and timeline; `forms` replace the blank ones."""
+    checks = {name: getattr(report, name) for name in
+              ("location_verified", "time_verified", "media_authentic", "weapon_checked", "independent_sources")}
+    pending = report.pending_assessment
+    blank: dict[str, Callable[[], Any]] = {
+        "assessment_form": lambda: AssessmentForm(formdata=None, prefix="assess", data={
+            **checks, "grade": pending.grade.value if pending else "",
+            "source_reliability": (pending.source_reliability.value if pending else
+                                   report.source_reliability.value if report.source_reliability else "")}),
+        "reject_form": lambda: ReasonForm(formdata=None, prefix="reject"),
+        "reopen_form": lambda: ReasonForm(formdata=None, prefix="reopen"),
+        "downgrade_form": lambda: _downgrade_form(report),
+        "reassign_form": lambda: _reassign_form(report),
+        "duplicate_form": lambda: DuplicateForm(formdata=None, prefix="duplicate"),
+        "comment_form": lambda: CommentForm(formdata=None, prefix="comment"),
+        "question_form": lambda: QuestionForm(formdata=None, prefix="question"),
+    }
+    context = {name: forms.get(name) or make() for name, make in blank.items()}
+    context.update(
+        action_form=FlaskForm(formdata=None),
+        timeline=timeline(report),
+        is_claimant=report.state == ReportState.IN_REVIEW and report.claimed_by_id == current_user.id,
+        is_coordinator=current_user.role == Role.COORDINATOR,
+        pending=pending,
+        may_sign_off=pending is not None and pending.assessed_by_id != current_user.id,
+        open_action=forms.get("open_action"),
+    )
+    return context
+
+
+def _downgrade_form(report: Report, submitted: bool = False) -> DowngradeForm:
+    form = DowngradeForm(prefix="downgrade") if submitted else DowngradeForm(formdata=None, prefix="downgrade")
+    weaker = [grade for grade in Grade if report.grade is not None and grade.rank < report.grade.rank]
+    form.grade.choices = opts([("", _("— choose —"))] + [(g.value, g.label) for g in weaker])
+    return form
+
+
+def _found(public_id: str) -> Report:
+    report = organisation_report(db.session, current_user, public_id)
+    if report is None:
+        abort(404)
+    return report
+
+
+def _page(report: Report, status: int, error: str | None = None, **forms: Any) -> tuple[str, int]:
+    from .verify import report_page
+
+    if error:
+        flash(error, "error")
+    return report_page(report, forms=forms), status
+
+
+def _done(report: Report, message: str, anonymize: bool = False) -> Response:
+    """Commit; with `anonymize`, new free text was added and the workers owe the report a run that
+    makes its anonymized version."""
+    if anonymize:
+        owe_work(db.session, report, current_app.config["PIPELINE_DEADLINE_SECONDS"])
+    db.session.commit()
+    if anonymize:
+        dispatch_report(report.id)
+    flash(message, "info")
+    return redirect(url_for("verify.report", public_id=report.public_id))
+
+
+def _refused(report: Report, exc: ReviewError, **forms: Any) -> tuple[str, int]:
+    db.session.rollback()
+    return _page(report, 409, str(exc), **forms)
+
+
+def _plain_action(public_id: str, act: Callable[[Report], object], message: str) -> PageResult:
+    """An action without fields (claim, release, sign-off): only the CSRF token is checked."""
+    report = _found(public_id)
+    if not FlaskForm().validate_on_submit():
+        return _page(report, 400, _("The page had expired; try again."))
+    try:
+        act(report)
+    except ReviewError as exc:
+        return _refused(report, exc)
+    return _done(report, message)
+
+
+@bp.post("/<public_id>/claim")
+@roles_required(*VERIFIERS)
+def claim(public_id: str) -> PageResult:
+    return _plain_action(public_id, lambda report: claim_report(db.session, report, current_user),
+                         _("You hold the claim on this report now."))
+
+
+@bp.post("/<public_id>/release")
+@roles_required(*VERIFIERS)
+def release(public_id: str) -> PageResult:
+    return _plain_action(public_id, lambda report: release_claim(db.session, report, current_user),
+                         _("The report is back in triage."))
+
+
+@bp.post("/<public_id>/sign-off")
+@roles_required(*VERIFIERS)
+def sign_off_grade(public_id: str) -> PageResult:
+    return _plain_action(public_id, lambda report: sign_off(db.session, report, current_user),
+                         _("Signed off: the report is verified as confirmed."))
+
+
+@bp.post("/<public_id>/reassign")
+@roles_required(*COORDINATORS)
+def reassign(public_id: str) -> PageResult:
+    report = _found(public_id)
+    form = _reassign_form(report, submitted=True)
+    if not form.validate_on_submit():
+        return _page(report, 422, reassign_form=form, open_action="reassign")
+    assignee = db.session.scalar(select(User).where(User.public_id == form.assignee.data,
+                                                    User.organisation_id == current_user.organisation_id))
+    if assignee is None:
+        abort(404)
+    try:
+        reassign_claim(db.session, report, current_user, assignee)
+    except ReviewError as exc:
+        return _refused(report, exc, reassign_form=form, open_action="reassign")
+    return _done(report, _("The report was given to %(email)s.", email=assignee.email))
+
+
+@bp.post("/<public_id>/assessment")
+@roles_required(*VERIFIERS)
+def assessment(public_id: str) -> PageResult:
+    report = _found(public_id)
+    form = AssessmentForm(prefix="assess")
+    form.grading = request.form.get("action") == "grade"
+    if not form.validate_on_submit():
+        return _page(report, 422, assessment_form=form)
+    checklist = Checklist(bool(form.location_verified.data), bool(form.time_verified.data),
+                          bool(form.media_authentic.data), bool(form.weapon_checked.data),
+                          int(form.independent_sources.data or 0))
+    try:
+        if not form.grading:
+            save_checklist(db.session, report, current_user, checklist)
+            return _done(report, _("Checklist saved."))
+        grade = Grade(form.grade.data)
+        if is_downgrade(report, grade) and not (form.reason.data or "").strip():
+            form.reason.errors = [_("Lowering the grade needs a reason.")]
+            return _page(report, 422, assessment_form=form)
+        reliability = SourceReliability(form.source_reliability.data)
+        grade_report(db.session, report, current_user, checklist, grade, reliability, form.reason.data)
+    except ReviewError as exc:
+        return _refused(report, exc, assessment_form=form)
+    if grade == Grade.CONFIRMED:
+        return _done(report, _("Graded confirmed. A different verifier or a coordinator must now sign it off."))
+    return _done(report, _("Graded %(grade)s: the report is verified.", grade=grade.label))
+
+
+@bp.post("/<public_id>/reject")
+@roles_required(*VERIFIERS)
+def reject(public_id: str) -> PageResult:
+    report = _found(public_id)
+    form = ReasonForm(prefix="reject")
+    if not form.validate_on_submit():
+        return _page(report, 422, reject_form=form, open_action="reject")
+    try:
+        reject_report(db.session, report, current_user, form.reason.data)
+    except ReviewError as exc:
+        return _refused(report, exc, reject_form=form, open_action="reject")
+    return _done(report, _("The report was rejected."))
+
+
+@bp.post("/<public_id>/reopen")
+@roles_required(*COORDINATORS)
+def reopen(public_id: str) -> PageResult:
+    report = _found(public_id)
+    form = ReasonForm(prefix="reopen")
+    if not form.validate_on_submit():
+        return _page(report, 422, reopen_form=form, open_action="reopen")
+    try:
+        reopen_report(db.session, report, current_user, form.reason.data)
+    except ReviewError as exc:
+        return _refused(report, exc, reopen_form=form, open_action="reopen")
+    return _done(report, _("The report is in review again, with you."))
+
+
+@bp.post("/<public_id>/downgrade")
+@roles_required(*COORDINATORS)
+def downgrade(public_id: str) -> PageResult:
+    report = _found(public_id)
+    form = _downgrade_form(report, submitted=True)
+    if not form.validate_on_submit():
+        return _page(report, 422, downgrade_form=form, open_action="downgrade")
+    try:
+        downgrade_report(db.session, report, current_user, Grade(form.grade.data), form.reason.data)
+    except ReviewError as exc:
+        return _refused(report, exc, downgrade_form=form, open_action="downgrade")
+    return _done(report, _("The grade was lowered."))
+
+
+@bp.post("/<public_id>/duplicate")
+@roles_required(*VERIFIERS)
+def duplicate(public_id: str) -> PageResult:
+    report = _found(public_id)
+    form = DuplicateForm(prefix="duplicate")
+    if not form.validate_on_submit():
+        return _page(report, 422, duplicate_form=form, open_action="duplicate")
+    code = normalise_receipt_code(form.original.data or "")
+    original = db.session.scalar(select(Report).where(Report.receipt_code == code,
+                                                      Report.organisation_id == current_user.organisation_id))
+    if original is None:
+        form.original.errors = [_("No report of your organisation has this receipt code.")]
+        return _page(report, 422, duplicate_form=form, open_action="duplicate")
+    try:
+        mark_duplicate(db.session, report, current_user, original)
+    except ReviewError as exc:
+        return _refused(report, exc, duplicate_form=form, open_action="duplicate")
+    return _done(report, _("Marked as a duplicate of %(code)s.", code=original.receipt_code))
+
+
+@bp.post("/<public_id>/comments")
+@roles_required(*VERIFIERS)
+def comment(public_id: str) -> PageResult:
+    report = _found(public_id)
+    form = CommentForm(prefix="comment")
+    if not form.validate_on_submit():
+        return _page(report, 422, comment_form=form)
+    add_comment(db.session, report, current_user, form.text.data or "")
+    return _done(report, _("Comment added."), anonymize=True)
+
+
+@bp.post("/<public_id>/question")
+@roles_required(*VERIFIERS)
+def question(public_id: str) -> PageResult:
+    report = _found(public_id)
+    form = QuestionForm(prefix="question")
+    if not form.validate_on_submit():
+        return _page(report, 422, question_form=form, open_action="question")
+    try:
+        ask_reporter(db.session, report, current_user, form.question.data or "")
+    except ReviewError as exc:
+        return _refused(report, exc, question_form=form, open_action="question")
+    return _done(report, _("The question was sent to the reporter; the report waits for the answer."),
+                 anonymize=True)
