@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from .anonymization import export_cell
-from .enums import Consent, Harm, HarmGroup, ReportState, Risk
+from .enums import AgeBand, Consent, Harm, HarmGroup, ReportState, Risk
 from .models import Report
 
 # A cell starting with one of these is a formula to Excel, LibreOffice or Google Sheets (OWASP,
@@ -29,7 +29,7 @@ COLUMNS = [
     "report_id", "state", "received_on", "occurred_on", "occurred_time", "date_precision", "country", "admin1",
     "admin2", "locality", "location_precision", "location_cell", "incident_type",
     *(f"{harm.value}_{group.value}" for harm in Harm for group in HarmGroup),
-    "displaced", "objects_damaged", "delivery_platform", "platform_model", "munition_type", "munition_model",
+    "victims", "displaced", "objects_damaged", "delivery_platform", "platform_model", "munition_type", "munition_model",
     "remnants_found", "markings", "components", "identification_basis", "identification_confidence",
     "source_type", "consent", "attachments_sha256",
 ]
@@ -59,7 +59,7 @@ def exportable_reports(session: Session, organisation_id: int, state: ReportStat
                Report.consent.in_(EXPORTABLE_CONSENT), Report.risk_to_source != Risk.HIGH)
         .order_by(Report.received_at, Report.id)
         .options(selectinload(Report.objects_damaged), selectinload(Report.components),
-                 selectinload(Report.attachments))
+                 selectinload(Report.attachments), selectinload(Report.victims))
         .execution_options(yield_per=500)
     )
     yield from session.scalars(query)
@@ -70,7 +70,15 @@ def row_of(report: Report, cell_resolution: int = 6) -> list[Any]:
         " / ".join(part for part in (c.kind.value, c.model, c.manufacturer, c.country_of_manufacture) if part)
         for c in report.components
     )
+    # People as harm, sex, age band and civilian status only: an exact age helps identify someone.
+    victims = "; ".join(
+        ":".join((v.harm.value, v.sex.value,
+                  (AgeBand.for_age(v.age) if v.age is not None else v.age_band or AgeBand.UNKNOWN).value,
+                  v.civilian_status.value))
+        for v in report.victims
+    )
     values: dict[str, Any] = {
+        "victims": victims,
         "report_id": report.public_id,
         # Coarser than the verifiers' cell, and the time to the hour only (design/anonymization.md).
         "location_cell": export_cell(report.location_cell, cell_resolution),

@@ -131,4 +131,7 @@ def test_exports_get_a_coarser_cell_and_the_hour_only(app: Any, org: Any, report
     assert row["report_id"] == report.public_id
     assert row["location_cell"] == h3.cell_to_parent(h3.latlng_to_cell(39.5057, 46.4362, 8), 6)
     assert row["occurred_time"] == "06:00:00"
+    # People as harm, sex, age band and status: Anahit's exact age (34) becomes the 30–44 band.
+    assert row["victims"] == "killed:female:30-44:civilian; injured:male:5-11:unknown"
+    assert "34" not in row["victims"]
     assert "Hakobyan" not in response.get_data(as_text=True)
