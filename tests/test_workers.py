@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -130,21 +131,29 @@ def test_pipeline_is_idempotent(app: Any, reporter: Any) -> None:
     assert report.attachments[0].embedded_metadata == first
 
 
-def test_a_file_changed_after_receipt_is_quarantined(app: Any, reporter: Any) -> None:
-    """If the stored bytes no longer match the SHA-256 taken on receipt, the file is held back."""
+def tampered(app: Any, reporter: Any, change: Callable[[Any, Path], None]) -> Report:
+    """A report with one photo whose stored file `change` alters before the pipeline runs."""
     report = file_report(app, reporter)
     with app.app_context():
         attachment, _ = store_upload(db.session, app.config, io.BytesIO(jpeg_bytes()), "a.jpg", reporter,
                                      report=report)
         db.session.commit()
+        change(attachment, stored_path(app.config, attachment))
+        process_report(db.session, app.config, report.id)
+        db.session.commit()
+    return report
+
+
+def test_a_file_changed_after_receipt_is_quarantined(app: Any, reporter: Any) -> None:
+    """If the stored bytes no longer match the SHA-256 taken on receipt, the file is held back."""
+    def replace(attachment: Any, path: Path) -> None:
         # Someone with the key replaces the file: it opens, but it is not what was received.
-        path = stored_path(app.config, attachment)
         with open(path, "wb") as out:
             writer = crypto.SealedFileWriter(out, attachment.data_key.plain(), file_aad(attachment.storage_name))
             writer.write(jpeg_bytes() + b"tampered")
             writer.close()
-        process_report(db.session, app.config, report.id)
-        db.session.commit()
+
+    report = tampered(app, reporter, replace)
     attachment = fresh(report.id).attachments[0]
     assert attachment.status == AttachmentStatus.QUARANTINED
     assert "SHA-256" in (attachment.status_reason or "")
@@ -153,17 +162,12 @@ def test_a_file_changed_after_receipt_is_quarantined(app: Any, reporter: Any) ->
 
 def test_a_stored_file_altered_without_the_key_is_quarantined(app: Any, reporter: Any) -> None:
     """A flipped byte in the sealed file (disk fault, tampering) fails its seal: held back, never shown."""
-    report = file_report(app, reporter)
-    with app.app_context():
-        attachment, _ = store_upload(db.session, app.config, io.BytesIO(jpeg_bytes()), "a.jpg", reporter,
-                                     report=report)
-        db.session.commit()
-        path = stored_path(app.config, attachment)
+    def flip(_attachment: Any, path: Path) -> None:
         data = bytearray(path.read_bytes())
         data[40] ^= 0x01
         path.write_bytes(bytes(data))
-        process_report(db.session, app.config, report.id)
-        db.session.commit()
+
+    report = tampered(app, reporter, flip)
     attachment = fresh(report.id).attachments[0]
     assert attachment.status == AttachmentStatus.QUARANTINED
     assert "altered" in (attachment.status_reason or "")

@@ -225,32 +225,31 @@ def assessment(public_id: str) -> PageResult:
     return _done(report, _("Graded %(grade)s: the report is verified.", grade=grade.label))
 
 
+def _with_reason(public_id: str, prefix: str, step: Callable[..., object], done: str) -> PageResult:
+    """A step that needs a typed reason (reject, reopen): the form comes back with what was typed when
+    the reason is missing or the step is refused."""
+    report = _found(public_id)
+    form = ReasonForm(prefix=prefix)
+    forms: dict[str, Any] = {f"{prefix}_form": form, "open_action": prefix}
+    if not form.validate_on_submit():
+        return _page(report, 422, **forms)
+    try:
+        step(db.session, report, current_user, form.reason.data)
+    except ReviewError as exc:
+        return _refused(report, exc, **forms)
+    return _done(report, done)
+
+
 @bp.post("/<public_id>/reject")
 @roles_required(*VERIFIERS)
 def reject(public_id: str) -> PageResult:
-    report = _found(public_id)
-    form = ReasonForm(prefix="reject")
-    if not form.validate_on_submit():
-        return _page(report, 422, reject_form=form, open_action="reject")
-    try:
-        reject_report(db.session, report, current_user, form.reason.data)
-    except ReviewError as exc:
-        return _refused(report, exc, reject_form=form, open_action="reject")
-    return _done(report, _("The report was rejected."))
+    return _with_reason(public_id, "reject", reject_report, _("The report was rejected."))
 
 
 @bp.post("/<public_id>/reopen")
 @roles_required(*COORDINATORS)
 def reopen(public_id: str) -> PageResult:
-    report = _found(public_id)
-    form = ReasonForm(prefix="reopen")
-    if not form.validate_on_submit():
-        return _page(report, 422, reopen_form=form, open_action="reopen")
-    try:
-        reopen_report(db.session, report, current_user, form.reason.data)
-    except ReviewError as exc:
-        return _refused(report, exc, reopen_form=form, open_action="reopen")
-    return _done(report, _("The report is in review again, with you."))
+    return _with_reason(public_id, "reopen", reopen_report, _("The report is in review again, with you."))
 
 
 @bp.post("/<public_id>/downgrade")

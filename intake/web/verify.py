@@ -243,6 +243,22 @@ def reveal(public_id: str) -> tuple[str, int] | str:
     return _report_page(found, revealed=form.what.data)
 
 
+def _file_response(chunks: Iterator[bytes], mimetype: str) -> FlaskResponse:
+    """A stored file, decrypted chunk by chunk; a missing or broken file fails before any byte is sent."""
+    try:
+        first = next(chunks, b"")
+    except (FileNotFoundError, SealBroken):
+        abort(409)
+
+    def stream() -> Iterator[bytes]:
+        yield first
+        yield from chunks
+
+    response = FlaskResponse(stream(), mimetype=mimetype)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
 # Derivatives shown in the page itself; everything else only as a download.
 INLINE_TYPES = frozenset({"image/jpeg", "image/png"})
 
@@ -257,19 +273,10 @@ def derivative_file(public_id: str, file_id: str) -> FlaskResponse:
     attachment = next((a for a in found.attachments if a.public_id == file_id), None) or abort(404)
     if attachment.derivative_storage_name is None or attachment.derivative_media_type is None or found.erased:
         abort(404)
-    chunks = read_derivative(current_app.config, attachment)
-    try:
-        first = next(chunks, b"")
-    except (FileNotFoundError, SealBroken):
-        abort(409)
-
-    def stream() -> Iterator[bytes]:
-        yield first
-        yield from chunks
-
     media_type = attachment.derivative_media_type
     inline = media_type in INLINE_TYPES
-    response = FlaskResponse(stream(), mimetype=media_type if inline else "application/octet-stream")
+    response = _file_response(read_derivative(current_app.config, attachment),
+                              media_type if inline else "application/octet-stream")
     extension = ALLOWED_TYPES.get(media_type, "bin").lower()
     disposition = "inline" if inline else "attachment"
     response.headers["Content-Disposition"] = f'{disposition}; filename="copy-{attachment.sha256[:12]}.{extension}"'
@@ -297,18 +304,8 @@ def original_file(public_id: str, file_id: str) -> FlaskResponse | tuple[str, in
            target_id=attachment.public_id,
            detail={"report": found.public_id, "sha256": attachment.sha256, "reason": (form.reason.data or "").strip()})
     db.session.commit()
-    chunks = read_original(current_app.config, attachment)
-    try:
-        first = next(chunks, b"")  # a missing or broken file fails here, before any byte is sent
-    except (FileNotFoundError, SealBroken):
-        abort(409)
     extension = ALLOWED_TYPES.get(attachment.media_type, "bin").lower()
-
-    def stream() -> Iterator[bytes]:
-        yield first
-        yield from chunks
-
-    response = FlaskResponse(stream(), mimetype="application/octet-stream")
+    response = _file_response(read_original(current_app.config, attachment), "application/octet-stream")
     response.headers["Content-Disposition"] = f'attachment; filename="original-{attachment.sha256[:12]}.{extension}"'
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Length"] = str(attachment.size)
