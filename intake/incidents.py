@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from .audit import record
 from .enums import AuditAction, ComponentKind, DeliveryPlatform, Harm, HarmGroup
-from .models import Incident, IncidentLink, Report, User, utcnow
+from .models import DataKey, Incident, IncidentLink, Report, User, utcnow
 
 
 class IncidentError(ValueError):
@@ -100,7 +100,8 @@ def create_incident(session: Session, actor: User, report: Report) -> Incident:
     _same_organisation(actor, report)
     if incident_of(session, report) is not None:
         raise IncidentError(_("This report is already part of an incident: unlink it first."))
-    incident = Incident(organisation_id=report.organisation_id, title=title_for(report))
+    # Its own data key, for the reconciliation note sealed later.
+    incident = Incident(organisation_id=report.organisation_id, title=title_for(report), data_key=DataKey.create())
     session.add(incident)
     session.flush()
     _audit(AuditAction.INCIDENT_CREATED, actor, session, incident, report=report.public_id)
