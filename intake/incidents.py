@@ -92,7 +92,7 @@ def _touch(incident: Incident) -> None:
 def _same_organisation(actor: User, *things: Incident | Report) -> None:
     # Views look everything up within the actor's organisation; this is the second lock on that door.
     if any(thing.organisation_id != actor.organisation_id for thing in things):
-        raise IncidentError("not of the actor's organisation")
+        raise IncidentError(_("Not found."))
 
 
 def create_incident(session: Session, actor: User, report: Report) -> Incident:

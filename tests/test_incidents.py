@@ -348,3 +348,25 @@ def test_other_organisations_and_reporters_get_404_on_every_incident_route(app: 
             assert post(browser, url, **fields).status_code == 404, (user.role, url, fields)
     assert audit_actions(app) == before, "nothing happened"
     assert incident_of(app, outsider_report) is None
+
+
+def test_markup_typed_into_reports_is_text_on_incident_pages(app: Any, reporter: Any, verifier: Any) -> None:
+    """A script in a place name, a weapon model or a component stays text in the incident's title, its
+    page, the list and the review page's section; every form on them carries a CSRF token."""
+    payload = '"><script>alert(1)</script>'
+    first = triaged_report(app, reporter, **HERE, locality=payload, munition_model=payload,
+                           components=[{"kind": "fuze", "model": payload, "manufacturer": payload}])
+    second = triaged_report(app, reporter, **SAME_STRIKE)
+    browser = signed_in(app, verifier)
+    link_with(browser, second, first)
+    incident = incident_of(app, first)
+    assert incident is not None and payload in incident.title
+    for url in (f"/incidents/{incident.public_id}", "/incidents/", f"/queue/reports/{first.public_id}",
+                f"/queue/reports/{second.public_id}"):
+        html = browser.get(url).get_data(as_text=True)
+        assert "<script>alert(1)" not in html, url
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html, url
+        assert " style=" not in html and not re.search(r"\son[a-z]+=", html), url
+        mine = panel(html) if url.startswith("/queue/") else html
+        for form in re.findall(r'<form[^>]*method="post".*?</form>', mine, re.S):
+            assert 'name="csrf_token"' in form, url

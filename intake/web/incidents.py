@@ -167,17 +167,6 @@ def _report_or_404(public_id: str | None) -> Report:
     return organisation_report(db.session, current_user, public_id or "") or abort(404)
 
 
-def _commit_or_explain() -> bool:
-    """Commit; a report linked elsewhere at the same moment by someone else is explained, not a 500."""
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        flash(_("Someone linked this report at the same moment. Look again and try once more."), "error")
-        return False
-    return True
-
-
 def _back(back: str | None, report: Report | None, incident: Incident | None) -> Response:
     if back == "report" and report is not None:
         return redirect(url_for("verify.report", public_id=report.public_id))
@@ -196,22 +185,30 @@ def link() -> Response:
     if not form.validate_on_submit():
         abort(400)
     report = _report_or_404(form.report.data)
+    other = _report_or_404(form.other.data) if form.other.data else None
+    target = None
+    if form.incident.data:
+        target = organisation_incident(db.session, current_user, form.incident.data) or abort(404)
     try:
-        if form.other.data:
-            result = link_together(db.session, current_user, report, _report_or_404(form.other.data))
-        elif form.incident.data:
-            target = organisation_incident(db.session, current_user, form.incident.data) or abort(404)
+        if other is not None:
+            result = link_together(db.session, current_user, report, other)
+        elif target is not None:
             link_report(db.session, current_user, target, report)
             result = target
         else:
             result = create_incident(db.session, current_user, report)
+        title, incident_id = result.title, result.id
+        db.session.commit()
     except IncidentError as exc:
         db.session.rollback()
         flash(str(exc), "error")
-        return _back("report", report, None)
-    if _commit_or_explain():
-        log.info("report %s linked into incident %s", report.id, result.id)
-        flash(_("Linked into the incident “%(title)s”.", title=result.title), "info")
+    except IntegrityError:
+        # Another verifier linked one of these reports at the same moment (a report is in one incident).
+        db.session.rollback()
+        flash(_("Someone linked this report at the same moment. Look again and try once more."), "error")
+    else:
+        log.info("report %s linked into incident %s", report.id, incident_id)
+        flash(_("Linked into the incident “%(title)s”.", title=title), "info")
     return _back("report", report, None)
 
 
