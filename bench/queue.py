@@ -33,7 +33,7 @@ process, through the app's own functions and a SQLAlchemy session, ORM objects b
   no date range; the integrator adds one when the workflow's filters land).
 - `duplicate suggestions`: `intake.duplicates.suggest_duplicates` — the pipeline step — for a random
   report, as for a new one: it looks for candidates among every other report of its organisation,
-  scores them, replaces the report's stored suggestions (then rolled back). Its files are loaded
+  scores them, replaces the report's stored suggestions (flushed, then rolled back). Its files are loaded
   before the clock starts, as the pipeline's earlier steps have them loaded. `candidates` is the mean
   number of reports read per call, `suggested` the mean number kept.
 
@@ -475,6 +475,7 @@ def measure(url: str, samples: int, rng: random.Random) -> tuple[list[Timing], d
 
     def suggest(i: int) -> None:
         suggest_duplicates(session, {}, picked[i])
+        session.flush()  # the writes too, as the pipeline's commit makes them
 
     duplicates = timed(samples, 5, suggest, session.rollback)
     # Outside the clock: how many candidates a call reads, and how many it keeps.

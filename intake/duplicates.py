@@ -33,7 +33,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, literal, or_, select
+from sqlalchemy import ColumnElement, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from .enums import DatePrecision, DuplicateReason, IncidentType, LocationPrecision
@@ -301,19 +301,25 @@ def find_duplicates(session: Session, report: Report) -> list[Candidate]:
 
 def suggest_duplicates(session: Session, config: dict[str, Any], report: Report) -> None:
     """Pipeline step: (re)compute the report's duplicate suggestions, replacing every earlier one it is
-    part of. Idempotent: the same reports give the same rows."""
-    found = find_duplicates(session, report)
-    session.execute(
-        delete(DuplicateSuggestion)
-        .where(or_(DuplicateSuggestion.report_id == report.id, DuplicateSuggestion.candidate_id == report.id))
-        .execution_options(synchronize_session=False)
-    )
+    part of (either side). Idempotent: the same reports leave the same rows."""
+    # The reads need nothing of this run's pending changes (the report's own facts are taken from the
+    # object), and leaving them unflushed keeps SQLite's write lock for the commit at the end of the run.
+    with session.no_autoflush:
+        found = {c.facts.id: c for c in find_duplicates(session, report)}
+        stored = list(session.scalars(select(DuplicateSuggestion).where(
+            or_(DuplicateSuggestion.report_id == report.id, DuplicateSuggestion.candidate_id == report.id))))
+    for row in stored:
+        other = row.candidate_id if row.report_id == report.id else row.report_id
+        candidate = found.pop(other, None)
+        if candidate is None:
+            session.delete(row)
+        else:
+            row.score, row.reasons = round(candidate.score, 3), [r.value for r in candidate.reasons]
     session.add_all(
         DuplicateSuggestion(organisation_id=report.organisation_id, report_id=report.id, candidate_id=c.facts.id,
                             score=round(c.score, 3), reasons=[r.value for r in c.reasons])
-        for c in found
+        for c in found.values()
     )
-    session.flush()
 
 
 # ---- reading them -------------------------------------------------------------------------------
