@@ -160,7 +160,8 @@ def unlink_report(session: Session, actor: User, incident: Incident, report: Rep
     session.delete(link)
     session.flush()
     _touch(incident)
-    left = len(reports_of(session, incident))
+    left = session.scalar(select(func.count()).select_from(IncidentLink)
+                          .where(IncidentLink.incident_id == incident.id)) or 0
     if left == 0:
         incident.closed_at = utcnow()
     _audit(AuditAction.INCIDENT_REPORT_UNLINKED, actor, session, incident, report=report.public_id,
