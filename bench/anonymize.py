@@ -35,7 +35,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# Run as `python bench/anonymize.py`, this folder comes first on sys.path, where bench/intake.py and
+# bench/queue.py would shadow the intake package and the standard library's queue: use the root instead.
+if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+else:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 # One core: numpy's BLAS (under natasha and spaCy) would otherwise start a thread per core.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")

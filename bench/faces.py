@@ -22,13 +22,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import cv2
-import numpy as np
-from PIL import Image
-from skimage import data as skdata
-
-# bench/intake.py would shadow the intake package: import from the repository root instead.
+# bench/intake.py and bench/queue.py would shadow the intake package and the standard library's queue
+# (which the libraries below import): import from the repository root instead, before anything else.
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+from skimage import data as skdata  # noqa: E402
+
 from intake.derivatives import faces  # noqa: E402
 
 Box = tuple[float, float, float, float]

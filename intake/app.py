@@ -92,13 +92,14 @@ def _supported_languages() -> list[str]:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from .web import admin, api, auth, errors, field, health, review, verify
+    from .web import admin, api, auth, errors, field, health, incidents, review, verify
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(field.bp)
     app.register_blueprint(verify.bp)
     app.register_blueprint(review.bp)
+    app.register_blueprint(incidents.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
     errors.register(app)

@@ -295,6 +295,19 @@ class JobState(LabelledEnum):
     DEAD = "dead", _l("Failed repeatedly: held for a coordinator")
 
 
+class DuplicateReason(LabelledEnum):
+    """Why the workers suggest that two reports describe the same event (intake/duplicates.py)."""
+
+    SAME_MEDIA = "same_media", _l("The same file (identical SHA-256)")
+    SAME_TIME = "same_time", _l("Same time, within both reports' date precision")
+    NEARBY = "nearby", _l("Nearby, within both reports' location precision")
+    SAME_AREA = "same_area", _l("Same district or locality (no map point to compare)")
+    SAME_TYPE = "same_type", _l("Same incident type")
+    SAME_PLATFORM = "same_platform", _l("Same platform model")
+    SAME_MUNITION = "same_munition", _l("Same munition model")
+    SIMILAR_ACCOUNT = "similar_account", _l("Similar anonymized account")
+
+
 class Sensitivity(str, enum.Enum):
     """Sensitivity class of a field (see design/report.md): where its value may go."""
 
@@ -322,6 +335,11 @@ class AuditAction(LabelledEnum):
     REPORT_REVEALED = "report.revealed", _l("Original fields of a report revealed")
     ORIGINAL_DOWNLOADED = "report.original_downloaded", _l("Original file downloaded")
     ORIGINALS_ERASED = "report.originals_erased", _l("Originals of a report erased")
+    INCIDENT_CREATED = "incident.created", _l("Incident created")
+    INCIDENT_REPORT_LINKED = "incident.report_linked", _l("Report linked to an incident")
+    INCIDENT_REPORT_UNLINKED = "incident.report_unlinked", _l("Report unlinked from an incident")
+    INCIDENTS_MERGED = "incident.merged", _l("Incidents merged")
+    INCIDENT_FIGURES_RECONCILED = "incident.figures_reconciled", _l("Casualty figures of an incident reconciled")
     EXPORTED = "export.csv", _l("Reports exported")
     REPORT_CLAIMED = "report.claimed", _l("Report claimed for review")
     CLAIM_RELEASED = "report.claim_released", _l("Claim released")

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -876,3 +877,93 @@ class AuditChainHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger)
     entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+# ---- incidents and duplicate suggestions (design/workflow.md, Incidents) ------------------------
+
+# Where the duplicate finder looks (intake/duplicates.py): a report's neighbours in place and time are
+# index range scans, never a scan of the organisation's reports. Declared here, beside the tables
+# they serve, rather than inside Report and Attachment.
+Index("ix_reports_cell_date", Report.organisation_id, Report.location_cell, Report.occurred_on)
+Index("ix_reports_admin2_date", Report.organisation_id, Report.admin2, Report.occurred_on)
+Index("ix_reports_locality_date", Report.organisation_id, Report.locality, Report.occurred_on)
+Index("ix_attachments_sha256", Attachment.organisation_id, Attachment.sha256)
+
+
+class Incident(SealedRow, Base):
+    """One event that several reports describe, as linked by a verifier of the organisation.
+
+    Its title is made of publishable facts of the report it started from (type, place, date); the
+    casualty figures are the ones a verifier reconciled from its reports, with a note that is
+    sealed under the incident's own data key (a note may name the people it counts). A merged
+    incident is closed and points at the one its reports moved to.
+    """
+
+    __tablename__ = "incidents"
+    __table_args__ = (Index("ix_incidents_open", "organisation_id", "closed_at", "updated_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(36), unique=True, default=new_public_id, info=P)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), info=P)
+    title: Mapped[str] = mapped_column(String(300), info=P)
+    killed: Mapped[int | None] = mapped_column(Integer, info=P)
+    injured: Mapped[int | None] = mapped_column(Integer, info=P)
+    missing: Mapped[int | None] = mapped_column(Integer, info=P)
+    reconciliation_note = SealedField[str | None](Sensitivity.SENSITIVE)
+    reconciled_at: Mapped[dt.datetime | None] = mapped_column(Timestamp(), info=P)
+    reconciled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), info=I_)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow, info=P)
+    updated_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow, info=P)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(Timestamp(), info=P)
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), info=P)
+
+    data_key_id: Mapped[int] = mapped_column(ForeignKey("data_keys.id"), index=True, info=P)
+    data_key: Mapped[DataKey] = relationship()
+    links: Mapped[list[IncidentLink]] = relationship(back_populates="incident", order_by="IncidentLink.linked_at")
+    merged_into: Mapped[Incident | None] = relationship(remote_side="Incident.id")
+
+    def data_key_for_sealing(self) -> DataKey:
+        if self.data_key is None:
+            self.data_key = DataKey.create()
+        return self.data_key
+
+    @property
+    def reconciled(self) -> bool:
+        return self.reconciled_at is not None
+
+
+class IncidentLink(Base):
+    """A report's place in an incident: a report belongs to at most one (its id is the key)."""
+
+    __tablename__ = "incident_links"
+
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True,
+                                           autoincrement=False)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    linked_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow)
+    linked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    incident: Mapped[Incident] = relationship(back_populates="links")
+    report: Mapped[Report] = relationship()
+
+
+class DuplicateSuggestion(Base):
+    """A report the workers think describes the same event as another, with why (intake/duplicates.py).
+
+    Made again, replacing the report's earlier suggestions, at every pipeline run of the report; the
+    reasons are short codes of `enums.DuplicateReason`, never words from either report.
+    """
+
+    __tablename__ = "duplicate_suggestions"
+    __table_args__ = (UniqueConstraint("report_id", "candidate_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), info=P)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), info=P)
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True, info=P)
+    score: Mapped[float] = mapped_column(Float, info=P)
+    reasons: Mapped[list[str]] = mapped_column(JSON, info=P)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow, info=P)
+
+    report: Mapped[Report] = relationship(foreign_keys=[report_id])
+    candidate: Mapped[Report] = relationship(foreign_keys=[candidate_id])

@@ -8,8 +8,8 @@ dispatches again any job still pending after its deadline, and a job that fails 
 again is held as `dead` for a coordinator to look at and retry.
 
 Each step is idempotent: it looks at what is already done and does only the rest, so a step
-killed at any line and run again leaves the same result. Duplicate detection joins `STEPS` when it
-lands.
+killed at any line and run again leaves the same result. The last step, `suggest_duplicates`, needs
+the coarse cell and the anonymized account the step before it made.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from .anonymization import anonymize_report
+from .duplicates import suggest_duplicates
 from .enums import JobState, ReportState
 from .media import inspect_attachment, make_derivative_of
 from .models import PipelineJob, Report, WorkerHeartbeat, utcnow
@@ -42,7 +43,7 @@ def make_derivatives(session: Session, config: dict[str, Any], report: Report) -
 
 
 Step = Callable[[Session, dict[str, Any], Report], None]
-STEPS: list[Step] = [inspect_media, make_derivatives, anonymize_report]
+STEPS: list[Step] = [inspect_media, make_derivatives, anonymize_report, suggest_duplicates]
 
 
 # ---- the outbox ---------------------------------------------------------------------------------

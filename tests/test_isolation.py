@@ -19,6 +19,7 @@ from sqlalchemy import select
 from intake.accounts import create_token
 from intake.enums import ReportState, Role
 from intake.extensions import db
+from intake.incidents import create_incident
 from intake.media import store_upload
 from intake.models import Attachment, Report, User
 from intake.review import ask_reporter, claim_report
@@ -67,6 +68,12 @@ ACCESS: dict[str, set[Role] | str] = {
     "verify.derivative_file": VERIFIERS,
     "verify.correct_redactions": VERIFIERS,
     "verify.held": {COORDINATOR},
+    "incidents.incidents": VERIFIERS,
+    "incidents.incident": VERIFIERS,
+    "incidents.link": VERIFIERS,
+    "incidents.unlink": VERIFIERS,
+    "incidents.merge": VERIFIERS,
+    "incidents.figures": VERIFIERS,
     "verify.retry": {COORDINATOR},
     "verify.export_csv": {COORDINATOR},
     "review.claim": VERIFIERS,
@@ -88,6 +95,7 @@ class World:
     report: Report
     attachment: Attachment
     filer: User
+    incident_id: str  # an incident the report is in
     home: dict[Role, User]  # the organisation of the report, one user per role (reporter: not the filer)
     away: dict[Role, User]  # another organisation
 
@@ -97,11 +105,12 @@ def world(app: Any, org: Any, reporter: Any, verifier: Any) -> World:
     """A report (asking its reporter a question, so that every route has something to act on) with
     a file, in an organisation with one user of each role, and another organisation alike."""
     report = triaged_report(app, reporter)
-    with app.app_context():
+    with app.test_request_context():  # the incident's title is made in the user's language
         row = db.session.get(Report, report.id)
         assert row is not None
         attachment, _created = store_upload(db.session, app.config, io.BytesIO(jpeg_bytes()), "a.jpg", reporter,
                                             report=row)
+        incident_id = create_incident(db.session, verifier, row).public_id
         claim_report(db.session, row, verifier)
         ask_reporter(db.session, row, verifier, "Which street was it?")
         db.session.commit()
@@ -114,7 +123,7 @@ def world(app: Any, org: Any, reporter: Any, verifier: Any) -> World:
     away = {role: make_user(other, role) for role in (REPORTER, VERIFIER, COORDINATOR, ADMIN)}
     found = db.session.scalar(select(Attachment).where(Attachment.public_id == file_id))
     assert found is not None
-    return World(report, found, reporter, home, away)
+    return World(report, found, reporter, incident_id, home, away)
 
 
 def rules(app: Any) -> list[Any]:
@@ -135,9 +144,13 @@ def url_for_rule(rule: Any, world: World) -> str:
         if argument == "file_id":
             values[argument] = world.attachment.public_id
         elif argument == "public_id":
-            # The admin pages act on users; everything else on reports.
-            values[argument] = (world.home[VERIFIER].public_id if rule.endpoint.startswith("admin.")
-                                else world.report.public_id)
+            # The admin pages act on users, the incident pages on incidents; everything else on reports.
+            if rule.endpoint.startswith("admin."):
+                values[argument] = world.home[VERIFIER].public_id
+            elif rule.endpoint.startswith("incidents."):
+                values[argument] = world.incident_id
+            else:
+                values[argument] = world.report.public_id
         else:
             raise AssertionError(f"no real value known for <{argument}> of {rule.rule}")
     path: str = rule.build(values, append_unknown=False)[1]
@@ -195,6 +208,7 @@ def test_every_route_answers_404_to_other_organisations_and_lower_roles(app: Any
                        (world.filer, f"/reports/{world.report.public_id}/receipt"),
                        (world.filer, f"/reports/{world.report.public_id}/answer"),
                        (world.home[COORDINATOR], "/queue/held"),
+                       (world.home[VERIFIER], f"/incidents/{world.incident_id}"),
                        (world.home[ADMIN], "/admin/users")):
         assert browser_of(user)[0].get(path).status_code == 200, path
 
