@@ -57,6 +57,9 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "BABEL_DEFAULT_LOCALE": "en",
         "LANGUAGES": ["en", "ru", "uk", "hy", "az", "ar"],
         "QUEUE_PAGE_SIZE": 25,
+        # Queue tabs count exactly up to this many reports and then say "1000+": an exact count of a
+        # very large tab would read all of it on every page view.
+        "QUEUE_COUNT_CAP": 1000,
         # H3 resolution of the coarse cell that stands for an exact point: 8 (about 0.7 km²) in the
         # verifiers' default view, 6 (about 36 km²) in exports.
         "LOCATION_CELL_RESOLUTION": 8,

@@ -32,6 +32,7 @@ from sqlalchemy import (
     event,
     false,
     inspect,
+    text,
 )
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.ext.hybrid import Comparator, hybrid_property
@@ -377,6 +378,11 @@ class Report(SealedRow, Base):
         # "Mine" and the "claimed by" filter; the idle-claim sweep looks claims up by last activity.
         Index("ix_reports_claimed_by", "claimed_by_id", "state"),
         Index("ix_reports_claim_activity", "state", "last_activity_at"),
+        # The queue's most used filters (incident type, dates of the event), counts included.
+        Index("ix_reports_filter", "organisation_id", "state", "incident_type", "occurred_on"),
+        # "Awaiting sign-off": few rows among many in review.
+        Index("ix_reports_sign_off", "organisation_id", postgresql_where=text("sign_off_pending"),
+              sqlite_where=text("sign_off_pending")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -93,10 +93,14 @@ def process_report(session: Session, config: dict[str, Any], report_id: int) -> 
         select(PipelineJob.generation).where(PipelineJob.report_id == report_id)
     )
     pause = float(config.get("PIPELINE_STEP_DELAY_SECONDS") or 0)
-    for step in STEPS:
-        if pause:
-            time.sleep(pause)  # fault injection for the fault tests and the soak bench only
-        step(session, config, report)
+    # The steps' changes are written at the end, not whenever a step happens to query: on SQLite a
+    # write takes the database's one write lock, which would then be held through the slow steps
+    # (cleaned copies, anonymization) and make an upload arriving meanwhile wait.
+    with session.no_autoflush:
+        for step in STEPS:
+            if pause:
+                time.sleep(pause)  # fault injection for the fault tests and the soak bench only
+            step(session, config, report)
     outcome = "updated"
     if report.state == ReportState.RECEIVED:
         transition(session, report, ReportState.TRIAGE)

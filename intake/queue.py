@@ -20,7 +20,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, exists, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, exists, func, or_, select, tuple_
 from sqlalchemy.orm import Session, selectinload
 
 from .enums import DeliveryPlatform, Grade, IncidentType, QueueSort, QueueTab, ReportState
@@ -97,27 +97,24 @@ def tab_conditions(tab: QueueTab, organisation_id: int, user_id: int) -> list[Co
     return conditions
 
 
-def tab_counts(session: Session, organisation_id: int, user_id: int,
-               filters: Filters | None = None) -> dict[QueueTab, int]:
-    """How many reports each tab holds under the filters.
+# Tab counts are exact up to this many; above it a tab says "1000+". An exact count of a tab with a
+# hundred thousand reports would read them all on every page view.
+COUNT_CAP = 1000
 
-    Two queries: reports per state (without filters an index-only scan of ix_reports_queue), and
-    the split of the reports in review — few at any time — into mine and awaiting sign-off.
+
+def tab_counts(session: Session, organisation_id: int, user_id: int,
+               filters: Filters | None = None, cap: int = COUNT_CAP) -> dict[QueueTab, int]:
+    """How many reports each tab holds under the filters, up to `cap` + 1 (meaning "more than cap").
+
+    One bounded query per tab, each an index range of at most `cap` + 1 entries (ix_reports_queue,
+    ix_reports_claimed_by, ix_reports_sign_off, ix_reports_filter for the type and date filters).
     """
     conditions = (filters or Filters()).conditions()
-    states = sorted(set(TAB_STATES.values()), key=lambda s: s.value)
-    per_state = dict(session.execute(
-        select(Report.state, func.count())
-        .where(Report.organisation_id == organisation_id, Report.state.in_(states), *conditions)
-        .group_by(Report.state)
-    ).all())
-    mine, pending = session.execute(
-        select(func.sum(case((Report.claimed_by_id == user_id, 1), else_=0)),
-               func.sum(case((Report.sign_off_pending.is_(True), 1), else_=0)))
-        .where(Report.organisation_id == organisation_id, Report.state == ReportState.IN_REVIEW, *conditions)
-    ).one()
-    counts = {tab: int(per_state.get(state, 0)) for tab, state in TAB_STATES.items()}
-    counts[QueueTab.MINE], counts[QueueTab.SIGN_OFF] = int(mine or 0), int(pending or 0)
+    counts: dict[QueueTab, int] = {}
+    for tab in QueueTab:
+        bounded = (select(Report.id).where(*tab_conditions(tab, organisation_id, user_id), *conditions)
+                   .limit(cap + 1).subquery())
+        counts[tab] = int(session.scalar(select(func.count()).select_from(bounded)) or 0)
     return counts
 
 
@@ -182,6 +179,7 @@ def queue_page(
     sort: QueueSort = QueueSort.PRIORITY,
     after: str | None = None,
     page_size: int = 25,
+    count_cap: int = COUNT_CAP,
 ) -> Page:
     """One page of a tab. `after` is the cursor from the previous page (ignored if of another sort)."""
     filters = filters or Filters()
@@ -192,7 +190,7 @@ def queue_page(
     else:
         rows = _uniform_rows(session, conditions, sort, position, page_size + 1)
     next_cursor = encode_cursor(sort, rows[page_size - 1]) if len(rows) > page_size else None
-    counts = tab_counts(session, organisation_id, user_id, filters)
+    counts = tab_counts(session, organisation_id, user_id, filters, count_cap)
     return Page(rows[:page_size], next_cursor, counts[tab], counts)
 
 

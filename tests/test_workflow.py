@@ -536,6 +536,12 @@ def test_queue_tabs_count_and_filters_narrow(app: Any, org: Any, reporter: Any, 
     counts = dict(re.findall(r'tab=(\w+)[^"]*"[^>]*>[^<]+<span class="count">(\d+)</span>', html))
     assert counts == {"triage": "3", "mine": "1", "sign_off": "0", "needs_info": "0", "verified": "1",
                       "rejected": "1"}
+    # Above the cap a tab says so instead of counting every report on every page view.
+    app.config["QUEUE_COUNT_CAP"] = 2
+    capped = browser.get("/queue/").get_data(as_text=True)
+    assert re.search(r'tab=triage[^"]*"[^>]*>[^<]+<span class="count">2\+</span>', capped)
+    assert re.search(r'tab=verified[^"]*"[^>]*>[^<]+<span class="count">1</span>', capped)
+    app.config["QUEUE_COUNT_CAP"] = 1000
     assert ids_in(browser.get("/queue/?tab=mine").get_data(as_text=True)) == [mine.public_id]
     assert ids_in(other_browser.get("/queue/?tab=mine").get_data(as_text=True)) == [theirs.public_id]
     assert ids_in(browser.get("/queue/?tab=verified").get_data(as_text=True)) == [verified.public_id]

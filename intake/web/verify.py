@@ -96,11 +96,13 @@ def queue() -> str:
         sort=sort,
         after=request.args.get("after"),
         page_size=current_app.config["QUEUE_PAGE_SIZE"],
+        count_cap=current_app.config["QUEUE_COUNT_CAP"],
     )
     # The filters as query arguments, for the tabs and the next page's link.
     kept = {name: request.args[name] for name in form.data if request.args.get(name)}
     return render_template("verify/queue.html", page=page, tab=tab, form=form, kept=kept, sort=sort,
-                           filtered=bool(filters.conditions()))
+                           filtered=bool(filters.conditions()),
+                           count_cap=current_app.config["QUEUE_COUNT_CAP"])
 
 
 @bp.route("/held")
