@@ -93,7 +93,8 @@ def tab_conditions(tab: QueueTab, organisation_id: int, user_id: int) -> list[Co
     if tab == QueueTab.MINE:
         conditions.append(Report.claimed_by_id == user_id)
     elif tab == QueueTab.SIGN_OFF:
-        conditions.append(Report.sign_off_pending.is_(True))
+        # Plain `sign_off_pending` (not `IS TRUE`): PostgreSQL then uses the partial index ix_reports_sign_off.
+        conditions.append(Report.sign_off_pending.expression)
     return conditions
 
 
