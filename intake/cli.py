@@ -76,7 +76,8 @@ def _rewrite_tables(database_url: str) -> None:
             if database_url.startswith("sqlite"):
                 conn.execute(text("VACUUM"))
             else:
-                conn.execute(text("VACUUM FULL reports, victims, witnesses, links, attachments, users"))
+                tables = "reports, victims, witnesses, links, attachments, users, state_transitions"
+                conn.execute(text(f"VACUUM FULL {tables}"))
     finally:
         engine.dispose()
 

@@ -93,7 +93,7 @@ def erase_report(session: Session, config: dict[str, Any], report: Report) -> in
         attachment.__dict__.pop("_sealed_state", None)
     # The review's free text (comments, questions and answers, reasons for a lower grade) goes too.
     for rows in (report.victims, report.witnesses, report.links, report.comments, report.info_requests,
-                 report.assessments, report.redaction_corrections, [report]):
+                 report.assessments, report.redaction_corrections, report.transitions, [report]):
         for row in rows:
             row.sealed = None
             row.__dict__.pop("_sealed_state", None)

@@ -711,8 +711,11 @@ def _sync_casualty_total(session: Session, _context: Any, _instances: Any) -> No
                 obj.casualty_total = total
 
 
-class StateTransition(Base):
-    """One step in a report's life: who moved it from where to where, when and why."""
+class StateTransition(SealedRow, Base):
+    """One step in a report's life: who moved it from where to where, when and why.
+
+    The reason (reject, reopen) is typed by a person and may quote one: sealed under the report's key.
+    """
 
     __tablename__ = "state_transitions"
 
@@ -722,7 +725,7 @@ class StateTransition(Base):
     to_state: Mapped[ReportState] = mapped_column(enum_column(ReportState))
     # None when the system (a worker) made the step.
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    reason: Mapped[str | None] = mapped_column(Text)
+    reason = SealedField[str | None](Sensitivity.SENSITIVE)
     at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow)
     # Who holds the claim after a claim or a reassignment.
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -730,6 +733,9 @@ class StateTransition(Base):
     report: Mapped[Report] = relationship(back_populates="transitions")
     actor: Mapped[User | None] = relationship(foreign_keys=[actor_id])
     assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])
+
+    def data_key_for_sealing(self) -> DataKey:
+        return self.report.data_key_for_sealing()
 
 
 class _ReviewRow(SealedRow):

@@ -293,6 +293,10 @@ def test_reject_reopen_and_downgrade_need_a_reason_and_keep_what_was_typed(app: 
                reason="The photos predate the event: found in a 2023 post").status_code == 302
     row = fresh(report)
     assert row.state == ReportState.REJECTED and row.transitions[-1].reason.startswith("The photos predate")
+    # A reason may quote someone: it is sealed with the report, not written in the clear.
+    raw = repr(db.session.execute(text("SELECT * FROM state_transitions")).all())
+    assert "photos predate" not in raw
+    db.session.remove()
 
     coordinator = make_user(org, Role.COORDINATOR)
     boss = signed_in(app, coordinator)
