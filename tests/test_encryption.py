@@ -308,6 +308,9 @@ def test_migration_seals_existing_reports_and_files(tmp_path: Path, app_config: 
             f"'internal_only', 'low', {', '.join(['0'] * 15)})"
         )
         conn.execute(text(insert_report), {"n": now, "narr": NARRATIVE})
+        conn.execute(text("INSERT INTO state_transitions (report_id, from_state, to_state, actor_id, reason, at) "
+                          "VALUES (1, 'in_review', 'rejected', 1, 'Witnesscanary says it was another day', :n)"),
+                     {"n": now})
         conn.execute(text("INSERT INTO witnesses (report_id, position, name, phone, email, relation, may_contact) "
                           "VALUES (1, 0, :w, :p, NULL, 'neighbour', 1)"), {"w": WITNESS, "p": PHONE})
         conn.execute(text("INSERT INTO attachments (public_id, organisation_id, report_id, uploaded_by_id, "
@@ -330,9 +333,10 @@ def test_migration_seals_existing_reports_and_files(tmp_path: Path, app_config: 
 
         account = db.session.scalar(select(User).where(User.email == "r@example.org"))
         assert account is not None and account.email == "r@example.org"
+        assert [t.reason for t in report.transitions] == ["Witnesscanary says it was another day"]
         db.session.remove()
     assert not list(uploads.glob("*/*.v4"))
     assert content[100:140] not in (uploads / "ab" / "ab12").read_bytes()
     old_file = (tmp_path / "old.sqlite3").read_bytes().decode("latin-1")
-    assert WITNESS not in old_file and "r@example.org" not in old_file
+    assert WITNESS not in old_file and "r@example.org" not in old_file and "Witnesscanary" not in old_file
     app.extensions["intake_db"].dispose(app)

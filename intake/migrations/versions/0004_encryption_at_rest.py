@@ -89,14 +89,10 @@ def _seal_existing_rows() -> None:
     count = conn.execute(sa.text("SELECT (SELECT count(*) FROM reports) + (SELECT count(*) FROM attachments)"))
     if not count.scalar():
         return
-    alembic_config = op.get_context().config
-    attributes = alembic_config.attributes if alembic_config is not None else {}
-    source: crypto.KeySource | None = attributes.get("key_source")
-    upload_path = attributes.get("upload_path")
-    if source is None or upload_path is None:
-        raise RuntimeError("this migration encrypts existing reports: run it with `intake db upgrade`")
-    keyring = source.keyring()
-    attributes["sealed_existing_rows"] = True  # tables are rewritten once this has committed
+    from intake.migrations.sealing import keyring_for_sealing, upload_path
+
+    keyring = keyring_for_sealing("existing reports")
+    uploads = upload_path()
     now = intake.models.utcnow()
 
     def new_key() -> tuple[int, bytes]:
@@ -149,7 +145,7 @@ def _seal_existing_rows() -> None:
         document = {"original_filename": filename, "description": description, "embedded_metadata": metadata}
         conn.execute(sa.text("UPDATE attachments SET data_key_id = :k, sealed = :s WHERE id = :i"),
                      {"k": key_id, "s": sealed(plain, "attachments", document), "i": att_id})
-        _seal_file(Path(upload_path) / storage_name[:2] / storage_name, plain, storage_name)
+        _seal_file(Path(uploads) / storage_name[:2] / storage_name, plain, storage_name)
 
 
 def _seal_file(path: Path, plain_key: bytes, storage_name: str) -> None:

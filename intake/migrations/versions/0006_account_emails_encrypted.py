@@ -27,13 +27,9 @@ def upgrade() -> None:
     conn = op.get_bind()
     users = conn.execute(sa.text("SELECT id, email FROM users")).all()
     if users:
-        alembic_config = op.get_context().config
-        attributes = alembic_config.attributes if alembic_config is not None else {}
-        source = attributes.get("key_source")
-        if source is None:
-            raise RuntimeError("this migration encrypts account e-mails: run it with `intake db upgrade`")
-        keyring = source.keyring()
-        attributes["sealed_existing_rows"] = True  # tables are rewritten once this has committed
+        from intake.migrations.sealing import keyring_for_sealing
+
+        keyring = keyring_for_sealing("account e-mails")
         for user_id, email in users:
             normalised = email.strip().lower()
             conn.execute(sa.text("UPDATE users SET email_index = :i, email_wrapped = :w WHERE id = :u"),

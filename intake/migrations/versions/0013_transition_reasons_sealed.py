@@ -31,14 +31,9 @@ def upgrade() -> None:
     )).all()
     if rows:
         from intake import crypto
+        from intake.migrations.sealing import keyring_for_sealing
 
-        alembic_config = op.get_context().config
-        attributes = alembic_config.attributes if alembic_config is not None else {}
-        source = attributes.get("key_source")
-        if source is None:
-            raise RuntimeError("this migration seals transition reasons: run it with `intake db upgrade`")
-        keyring = source.keyring()
-        attributes["sealed_existing_rows"] = True  # tables are rewritten once this has committed
+        keyring = keyring_for_sealing("transition reasons")
         for transition_id, reason, wrapped in rows:
             if wrapped is None:
                 continue  # the report's originals were erased: the reason goes with them
