@@ -20,7 +20,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from .audit import record
-from .enums import AuditAction, ComponentKind, DeliveryPlatform, Harm, HarmGroup
+from .enums import AuditAction, ComponentKind, DeliveryPlatform, Grade, Harm, HarmGroup, ReportState
 from .models import DataKey, Incident, IncidentLink, Report, User, utcnow
 
 
@@ -278,6 +278,14 @@ class Figures:
     report: Report
     totals: dict[Harm, int]
     by_group: dict[Harm, dict[HarmGroup, int]]
+
+
+def best_grade(reports: list[Report]) -> Grade | None:
+    """The strongest grade the incident's verified reports support (design/workflow.md, Incidents):
+    a confirmed grade counts only once signed off."""
+    grades = [r.grade for r in reports
+              if r.state == ReportState.VERIFIED and r.grade is not None and not r.sign_off_pending]
+    return max(grades, key=lambda g: g.rank) if grades else None
 
 
 def figures_of(reports: list[Report]) -> list[Figures]:

@@ -243,6 +243,26 @@ def test_link_reconcile_unlink_and_merge(app: Any, org: Any, reporter: Any, veri
     assert "<td>2–3</td>" in shown, "the range across reports"
     for withheld in ("Anahit Petrosyan", "Gor Hakobyan", "+374 91 234567", "39.5057", "t.me/example"):
         assert withheld not in shown, withheld
+    assert "Best grade its verified reports support: <strong>none yet</strong>" in shown
+
+    # The incident carries the best grade its verified reports support; an unsigned "confirmed" does not count.
+    from intake.enums import Grade, ReportState
+
+    with app.app_context():
+        for report, grade, pending in ((first, Grade.WEAK, False), (second, Grade.CONFIRMED, True)):
+            row = db.session.get(Report, report.id)
+            assert row is not None
+            row.state, row.grade, row.sign_off_pending = ReportState.VERIFIED, grade, pending
+        db.session.commit()
+    shown = browser.get(f"/incidents/{incident.public_id}").get_data(as_text=True)
+    assert "Best grade its verified reports support: <strong>Weak</strong>" in shown
+    with app.app_context():
+        row = db.session.get(Report, second.id)
+        assert row is not None
+        row.sign_off_pending = False
+        db.session.commit()
+    shown = browser.get(f"/incidents/{incident.public_id}").get_data(as_text=True)
+    assert "Best grade its verified reports support: <strong>Confirmed</strong>" in shown
     assert re.search(r"<td>MAM-L</td>.*?<td>2</td>", shown, re.S), "both reports name the munition"
 
     # Reconcile: a wrong figure keeps what was typed; a good one is recorded with its note.

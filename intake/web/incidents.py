@@ -29,6 +29,7 @@ from ..enums import Harm
 from ..extensions import db
 from ..incidents import (
     IncidentError,
+    best_grade,
     figure_range,
     figures_of,
     incident_of,
@@ -141,6 +142,7 @@ def _incident_page(incident: Incident, figures_form: FiguresForm | None = None) 
     return render_template(
         "incidents/incident.html", incident=incident, reports=reports, figures=figures,
         ranges={h: figure_range(figures, h) for h in Harm}, weapons=weapons_of(reports),
+        best_grade=best_grade(reports),
         figures_form=figures_form, merge_form=merge_form, unlink_form=UnlinkForm(formdata=None),
     )
 
