@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .config import ConfigError
-from .enums import ReportState
+from .enums import AuditAction, ReportState
 from .keys import erase_report
 from .models import DataKey, Report, utcnow
 
@@ -54,6 +54,7 @@ def apply_retention(session: Session, config: dict[str, Any], now: dt.datetime |
     """Erase what the rules say is due, one report per transaction. Returns how many were erased."""
     from .audit import record
 
+    rules = retention_rules(config)
     erased = 0
     while True:
         batch = due_for_erasure(session, config, now)
@@ -61,10 +62,9 @@ def apply_retention(session: Session, config: dict[str, Any], now: dt.datetime |
             return erased
         for report in batch:
             files = erase_report(session, config, report)
-            record("report.originals_erased", actor=None, organisation_id=report.organisation_id,
+            record(AuditAction.ORIGINALS_ERASED.value, actor=None, organisation_id=report.organisation_id,
                    target_type="report", target_id=report.public_id,
-                   detail={"rule": f"{report.state.value} after "
-                                   f"{retention_rules(config)[report.state]} days", "files": files},
+                   detail={"rule": f"{report.state.value} after {rules[report.state]} days", "files": files},
                    session=session)
             session.commit()
             erased += 1

@@ -251,3 +251,24 @@ def test_done_when_reporter_files_and_verifier_sees_it_within_seconds(app: Any, 
     assert report.public_id in ours.get("/queue/").get_data(as_text=True)
     assert report.public_id not in theirs.get("/queue/").get_data(as_text=True)
     assert "Waiting for review" in field_browser.get("/my-reports").get_data(as_text=True)
+
+
+def test_the_sweep_removes_abandoned_form_uploads_with_their_data_key(app: Any, reporter: Any) -> None:
+    """Files kept for a form that was never sent go after STASH_MAX_AGE_SECONDS, with the stash's data key;
+    a stash still in time, and the key a report adopted, stay."""
+    from intake.models import Attachment, DataKey
+    from workers.tasks import sweep
+
+    with app.app_context():
+        old, _ = store_upload(db.session, app.config, io.BytesIO(jpeg_bytes()), "old.jpg", reporter, stash_key="s-old")
+        fresh_one, _ = store_upload(db.session, app.config, io.BytesIO(jpeg_bytes((70, 50))), "new.jpg", reporter,
+                                    stash_key="s-new")
+        old.created_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=app.config["STASH_MAX_AGE_SECONDS"] + 60)
+        db.session.commit()
+        old_key, old_path = old.data_key_id, stored_path(app.config, old)
+        kept_key = fresh_one.data_key_id
+        sweep.run()
+        db.session.remove()
+        assert db.session.scalars(select(Attachment.stash_key)).all() == ["s-new"]
+        assert db.session.get(DataKey, old_key) is None and db.session.get(DataKey, kept_key) is not None
+    assert not old_path.exists()

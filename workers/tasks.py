@@ -7,13 +7,13 @@ import logging
 
 from celery import shared_task
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from intake.db import TRANSIENT_DB_ERRORS
 from intake.dispatch import dispatch_report
 from intake.extensions import db
 from intake.media import discard_upload
-from intake.models import Attachment, Report, utcnow
+from intake.models import Attachment, DataKey, Report, utcnow
 from intake.pipeline import due_jobs, postpone, record_failure, start_job
 from intake.pipeline import process_report as run_pipeline
 from intake.retention import apply_retention
@@ -72,15 +72,15 @@ def sweep() -> None:
     abandoned = db.session.scalars(
         select(Attachment).where(Attachment.report_id.is_(None), Attachment.created_at < cutoff).limit(500)
     ).all()
-    keys = {attachment.data_key for attachment in abandoned}
+    key_ids = {attachment.data_key_id for attachment in abandoned}
     for attachment in abandoned:
         discard_upload(db.session, config, attachment)
     db.session.flush()
     # A stash's data key that no report adopted goes with its files.
-    for key in keys:
-        in_use = db.session.scalar(select(Attachment.id).where(Attachment.data_key_id == key.id).limit(1))
-        if in_use is None and db.session.scalar(select(Report.id).where(Report.data_key_id == key.id).limit(1)) is None:
-            db.session.delete(key)
+    used = {*db.session.scalars(select(Attachment.data_key_id).where(Attachment.data_key_id.in_(key_ids))),
+            *db.session.scalars(select(Report.data_key_id).where(Report.data_key_id.in_(key_ids)))}
+    if key_ids - used:
+        db.session.execute(delete(DataKey).where(DataKey.id.in_(key_ids - used)))
     db.session.commit()
 
 
