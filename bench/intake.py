@@ -26,13 +26,15 @@ worker count and class that parses the same JSON body and inserts one row. Then 
     form+photo   the same with a small JPEG in the first file row
 
 After each scenario the bench waits until the workers have drained the backlog (no pipeline job
-pending) and checks in the database that every report the server acknowledged exists, is in
-`triage`, went there exactly once, and that every acknowledged photo was checked by the worker.
+pending, every accepted submission filed) and checks in the database that every report the server
+acknowledged exists, is in `triage`, went there exactly once, and that every acknowledged photo was
+checked by the worker.
 
 How to read the table: `reports/s` counts accepted reports in the measured window (warm-up excluded;
 for api+photo one report is two requests, `req/s` counts requests); p50/p95/p99 are per request, in
 ms, client side; `errors` are answers other than the expected one, and connection failures,
-warm-up included; `drain s` is the time from the last answer until no job is pending. `intake api /
+warm-up included; `drain s` is the time from the last answer until every accepted report is filed
+and no job is pending. `intake api /
 ceiling` is the api scenario's reports/s over the ceiling's. The `CPU in cores` lines say who used
 the machine while each scenario ran (from /proc: web = gunicorn, worker = Celery, postgres = every
 PostgreSQL process, other = everything else on the machine): divided by reports/s they give the CPU
@@ -625,9 +627,11 @@ class Database:
             return conn.scalar(text(sql))
 
     def wait_drained(self, since: float, timeout: float) -> float | None:
-        """Seconds from `since` until no pipeline job is pending, or None after `timeout`."""
+        """Seconds from `since` until no submission waits to be filed and no pipeline job is pending,
+        or None after `timeout`."""
         while True:
-            if not self.scalar("SELECT count(*) FROM pipeline_jobs WHERE state = 'pending'"):
+            if not self.scalar("SELECT (SELECT count(*) FROM pipeline_jobs WHERE state = 'pending') + "
+                               "(SELECT count(*) FROM submissions WHERE report_id IS NULL)"):
                 return time.monotonic() - since
             if time.monotonic() - since > timeout:
                 return None

@@ -409,10 +409,13 @@ def keys_retire() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--web-workers", default=2, show_default=True, type=int, help="gunicorn worker processes")
-def serve(host: str, port: int, web_workers: int) -> None:
+@click.option("--worker-nice", default=10, show_default=True, type=click.IntRange(0, 19),
+              help="CPU niceness of the Celery worker: under load, accepting reports comes first")
+def serve(host: str, port: int, web_workers: int, worker_nice: int) -> None:
     """Run the web app (gunicorn) and a Celery worker with beat, as configured by the environment.
 
-    Both run as their own processes; when either stops, the other is stopped too.
+    Both run as their own processes; when either stops, the other is stopped too. The worker runs
+    at a lower CPU priority: a burst of reports is answered at once and worked off after.
     """
     app = _app()
     embedded = app.config["DATABASE_URL"].startswith("sqlite")
@@ -434,7 +437,8 @@ def serve(host: str, port: int, web_workers: int) -> None:
         worker += ["--pool", "solo"]
     with app.app_context():
         _print_welcome(app, host, port)
-    processes = [subprocess.Popen(web, env=env), subprocess.Popen(worker, env=env)]  # noqa: S603
+    processes = [subprocess.Popen(web, env=env),  # noqa: S603
+                 subprocess.Popen(worker, env=env, preexec_fn=lambda: os.nice(worker_nice))]  # noqa: S603, PLW1509
     stopping = False
 
     def _stop(*_args: Any) -> None:

@@ -74,6 +74,8 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         # Age after which Redis may hand an unacknowledged message (its worker died) to another worker.
         # kombu restores such messages only when a worker starts and then every ~100 s, so the
         # sweep, not this timeout, is what bounds how long a killed worker's report waits.
+        # How often each worker's relay dispatches the submissions the API accepted (the outbox).
+        "RELAY_INTERVAL_SECONDS": 1.0,
         "BROKER_VISIBILITY_TIMEOUT": 3600,
         "TASK_TIME_LIMIT_SECONDS": 600,
         "PIPELINE_MAX_ATTEMPTS": 8,

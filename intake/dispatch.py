@@ -23,17 +23,26 @@ def dispatch_report(report_id: int) -> bool:
     Never raises: the report and its pipeline job are already committed, and the periodic sweep
     dispatches the job again if this message never arrives.
     """
+    return _send("intake.process_report", report_id)
+
+
+def dispatch_submission(entry_id: int) -> bool:
+    """Queue the filing of a journalled submission (then its pipeline); as `dispatch_report`."""
+    return _send("intake.file_submission", entry_id)
+
+
+def _send(task: str, object_id: int) -> bool:
     global _broker_down_until
     if time.monotonic() < _broker_down_until:
         return False
     celery = current_app.extensions["celery"]
     try:
-        celery.send_task("intake.process_report", args=[report_id])
+        celery.send_task(task, args=[object_id])
     except Exception as exc:  # any broker failure; the sweep is the safety net
         with _lock:
             _broker_down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
-        log.warning("report %s: could not reach the broker (%s); the sweep will dispatch it",
-                    report_id, type(exc).__name__)
+        log.warning("%s %s: could not reach the broker (%s); the sweep will dispatch it",
+                    task, object_id, type(exc).__name__)
         return False
     return True
 

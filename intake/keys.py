@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from . import crypto
 from .enums import AttachmentStatus
-from .models import DataKey, Organisation, Report, User
+from .models import DataKey, Organisation, Report, Submission, User
 
 BATCH = 500
 
@@ -23,11 +23,15 @@ class RotationResult:
 
 
 def key_usage(session: Session) -> Counter[str | None]:
-    """How many live data keys each master key (by fingerprint) wraps."""
-    rows = session.execute(
-        select(DataKey.master_key_id, func.count()).where(DataKey.wrapped.is_not(None)).group_by(DataKey.master_key_id)
-    )
-    return Counter({key_id: count for key_id, count in rows})
+    """How many live data keys each master key (by fingerprint) wraps, with those of submissions
+    accepted and not filed yet."""
+    usage: Counter[str | None] = Counter()
+    for model, column in ((DataKey, DataKey.wrapped), (Submission, Submission.key_wrapped)):
+        rows = session.execute(
+            select(model.master_key_id, func.count()).where(column.is_not(None)).group_by(model.master_key_id)
+        )
+        usage.update({key_id: count for key_id, count in rows})
+    return usage
 
 
 def rewrap_all(session: Session, keyring: crypto.Keyring, batch: int = BATCH) -> RotationResult:
@@ -52,6 +56,23 @@ def rewrap_all(session: Session, keyring: crypto.Keyring, batch: int = BATCH) ->
         organisation.pseudonym_key_wrapped = keyring.rewrap(organisation.pseudonym_key_wrapped)
     session.commit()
     done = 0
+    # Submissions waiting to be filed hold their data key wrapped in the journal row.
+    while True:
+        entries = list(session.scalars(
+            select(Submission)
+            .where(Submission.key_wrapped.is_not(None), Submission.master_key_id.is_distinct_from(primary))
+            .order_by(Submission.id)
+            .limit(batch)
+            .with_for_update(skip_locked=True)
+        ))
+        if not entries:
+            break
+        for entry in entries:
+            assert entry.key_wrapped is not None
+            entry.key_wrapped = keyring.rewrap(entry.key_wrapped)
+            entry.master_key_id = primary
+        session.commit()
+        done += len(entries)
     while True:
         query = (
             select(DataKey)

@@ -364,6 +364,45 @@ class ApiToken(Base):
     user: Mapped[User] = relationship(back_populates="tokens")
 
 
+class Submission(Base):
+    """The intake journal: one row per submission, written before the receipt is shown.
+
+    A submission is what the field worker was told is safe. The API accepts a report by writing
+    this one row (the whole report sealed under its own data key, the idempotency key and the
+    receipt) and answers; a worker then files it as a `Report` with its rows and pipeline job, in
+    one transaction that also drops the sealed copy here. The web form files at once, in the same
+    transaction as this row. (reporter, submission id) is unique here, for every channel: the one
+    idempotency gate. `due_at` is the outbox: a pending submission past it is dispatched (again).
+    """
+
+    __tablename__ = "submissions"
+    __table_args__ = (
+        UniqueConstraint("reporter_id", "submission_id"),
+        Index("ix_submissions_due", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The report's public id and receipt, fixed at acceptance and kept when it is filed.
+    public_id: Mapped[str] = mapped_column(String(36), unique=True, info=P)
+    receipt_code: Mapped[str] = mapped_column(String(16), unique=True, info=P)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), info=P)
+    reporter_id: Mapped[int] = mapped_column(ForeignKey("users.id"), info=I_)
+    channel: Mapped[Channel] = mapped_column(enum_column(Channel), info=P)
+    submission_id: Mapped[str] = mapped_column(String(64), info=P)
+    received_at: Mapped[dt.datetime] = mapped_column(Timestamp(), info=P)
+    # The validated report as JSON, sealed (AES-256-GCM) under `key_wrapped`; NULL once filed.
+    payload: Mapped[bytes | None] = mapped_column(LargeBinary, info={"sensitivity": "sealed"})
+    key_wrapped: Mapped[bytes | None] = mapped_column(LargeBinary, info=P)
+    master_key_id: Mapped[str | None] = mapped_column(String(16), info=P)
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id", ondelete="SET NULL"), unique=True,
+                                                  info=P)
+    # When the relay should dispatch its filing (again); NULL once filed.
+    due_at: Mapped[dt.datetime | None] = mapped_column(Timestamp(), info=P)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0", info=P)
+    # Exception class of the last failed filing: never its message, which may quote the report.
+    last_error: Mapped[str | None] = mapped_column(String(200), info=P)
+
+
 class Report(SealedRow, Base):
     __tablename__ = "reports"
     __table_args__ = (

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .enums import Channel, JobState, ReportState, Role
+from .enums import Channel, Harm, HarmGroup, JobState, ReportState, Role
 from .models import (
     Attachment,
     Component,
@@ -23,7 +24,11 @@ from .models import (
     User,
     Victim,
     Witness,
+    new_public_id,
     utcnow,
+)
+from .models import (
+    Submission as JournalEntry,
 )
 from .schema import ReportIn
 
@@ -62,7 +67,7 @@ class TransitionError(ValueError):
 
 
 @dataclass(frozen=True)
-class Submission:
+class Filing:
     report: Report
     created: bool  # False when this was a replay of a submission already received
 
@@ -87,6 +92,7 @@ def find_submission(session: Session, reporter: User, submission_id: str) -> Rep
 
 def _build(data: ReportIn, reporter: User, channel: Channel, submission_id: str, deadline_seconds: int,
            data_key: DataKey | None) -> Report:
+    now = utcnow()
     report = Report(
         data_key=data_key,
         organisation_id=reporter.organisation_id,
@@ -95,6 +101,8 @@ def _build(data: ReportIn, reporter: User, channel: Channel, submission_id: str,
         submission_id=submission_id,
         receipt_code=new_receipt_code(),
         state=ReportState.RECEIVED,
+        received_at=now,
+        state_changed_at=now,
         **data.model_dump(
             exclude={"submission_id", "killed", "injured", "missing", "victims", "objects_damaged",
                      "components", "witnesses", "links"}
@@ -108,7 +116,7 @@ def _build(data: ReportIn, reporter: User, channel: Channel, submission_id: str,
     report.components = [Component(position=i, **c.model_dump()) for i, c in enumerate(data.components)]
     report.witnesses = [Witness(position=i, **w.model_dump()) for i, w in enumerate(data.witnesses)]
     report.links = [Link(position=i, **link.model_dump()) for i, link in enumerate(data.links)]
-    report.transitions = [StateTransition(from_state=None, to_state=ReportState.RECEIVED, actor=reporter)]
+    report.transitions = [StateTransition(from_state=None, to_state=ReportState.RECEIVED, actor=reporter, at=now)]
     # Set, not lazily loaded later: a new report has no files yet (the stash adds them) and is owed
     # its first pipeline run, written in the same transaction.
     report.attachments = []
@@ -125,30 +133,46 @@ def submit_report(
     submission_id: str,
     deadline_seconds: int = 300,
     data_key: DataKey | None = None,
-) -> Submission:
-    """File a report in state `received`, or return the one this submission already made.
+) -> Filing:
+    """File a report in state `received` now, or return the one this submission already made.
 
-    Two racing requests with the same submission id meet at the unique constraint on
-    (reporter, submission id); the loser finds the winner's report. The pipeline job the report
-    is owed is written in the same transaction. The caller commits, then dispatches the pipeline.
-    `data_key` is the key its form's kept uploads were sealed with; without one the report gets a
-    new data key.
+    Its journal row (`models.Submission`) is written in the same transaction. Two racing requests
+    with the same submission id meet at the journal's unique (reporter, submission id); the loser
+    finds the winner's report, and a submission the API accepted but no worker filed yet is filed
+    now. The pipeline job the report is owed is written in the same transaction. The caller
+    commits, then dispatches the pipeline. `data_key` is the key its form's kept uploads were sealed
+    with; without one the report gets a new data key.
     """
-    existing = find_submission(session, reporter, submission_id)
-    if existing is not None:
-        return Submission(existing, created=False)
+    from .submissions import file_submission, journal_entry
+
+    def earlier() -> Report | None:
+        existing = find_submission(session, reporter, submission_id)
+        if existing is not None:
+            return existing
+        entry = journal_entry(session, reporter, submission_id)
+        return file_submission(session, entry, deadline_seconds) if entry is not None else None
+
+    if (existing := earlier()) is not None:
+        return Filing(existing, created=False)
     for _attempt in range(5):
         report = _build(data, reporter, channel, submission_id, deadline_seconds, data_key)
+        report.public_id = new_public_id()
         try:
             with session.begin_nested():
                 session.add(report)
                 session.flush()
+                session.add(JournalEntry(
+                    public_id=report.public_id, receipt_code=report.receipt_code,
+                    organisation_id=report.organisation_id, reporter_id=reporter.id, channel=channel,
+                    submission_id=submission_id, received_at=report.received_at, report_id=report.id,
+                    attempts=0,
+                ))
+                session.flush()
         except IntegrityError:
-            existing = find_submission(session, reporter, submission_id)
-            if existing is not None:
-                return Submission(existing, created=False)
+            if (existing := earlier()) is not None:
+                return Filing(existing, created=False)
             continue  # a receipt code collided: draw another
-        return Submission(report, created=True)
+        return Filing(report, created=True)
     raise RuntimeError("could not draw a unique receipt code")
 
 
@@ -190,8 +214,21 @@ def transition(
     return step
 
 
+def _file_pending(session: Session, reporter: User, public_id: str | None = None) -> None:
+    """What the reporter submitted through the API and no worker filed yet is filed now, and
+    committed: the reporter is about to read it (see `intake.submissions`)."""
+    from flask import current_app, has_app_context
+
+    from .submissions import file_pending
+
+    deadline = int(current_app.config["PIPELINE_DEADLINE_SECONDS"]) if has_app_context() else 300
+    if file_pending(session, reporter, deadline, public_id):
+        session.commit()
+
+
 def reports_of(session: Session, reporter: User, limit: int = 200) -> list[Report]:
     """The reporter's own reports, newest first."""
+    _file_pending(session, reporter)
     return list(
         session.scalars(
             select(Report)
@@ -204,13 +241,16 @@ def reports_of(session: Session, reporter: User, limit: int = 200) -> list[Repor
 
 def own_report(session: Session, reporter: User, public_id: str) -> Report | None:
     """A report by public id, only if `reporter` filed it."""
-    return session.scalar(
-        select(Report).where(
-            Report.public_id == public_id,
-            Report.reporter_id == reporter.id,
-            Report.organisation_id == reporter.organisation_id,
-        )
+    query = select(Report).where(
+        Report.public_id == public_id,
+        Report.reporter_id == reporter.id,
+        Report.organisation_id == reporter.organisation_id,
     )
+    report = session.scalar(query)
+    if report is None:
+        _file_pending(session, reporter, public_id)
+        report = session.scalar(query)
+    return report
 
 
 def organisation_report(session: Session, user: User, public_id: str) -> Report | None:
@@ -222,8 +262,15 @@ def organisation_report(session: Session, user: User, public_id: str) -> Report 
 
 def submitted_view(report: Report) -> dict[str, object]:
     """What the submitting reporter sent, in the API's shape (only ever shown to that reporter)."""
-    from .enums import Harm, HarmGroup
+    return _view(report, report.count)
 
+
+def submitted_view_of(data: ReportIn) -> dict[str, object]:
+    """`submitted_view` of a report not filed yet, from the validated submission itself."""
+    return _view(data, lambda harm, group: getattr(getattr(data, harm.value), group.value))
+
+
+def _view(source: Report | ReportIn, count: Callable[[Harm, HarmGroup], int]) -> dict[str, object]:
     def row(obj: object, fields: tuple[str, ...]) -> dict[str, object]:
         return {f: _plain(getattr(obj, f)) for f in fields}
 
@@ -234,17 +281,17 @@ def submitted_view(report: Report) -> dict[str, object]:
         "remnants_found", "markings", "identification_basis", "identification_confidence",
         "source_type", "consent", "risk_to_source",
     )
-    view = row(report, event_fields)
+    view = row(source, event_fields)
     for harm in Harm:
-        view[harm.value] = {g.value: report.count(harm, g) for g in HarmGroup}
+        view[harm.value] = {g.value: count(harm, g) for g in HarmGroup}
     view["victims"] = [row(v, ("name", "age", "age_band", "sex", "harm", "civilian_status", "occupation"))
-                       for v in report.victims]
-    view["objects_damaged"] = [row(o, ("kind", "extent")) for o in report.objects_damaged]
+                       for v in source.victims]
+    view["objects_damaged"] = [row(o, ("kind", "extent")) for o in source.objects_damaged]
     view["components"] = [row(c, ("kind", "model", "manufacturer", "country_of_manufacture"))
-                          for c in report.components]
+                          for c in source.components]
     view["witnesses"] = [row(w, ("name", "phone", "email", "relation", "may_contact"))
-                         for w in report.witnesses]
-    view["links"] = [row(link, ("url",)) for link in report.links]
+                         for w in source.witnesses]
+    view["links"] = [row(link, ("url",)) for link in source.links]
     return view
 
 

@@ -306,6 +306,20 @@ def complete_report(**overrides: Any) -> dict[str, Any]:
     return body
 
 
+def file_accepted(app: Any | None = None) -> list[int]:
+    """File every submission the API accepted and no worker filed yet, as a worker's first step
+    does (workers.tasks.file_submission, without the pipeline). Returns the new reports' ids."""
+    from intake.models import Submission
+    from intake.submissions import file_submission
+
+    db.session.rollback()  # a fresh snapshot: what other threads or requests committed
+    pending = db.session.scalars(select(Submission).where(Submission.report_id.is_(None))).all()
+    deadline = app.config["PIPELINE_DEADLINE_SECONDS"] if app is not None else 300
+    ids = [file_submission(db.session, entry, deadline).id for entry in pending]
+    db.session.commit()
+    return ids
+
+
 def jpeg_bytes(size: tuple[int, int] = (64, 48), exif: dict[int, Any] | None = None,
                gps: dict[int, Any] | None = None) -> bytes:
     """A small real JPEG, optionally with EXIF and GPS tags."""

@@ -29,7 +29,7 @@ from intake.enums import Role
 from intake.extensions import db
 from intake.models import ApiToken, Attachment, Report, User, utcnow
 from intake.schema import SUBMISSION_ID_RE, ReportIn
-from tests.conftest import all_at_once, complete_report, jpeg_bytes, make_org, make_token, make_user
+from tests.conftest import all_at_once, complete_report, file_accepted, jpeg_bytes, make_org, make_token, make_user
 
 REPORTS = "/api/v1/reports"
 # Crockford's base32 without I, L, O, U, in two groups of four.
@@ -59,7 +59,8 @@ def filed(client: Any, token: str, key: str = "key-0000001") -> dict[str, Any]:
 
 
 def report_rows() -> int:
-    db.session.rollback()  # a fresh snapshot: rows other threads or requests committed
+    """Reports in the database once the workers' first step has filed what the API accepted."""
+    file_accepted()
     return db.session.scalar(select(func.count()).select_from(Report))  # type: ignore[return-value]
 
 

@@ -31,12 +31,13 @@ from werkzeug.datastructures import MultiDict
 from intake import create_app
 from intake.enums import AttachmentStatus, JobState, ReportState, Role
 from intake.extensions import db
-from intake.models import Attachment, PipelineJob, Report, StateTransition, Victim
+from intake.models import Attachment, PipelineJob, Report, StateTransition, Submission, Victim
 from tests.conftest import (
     ROOT,
     all_at_once,
     complete_report,
     csrf_token,
+    file_accepted,
     jpeg_bytes,
     make_token,
     make_user,
@@ -340,9 +341,13 @@ def test_a_worker_killed_mid_pipeline_loses_nothing_and_the_report_completes_onc
 @pytest.mark.worker
 def test_a_flushed_broker_loses_no_report_the_sweep_recovers_every_one(
         app: Any, client: Any, reporter: Any, start_worker: StartWorker) -> None:
-    """FLUSHDB on the broker with 10 reports queued: the sweep sends them again and all reach triage once."""
+    """FLUSHDB on the broker with 10 reports queued: the relay and the sweep send them again and all
+    reach triage once. Four have a photo, so they were filed (a file needs its report) and their
+    pipeline was queued; the six others were still in the journal, their filing queued."""
     require_postgres()
     require_redis()
+    from workers.tasks import relay_submissions
+
     app.config["PIPELINE_DEADLINE_SECONDS"] = 2
     token = make_token(reporter)
     public_ids = []
@@ -353,26 +358,29 @@ def test_a_flushed_broker_loses_no_report_the_sweep_recovers_every_one(
         public_ids.append(created.get_json()["id"])
         if number % 3 == 0:
             add_photo(client, token, public_ids[-1])
+    with app.app_context():
+        assert relay_submissions(2) == 6  # what a worker's relay does every second
     broker = redis_client(app)
     try:
-        assert broker.llen(QUEUE) >= 10, "every report was dispatched"
+        assert broker.llen(QUEUE) == 10, "every report was dispatched"
         broker.flushdb()
         assert broker.llen(QUEUE) == 0
     finally:
         broker.close()
+    assert count(Report) == 4 and count(Submission, Submission.report_id.is_(None)) == 6
+    filed_ids = [report_id_of(public_id) for number, public_id in enumerate(public_ids) if number % 3 == 0]
     worker = start_worker("after-flush-worker", wait=False)
-    report_ids = [report_id_of(public_id) for public_id in public_ids]
-    assert all(report_state(rid) == ReportState.RECEIVED for rid in report_ids)
-
-    wait_for(lambda: set(overdue(app)) == set(report_ids), timeout=30, interval=0.2)
+    wait_for(lambda: set(overdue(app)) == set(filed_ids), timeout=30, interval=0.2)
     worker.wait_ready()
-    run_sweep(app)
+    run_sweep(app)  # the pipeline jobs; the worker's relay sends the journal's rows once they are due again
     wait_or_explain(lambda: count(PipelineJob, PipelineJob.state == JobState.DONE) == 10, 60, worker)
 
-    for report_id in report_ids:
+    for public_id in public_ids:
+        report_id = report_id_of(public_id)
         assert report_state(report_id) == ReportState.TRIAGE
         assert triaged(report_id) == 1
-    assert count(Report) == 10 and count(PipelineJob) == 10
+    assert count(Report) == 10 and count(PipelineJob) == 10 and count(Submission) == 10
+    assert count(Submission, Submission.report_id.is_(None)) == 0
     assert count(Attachment) == 4
     assert count(Attachment, Attachment.status == AttachmentStatus.INSPECTED) == 4
     assert overdue(app) == []
@@ -383,9 +391,11 @@ def test_a_flushed_broker_loses_no_report_the_sweep_recovers_every_one(
 
 class ConnectionKiller:
     """Terminate, from another connection, the server process of the connection that is about to
-    insert a report: the app's connection really dies in the middle of its transaction. Once."""
+    insert a report (the API: its journal row): the app's connection really dies in the middle of
+    its transaction. Once."""
 
-    def __init__(self, app: Any, database_url: str) -> None:
+    def __init__(self, app: Any, database_url: str, statement: str = "INSERT INTO REPORTS ") -> None:
+        self.statement = statement
         self.engine = app.extensions["intake_engine"]
         self.admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
         self.killed: list[int] = []
@@ -400,7 +410,7 @@ class ConnectionKiller:
         self.admin.dispose()
 
     def before_cursor_execute(self, _conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
-        if self.killed or not statement.lstrip().upper().startswith("INSERT INTO REPORTS "):
+        if self.killed or not statement.lstrip().upper().startswith(self.statement):
             return
         pid = cursor.connection.info.backend_pid
         self.killed.append(pid)
@@ -411,7 +421,7 @@ class ConnectionKiller:
 
 
 def nothing_stored() -> bool:
-    return all(count(model) == 0 for model in (Report, Victim, PipelineJob, Attachment, StateTransition))
+    return all(count(model) == 0 for model in (Submission, Report, Victim, PipelineJob, Attachment, StateTransition))
 
 
 def test_a_database_dying_during_an_api_submit_stores_nothing_and_the_retry_succeeds(
@@ -420,7 +430,7 @@ def test_a_database_dying_during_an_api_submit_stores_nothing_and_the_retry_succ
     require_postgres()
     token = make_token(reporter)
     headers = bearer(token, "db-dies-mid-submit-1")
-    with ConnectionKiller(app, backend["database_url"]) as killer:
+    with ConnectionKiller(app, backend["database_url"], "INSERT INTO SUBMISSIONS ") as killer:
         response = client.post(REPORTS, json=complete_report(), headers=headers)
     assert killer.killed, "the connection was terminated"
     assert response.status_code == 503, response.get_data(as_text=True)
@@ -434,6 +444,8 @@ def test_a_database_dying_during_an_api_submit_stores_nothing_and_the_retry_succ
     assert retried.status_code == 201, retried.get_data(as_text=True)
     again = client.post(REPORTS, json=complete_report(), headers=headers)
     assert again.status_code == 200 and again.get_json()["id"] == retried.get_json()["id"]
+    assert count(Submission) == 1
+    file_accepted(app)
     assert count(Report) == 1 and count(Victim) == 2 and count(PipelineJob) == 1
 
 
@@ -529,7 +541,7 @@ def test_a_poison_report_is_held_for_a_coordinator_and_retried(
     created = client.post(REPORTS, json=complete_report(), headers=bearer(token, "poison-report-1"))
     assert created.status_code == 201
     public_id = created.get_json()["id"]
-    report_id = report_id_of(public_id)
+    (report_id,) = file_accepted(app)
 
     def poison(_session: Any, _config: Any, report: Report) -> None:
         if report.id == report_id:
@@ -586,7 +598,8 @@ def test_a_poison_report_is_held_for_a_coordinator_and_retried(
 @pytest.mark.worker
 def test_an_unreachable_broker_does_not_stop_intake(
         app: Any, app_config: dict[str, Any], reporter: Any, start_worker: StartWorker) -> None:
-    """With the broker down a report is still accepted at once; once a worker is back the sweep takes it to triage."""
+    """With the broker down a report is still accepted at once, by the API and by the form; once a
+    worker is back, its relay and the sweep take both to triage."""
     require_postgres()
     require_redis()
     token = make_token(reporter)
@@ -595,21 +608,32 @@ def test_an_unreachable_broker_does_not_stop_intake(
         started = time.monotonic()
         created = no_broker.test_client().post(REPORTS, json=complete_report(),
                                                headers=bearer(token, "no-broker-report-1"))
-        elapsed = time.monotonic() - started
+        api_elapsed = time.monotonic() - started
+        browser = no_broker.test_client()
+        sign_in(browser, reporter.email)
+        _, csrf, submission_id = page_of(browser)
+        started = time.monotonic()
+        sent = browser.post("/reports/new", data=form_fields(csrf, submission_id))
+        form_elapsed = time.monotonic() - started
     finally:
         db.dispose(no_broker)
     assert created.status_code == 201, created.get_data(as_text=True)
-    assert elapsed < 8, f"the submit waited {elapsed:.1f} s for the broker"
-    report_id = report_id_of(created.get_json()["id"])
-    assert report_state(report_id) == ReportState.RECEIVED
-    assert job_of(report_id).state == JobState.PENDING
+    assert sent.status_code == 302 and "/receipt" in sent.headers["Location"]
+    assert api_elapsed < 8 and form_elapsed < 8, f"waited for the broker: {api_elapsed:.1f}, {form_elapsed:.1f} s"
+    db.session.rollback()
+    form_report = db.session.scalar(select(Report).where(Report.submission_id == submission_id))
+    assert form_report is not None and form_report.state == ReportState.RECEIVED
+    assert job_of(form_report.id).state == JobState.PENDING
+    assert count(Submission, Submission.report_id.is_(None)) == 1  # the API's, in the journal
 
     worker = start_worker("broker-back-worker", wait=False)
-    wait_for(lambda: report_id in overdue(app), timeout=30, interval=0.2)
+    wait_for(lambda: form_report.id in overdue(app), timeout=30, interval=0.2)
     worker.wait_ready()
     # The sweep runs in the worker, as celery beat has it run: this (web) process still backs off
     # from the broker it saw fail, and must not be the one that recovers the report.
     app.extensions["celery"].send_task("intake.sweep")
-    wait_or_explain(lambda: report_state(report_id) == ReportState.TRIAGE, 60, worker)
-    assert triaged(report_id) == 1
-    assert job_of(report_id).state == JobState.DONE
+    wait_or_explain(lambda: count(Report, Report.state == ReportState.TRIAGE) == 2, 60, worker)
+    api_report = report_id_of(created.get_json()["id"])
+    for report_id in (api_report, form_report.id):
+        assert triaged(report_id) == 1
+        assert job_of(report_id).state == JobState.DONE

@@ -19,11 +19,12 @@ from intake import crypto
 from intake.enums import AttachmentStatus, Channel, ReportState
 from intake.extensions import db
 from intake.media import file_aad, store_upload, stored_path
-from intake.models import PipelineJob, Report, StateTransition, WorkerHeartbeat
+from intake.models import PipelineJob, Report, StateTransition, Submission, WorkerHeartbeat
 from intake.pipeline import process_report
 from intake.reports import submit_report
 from intake.schema import ReportIn
 from tests.conftest import complete_report, jpeg_bytes, make_token, wait_for
+from workers.tasks import relay_submissions
 
 GPS = {
     ExifTags.GPS.GPSLatitudeRef: "N",
@@ -203,25 +204,27 @@ def queued_messages(app: Any) -> list[str]:
 
 
 def test_queue_messages_carry_ids_only(app: Any, client: Any, reporter: Any) -> None:
-    """What the web app puts on the broker names the report by id and holds none of its content."""
+    """What goes on the broker for a report names it by id and holds none of its content."""
     token = make_token(reporter)
     canary = "CANARY-narrative-7f3a9"
     body = complete_report(narrative=f"The shell hit {canary} at dawn.")
     response = client.post("/api/v1/reports", json=body,
                            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "k-ids-only"})
     assert response.status_code == 201
+    with app.app_context():
+        assert relay_submissions(300) == 1
     messages = queued_messages(app)
     assert messages, "the new report was dispatched"
-    report = db.session.scalar(select(Report))
-    assert report is not None
+    entry = db.session.scalar(select(Submission))
+    assert entry is not None
     for raw in messages:
         assert canary not in raw
         for secret in ("Anahit Petrosyan", "+374 91 234567", "gor@example.org", "39.5057", "Khndzoresk"):
             assert secret not in raw
     envelope = json.loads(messages[0])
     headers = envelope.get("headers", {})
-    assert headers.get("task") == "intake.process_report"
-    assert headers.get("argsrepr") == f"[{report.id}]"
+    assert headers.get("task") == "intake.file_submission"
+    assert headers.get("argsrepr") == f"[{entry.id}]"
 
 
 @pytest.mark.worker

@@ -88,6 +88,7 @@ def _connect_worker_signals(app: Flask) -> None:
         _heartbeat_stop.clear()
         thread = threading.Thread(target=_beat, args=(app, hostname), name="intake-heartbeat", daemon=True)
         thread.start()
+        threading.Thread(target=_relay, args=(app,), name="intake-relay", daemon=True).start()
 
     def _stop_heartbeat(**_kw: Any) -> None:
         _heartbeat_stop.set()
@@ -111,3 +112,30 @@ def _beat(app: Flask, hostname: str) -> None:
                 db.session.rollback()
                 log.warning("worker heartbeat could not be written", exc_info=False)
         _heartbeat_stop.wait(interval)
+
+
+RELAY_BATCH = 500
+
+
+def _relay(app: Flask) -> None:
+    """Dispatch accepted submissions to the workers, every RELAY_INTERVAL_SECONDS (the outbox relay).
+
+    The web answers the API's submitters after one INSERT and publishes nothing; this thread, in
+    each worker's main process, finds what is due and sends its messages, at once again while a
+    full batch came back. Rows it dispatched are due again after the deadline if still not filed.
+    """
+    from intake.extensions import db
+    from workers.tasks import relay_submissions
+
+    interval = float(app.config["RELAY_INTERVAL_SECONDS"])
+    deadline = int(app.config["PIPELINE_DEADLINE_SECONDS"])
+    while not _heartbeat_stop.is_set():
+        sent = 0
+        with app.app_context():
+            try:
+                sent = relay_submissions(deadline, RELAY_BATCH)
+            except Exception as exc:  # a database hiccup must not stop the relay
+                db.session.rollback()
+                log.warning("relay: could not dispatch submissions (%s)", type(exc).__name__)
+        if sent < RELAY_BATCH:
+            _heartbeat_stop.wait(interval)

@@ -10,14 +10,17 @@ from flask import current_app
 from sqlalchemy import delete, select
 
 from intake.db import TRANSIENT_DB_ERRORS
-from intake.dispatch import dispatch_report
+from intake.dispatch import dispatch_report, dispatch_submission
 from intake.extensions import db
 from intake.media import discard_upload
 from intake.models import Attachment, DataKey, Report, utcnow
+from intake.models import Submission as JournalEntry
 from intake.pipeline import due_jobs, postpone, record_failure, start_job
 from intake.pipeline import process_report as run_pipeline
 from intake.retention import apply_retention
 from intake.review import expire_idle_claims
+from intake.submissions import due_submissions, note_filing_failure, postpone_submissions, start_filing
+from intake.submissions import file_submission as file_into_report
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,10 @@ log = logging.getLogger(__name__)
 )
 def process_report(report_id: int) -> None:
     """Idempotent: a report whose job is done is skipped; every step skips work already done."""
+    _run_pipeline(report_id)
+
+
+def _run_pipeline(report_id: int) -> None:
     config = current_app.config
     started = start_job(db.session, report_id, config["PIPELINE_MAX_ATTEMPTS"], config["PIPELINE_DEADLINE_SECONDS"])
     db.session.commit()
@@ -56,10 +63,69 @@ def process_report(report_id: int) -> None:
     log.info("report %s: %s", report_id, outcome)
 
 
+@shared_task(
+    name="intake.file_submission",
+    autoretry_for=TRANSIENT_DB_ERRORS,
+    retry_backoff=2,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=10,
+)
+def file_submission(entry_id: int) -> None:
+    """Idempotent: file an accepted submission as a report, then run its pipeline in this task.
+
+    The attempt is counted first; a submission that fails every attempt is held, sealed and
+    complete, for a coordinator (never dropped). A submission already filed only has its
+    pipeline run (which skips a job already done).
+    """
+    config = current_app.config
+    deadline = config["PIPELINE_DEADLINE_SECONDS"]
+    entry = start_filing(db.session, entry_id, config["PIPELINE_MAX_ATTEMPTS"], deadline)
+    db.session.commit()
+    if entry is None:
+        report_id = db.session.scalar(select(JournalEntry.report_id).where(JournalEntry.id == entry_id))
+        db.session.rollback()
+        if report_id is not None:
+            _run_pipeline(report_id)
+        return
+    try:
+        report = file_into_report(db.session, entry, deadline)
+        report_id = report.id
+        db.session.commit()
+    except TRANSIENT_DB_ERRORS:
+        db.session.rollback()
+        raise
+    except Exception as exc:
+        # Due again after the deadline; held for a coordinator past the attempts, never dropped.
+        db.session.rollback()
+        note_filing_failure(db.session, entry_id, type(exc).__name__)
+        db.session.commit()
+        log.error("submission %s: filing failed with %s", entry_id, type(exc).__name__)
+        return
+    log.info("submission %s filed as report %s", entry_id, report_id)
+    _run_pipeline(report_id)
+
+
+def relay_submissions(deadline_seconds: int, limit: int = 500) -> int:
+    """Dispatch every journalled submission that is due; returns how many messages went out.
+
+    Runs in each worker's relay thread (workers.celery_app). Only the rows whose message went
+    out get a new deadline; the others stay due for the next pass.
+    """
+    due = due_submissions(db.session, limit)
+    sent = [entry_id for entry_id in due if dispatch_submission(entry_id)]
+    postpone_submissions(db.session, sent, deadline_seconds)
+    db.session.commit()
+    return len(sent)
+
+
 @shared_task(name="intake.sweep")
 def sweep() -> None:
     """Idempotent: re-dispatches jobs past their deadline and clears abandoned form stashes."""
     config = current_app.config
+    # The workers' relay threads dispatch submissions every second; this covers a worker whose
+    # thread is stuck or a deployment where none runs yet.
+    relay_submissions(config["PIPELINE_DEADLINE_SECONDS"])
     overdue = due_jobs(db.session)
     db.session.rollback()
     # Only jobs whose message went out get a new deadline; the others stay overdue for the next sweep.

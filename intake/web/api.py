@@ -11,15 +11,16 @@ from flask import Blueprint, abort, current_app, g, jsonify, request, url_for
 from pydantic import TypeAdapter, ValidationError
 from werkzeug.wrappers import Response
 
-from ..accounts import can_submit, user_for_token
+from ..accounts import TokenHolder, can_submit, holder_of_token
 from ..dispatch import dispatch_report
-from ..enums import Channel
+from ..enums import Channel, ReportState
 from ..extensions import db
 from ..media import UploadRefused, store_upload
 from ..models import Attachment, Report, User
 from ..pipeline import owe_work
-from ..reports import own_report, submit_report, submitted_view
+from ..reports import own_report, submitted_view, submitted_view_of
 from ..schema import SUBMISSION_ID_RE, AttachmentOut, ReportIn, errors_by_field
+from ..submissions import Accepted, accept
 from .openapi import openapi_document
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -37,21 +38,26 @@ def _authenticate() -> tuple[Response, int] | None:
         return None
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    user = user_for_token(db.session, token.strip()) if scheme.lower() == "bearer" else None
-    if user is None:
+    holder = holder_of_token(db.session, token.strip()) if scheme.lower() == "bearer" else None
+    if holder is None:
         response, status = _problem(401, "unauthorized", "A valid bearer token is required.")
         response.headers["WWW-Authenticate"] = 'Bearer realm="intake"'
         return response, status
-    if not can_submit(user):
+    if not can_submit(holder):
         return _problem(404, "not_found", "There is nothing here, or it is not yours to see.")
-    if db.session.dirty:
-        db.session.commit()  # last_used_at, at most once a minute
-    g.api_user = user
+    g.api_holder = holder
     return None
 
 
+def _holder() -> TokenHolder:
+    return g.api_holder  # type: ignore[no-any-return]
+
+
 def _user() -> User:
-    return g.api_user  # type: ignore[no-any-return]
+    """The token's user as a full row, loaded only by the requests that need more than its ids."""
+    user = db.session.get(User, _holder().user_id)
+    assert user is not None
+    return user
 
 
 def report_json(report: Report, *, full: bool = False) -> dict[str, Any]:
@@ -71,6 +77,25 @@ def report_json(report: Report, *, full: bool = False) -> dict[str, Any]:
         body["submitted"] = submitted_view(report)
         body["attachments"] = [attachment_json(a) for a in report.attachments]
     return body
+
+
+def accepted_json(accepted: Accepted, data: ReportIn) -> dict[str, Any]:
+    """`report_json(…, full=True)` for a report just accepted, from what was sent (nothing read back)."""
+    links = {
+        "self": url_for("api.get_report", public_id=accepted.public_id),
+        "attachments": url_for("api.add_attachment", public_id=accepted.public_id),
+    }
+    return {
+        "id": accepted.public_id,
+        "receipt_code": accepted.receipt_code,
+        "status": ReportState.RECEIVED.value,
+        "received_at": accepted.received_at.isoformat(),
+        "channel": Channel.API.value,
+        "links": links,
+        "status_label": str(ReportState.RECEIVED.label),  # type: ignore[attr-defined]
+        "submitted": submitted_view_of(data),
+        "attachments": [],
+    }
 
 
 def attachment_json(attachment: Attachment) -> dict[str, Any]:
@@ -113,17 +138,22 @@ def create_report() -> tuple[Response, int]:
     except ValidationError as exc:
         return _problem(422, "invalid", "The report has errors; see `errors`, one entry per field.",
                         errors=errors_by_field(exc.errors()))
-    # An unreachable database is answered 503 with Retry-After by the app's handler (web/errors.py).
-    submission = submit_report(db.session, _user(), data, Channel.API, key,
-                               deadline_seconds=current_app.config["PIPELINE_DEADLINE_SECONDS"])
+    # One row, then the answer: a worker files the report (intake.submissions). An unreachable
+    # database is answered 503 with Retry-After by the app's handler (web/errors.py).
+    holder = _holder()
+    accepted = accept(db.session, holder.user_id, holder.organisation_id, data, Channel.API, key)
     db.session.commit()
-    report = submission.report
-    if submission.created:
-        log.info("report %s received via api", report.id)
-        dispatch_report(report.id)
-    response = jsonify(report_json(report, full=True))
-    response.headers["Location"] = url_for("api.get_report", public_id=report.public_id)
-    return response, 201 if submission.created else 200
+    if accepted.created:
+        log.info("submission %s accepted via api", accepted.public_id)
+        body = accepted_json(accepted, data)
+    else:
+        report = own_report(db.session, _user(), accepted.public_id)
+        if report is None:  # accepted through another organisation's account: never shown
+            abort(404)
+        body = report_json(report, full=True)
+    response = jsonify(body)
+    response.headers["Location"] = body["links"]["self"]
+    return response, 201 if accepted.created else 200
 
 
 @bp.get("/reports/<public_id>")

@@ -17,10 +17,11 @@ from ..forms import REPEATABLE, ReportForm
 from ..media import UploadRefused, discard_upload, settle_stash, store_upload
 from ..models import Attachment
 from ..pipeline import owe_work
-from ..reports import find_submission, own_report, reports_of, stashed_uploads, submit_report
+from ..reports import own_report, reports_of, stashed_uploads, submit_report
 from ..review import ReviewError, answer_question
 from ..review_forms import AnswerForm
 from ..schema import SUBMISSION_ID_RE
+from ..submissions import journal_entry
 from .access import SUBMITTERS, roles_required
 
 bp = Blueprint("field", __name__)
@@ -52,7 +53,7 @@ def new_report() -> Response | str | tuple[str, int]:
         # Not something our form sends; start the form afresh rather than guess.
         abort(400)
     # A second click, or a retry after a lost connection: the report exists, show its receipt.
-    existing = find_submission(db.session, current_user, submission_id)
+    existing = journal_entry(db.session, current_user, submission_id)
     if existing is not None:
         return redirect(url_for("field.receipt", public_id=existing.public_id))
 

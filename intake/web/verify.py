@@ -52,6 +52,7 @@ from ..queue import Filters, queue_page
 from ..reports import organisation_report
 from ..review import note_activity
 from ..review_forms import QueueFilterForm
+from ..submissions import held_submissions, retry_submission
 from .access import COORDINATORS, VERIFIERS, roles_required
 from .review import colleagues, review_context
 
@@ -109,7 +110,9 @@ def queue() -> str:
 @roles_required(*COORDINATORS)
 def held() -> str:
     """Reports whose processing failed again and again, held for a coordinator (the dead letters)."""
-    return render_template("verify/held.html", jobs=dead_jobs(db.session, current_user.organisation_id))
+    organisation_id = current_user.organisation_id
+    return render_template("verify/held.html", jobs=dead_jobs(db.session, organisation_id),
+                           submissions=held_submissions(db.session, organisation_id))
 
 
 @bp.post("/held/<public_id>/retry")
@@ -120,6 +123,17 @@ def retry(public_id: str) -> Response:
     db.session.commit()
     dispatch_report(report_id)
     log.info("report %s: processing retried by a coordinator", report_id)
+    flash(_("The report was handed to the workers again."), "info")
+    return redirect(url_for("verify.held"))
+
+
+@bp.post("/held/submissions/<public_id>/retry")
+@roles_required(*COORDINATORS)
+def retry_filing(public_id: str) -> Response:
+    """A submission that could not be filed goes back to the workers' relay with fresh attempts."""
+    retry_submission(db.session, current_user.organisation_id, public_id) or abort(404)
+    db.session.commit()
+    log.info("submission %s: filing retried by a coordinator", public_id)
     flash(_("The report was handed to the workers again."), "info")
     return redirect(url_for("verify.held"))
 

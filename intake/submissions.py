@@ -1,0 +1,262 @@
+"""The intake journal: accepting a report is one row; filing it is the workers' first step.
+
+A field worker's receipt promises that the report is safe. The API keeps that promise with a
+single INSERT: the validated report, sealed under a new data key, with its idempotency key, public
+id and receipt code (`models.Submission`). Nothing else is written while the client waits. The
+workers' relay (a thread in every worker process, see `workers.celery_app`) dispatches each
+pending submission; the task files it as a `Report` with its rows and pipeline job and drops the
+sealed copy from the journal, in one transaction, then runs the pipeline. A submission that is
+needed before a worker got to it (the reporter reads it or adds a file) is filed then, by the web.
+
+The web form files at once, in the same transaction as its journal row (its files were stashed
+under their own data key). Either way the journal row's unique (reporter, submission id) is the
+one idempotency gate, and a replay finds the same public id and receipt.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import Table, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from . import crypto
+from .enums import Channel
+from .models import DataKey, Report, Submission, User, new_public_id, utcnow
+from .schema import ReportIn
+
+JOURNAL: Table = Submission.__table__  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What the submitter is told: the report's public id and receipt, fixed at acceptance."""
+
+    public_id: str
+    receipt_code: str
+    received_at: dt.datetime
+    created: bool  # False for a replay of a submission id already accepted
+    report_id: int | None  # set once filed
+
+
+def _aad(public_id: str) -> bytes:
+    return b"intake submission\x00" + public_id.encode()
+
+
+def _insert(session: Session) -> postgresql.Insert | sqlite.Insert:
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(JOURNAL)
+
+
+def accept(session: Session, reporter_id: int, organisation_id: int, data: ReportIn, channel: Channel,
+           submission_id: str) -> Accepted:
+    """Journal a validated report; the caller commits, and only then answers the submitter.
+
+    One statement: a concurrent duplicate meets the unique (reporter, submission id) and inserts
+    nothing, and this then returns the submission that got there first. The caller's transaction
+    must hold nothing else: a receipt code that collides (one in 10^12) rolls it back and draws again.
+    """
+    from .reports import new_receipt_code
+
+    keyring = crypto.active_keyring()
+    plain = crypto.new_data_key()
+    public_id = new_public_id()
+    now = utcnow()
+    values = {
+        "public_id": public_id,
+        "organisation_id": organisation_id,
+        "reporter_id": reporter_id,
+        "channel": channel,
+        "submission_id": submission_id,
+        "received_at": now,
+        "payload": crypto.seal(plain, data.model_dump_json(exclude={"submission_id"}).encode(), _aad(public_id)),
+        "key_wrapped": keyring.wrap(plain),
+        "master_key_id": keyring.primary_id,
+        "due_at": now,  # the relay's next pass dispatches it
+        "attempts": 0,
+    }
+    for _attempt in range(5):
+        statement = (
+            _insert(session)
+            .values(receipt_code=new_receipt_code(), **values)
+            .on_conflict_do_nothing(index_elements=["reporter_id", "submission_id"])
+            .returning(JOURNAL.c.receipt_code)
+        )
+        try:
+            receipt = session.execute(statement).scalar()
+        except IntegrityError:
+            session.rollback()
+            continue  # the receipt code collided: draw another
+        if receipt is not None:
+            return Accepted(public_id, receipt, now, created=True, report_id=None)
+        existing = session.execute(
+            select(JOURNAL.c.public_id, JOURNAL.c.receipt_code, JOURNAL.c.received_at, JOURNAL.c.report_id)
+            .where(JOURNAL.c.reporter_id == reporter_id, JOURNAL.c.submission_id == submission_id)
+        ).one()
+        return Accepted(existing.public_id, existing.receipt_code, existing.received_at, created=False,
+                        report_id=existing.report_id)
+    raise RuntimeError("could not draw a unique receipt code")
+
+
+def journal_entry(session: Session, reporter: User, submission_id: str) -> Submission | None:
+    return session.scalar(
+        select(Submission).where(Submission.reporter_id == reporter.id, Submission.submission_id == submission_id)
+    )
+
+
+def pending_of(session: Session, reporter: User, public_id: str | None = None) -> list[Submission]:
+    """The reporter's accepted submissions not yet filed (all, or the one with `public_id`)."""
+    query = select(Submission).where(
+        Submission.reporter_id == reporter.id,
+        Submission.organisation_id == reporter.organisation_id,
+        Submission.report_id.is_(None),
+        Submission.payload.is_not(None),
+    )
+    if public_id is not None:
+        query = query.where(Submission.public_id == public_id)
+    return list(session.scalars(query.order_by(Submission.id)))
+
+
+def file_submission(session: Session, entry: Submission, deadline_seconds: int) -> Report:
+    """File a journalled submission as a report in state `received`, owed its pipeline run.
+
+    Idempotent: the journal row is locked, and a submission already filed returns its report. The
+    sealed copy and its key leave the journal in the same transaction (the report's rows hold the
+    report from then on, under the same data key). The caller commits.
+    """
+    from .reports import _build, find_submission
+
+    locked = session.scalar(
+        select(Submission).where(Submission.id == entry.id).with_for_update().execution_options(populate_existing=True)
+    )
+    assert locked is not None
+    entry = locked
+    reporter = session.get(User, entry.reporter_id)
+    assert reporter is not None
+    if entry.report_id is not None:
+        report = session.get(Report, entry.report_id)
+        assert report is not None
+        return report
+    # The web form's path (reports.submit_report) files in the same transaction as its row, so a
+    # report with this key and no link here was filed by a request still running: wait for it.
+    already = find_submission(session, reporter, entry.submission_id)
+    if already is not None:
+        _mark_filed(entry, already)
+        return already
+    if entry.payload is None or entry.key_wrapped is None:
+        raise crypto.DataKeyUnavailable("this submission holds no report to file")
+    plain = crypto.active_keyring().unwrap(entry.key_wrapped)
+    data = ReportIn.model_validate_json(crypto.unseal(plain, entry.payload, _aad(entry.public_id)))
+    data_key = DataKey(wrapped=entry.key_wrapped, master_key_id=entry.master_key_id)
+    data_key.__dict__["_plain"] = plain
+    report = _build(data, reporter, entry.channel, entry.submission_id, deadline_seconds, data_key)
+    report.public_id = entry.public_id
+    report.receipt_code = entry.receipt_code
+    report.received_at = report.state_changed_at = entry.received_at
+    report.transitions[0].at = entry.received_at
+    try:
+        with session.begin_nested():
+            session.add(report)
+            session.flush()
+    except IntegrityError:
+        # Filed meanwhile by another request (SQLite has no row lock to make it wait).
+        filed = session.scalar(select(Report).where(Report.public_id == entry.public_id))
+        if filed is None:
+            raise
+        return filed
+    _mark_filed(entry, report)
+    session.flush()
+    return report
+
+
+def _mark_filed(entry: Submission, report: Report) -> None:
+    entry.report_id = report.id
+    entry.payload = entry.key_wrapped = entry.master_key_id = None
+    entry.due_at = None
+
+
+def file_pending(session: Session, reporter: User, deadline_seconds: int, public_id: str | None = None) -> int:
+    """File now what the reporter submitted and no worker filed yet (they are about to read it)."""
+    entries = pending_of(session, reporter, public_id)
+    for entry in entries:
+        file_submission(session, entry, deadline_seconds)
+    return len(entries)
+
+
+# ---- the relay ----------------------------------------------------------------------------------
+
+
+def due_submissions(session: Session, limit: int = 500) -> list[int]:
+    """Journal rows whose filing is due: new ones, and those whose message was lost or worker died.
+
+    Rows another relay is dispatching right now are skipped (PostgreSQL), so relays on several
+    workers share the work; a duplicate message is harmless anyway, as filing is idempotent.
+    """
+    return list(
+        session.scalars(
+            select(Submission.id)
+            .where(Submission.due_at <= utcnow())
+            .order_by(Submission.due_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+
+
+def postpone_submissions(session: Session, ids: list[int], deadline_seconds: int) -> None:
+    """Dispatched: due again only if it is still not filed after the deadline."""
+    if ids:
+        session.execute(
+            update(Submission)
+            .where(Submission.id.in_(ids), Submission.report_id.is_(None))
+            .values(due_at=utcnow() + dt.timedelta(seconds=deadline_seconds))
+            .execution_options(synchronize_session=False)
+        )
+
+
+def start_filing(session: Session, entry_id: int, max_attempts: int, deadline_seconds: int) -> Submission | None:
+    """Count a filing attempt (committed by the caller before the work); None if there is nothing
+    to do. Past `max_attempts` the submission is held: kept, sealed, off the relay, and shown to
+    coordinators with the pipeline's held jobs."""
+    entry = session.scalar(select(Submission).where(Submission.id == entry_id).with_for_update())
+    if entry is None or entry.report_id is not None or entry.due_at is None:
+        return None
+    if entry.attempts >= max_attempts:
+        entry.due_at = None
+        return None
+    entry.attempts += 1
+    entry.due_at = utcnow() + dt.timedelta(seconds=deadline_seconds)
+    return entry
+
+
+def note_filing_failure(session: Session, entry_id: int, error: str) -> None:
+    session.execute(update(Submission).where(Submission.id == entry_id).values(last_error=error[:200])
+                    .execution_options(synchronize_session=False))
+
+
+def held_submissions(session: Session, organisation_id: int, limit: int = 200) -> list[Submission]:
+    """Accepted submissions that could not be filed after every attempt, oldest first."""
+    return list(
+        session.scalars(
+            select(Submission)
+            .where(Submission.organisation_id == organisation_id, Submission.report_id.is_(None),
+                   Submission.due_at.is_(None), Submission.payload.is_not(None))
+            .order_by(Submission.id)
+            .limit(limit)
+        )
+    )
+
+
+def retry_submission(session: Session, organisation_id: int, public_id: str) -> bool:
+    """Put a held submission back on the relay with fresh attempts."""
+    result = session.execute(
+        update(Submission)
+        .where(Submission.organisation_id == organisation_id, Submission.public_id == public_id,
+               Submission.report_id.is_(None), Submission.payload.is_not(None))
+        .values(due_at=utcnow(), attempts=0, last_error=None)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
