@@ -266,11 +266,12 @@ def submitted_view(report: Report) -> dict[str, object]:
 
 
 def submitted_view_of(data: ReportIn) -> dict[str, object]:
-    """`submitted_view` of a report not filed yet, from the validated submission itself."""
-    return _view(data, lambda harm, group: getattr(getattr(data, harm.value), group.value))
+    """`submitted_view` of a report not filed yet, from the validated submission itself (the view's
+    fields are the submission's, so its JSON dump is the same dictionary)."""
+    return data.model_dump(mode="json", exclude={"submission_id"})
 
 
-def _view(source: Report | ReportIn, count: Callable[[Harm, HarmGroup], int]) -> dict[str, object]:
+def _view(source: Report, count: Callable[[Harm, HarmGroup], int]) -> dict[str, object]:
     def row(obj: object, fields: tuple[str, ...]) -> dict[str, object]:
         return {f: _plain(getattr(obj, f)) for f in fields}
 

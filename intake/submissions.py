@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -46,9 +47,29 @@ def _aad(public_id: str) -> bytes:
     return b"intake submission\x00" + public_id.encode()
 
 
-def _insert(session: Session) -> postgresql.Insert | sqlite.Insert:
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(JOURNAL)
+_ACCEPT_COLUMNS = ("public_id", "receipt_code", "organisation_id", "reporter_id", "channel", "submission_id",
+                   "received_at", "payload", "key_wrapped", "master_key_id", "due_at", "attempts")
+_accept_statements: dict[str, Any] = {}
+
+
+def _accept_statement(dialect: str) -> Any:
+    """The journal's INSERT, built once per dialect: every submit runs the same compiled statement."""
+    statement = _accept_statements.get(dialect)
+    if statement is None:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = (
+            insert(JOURNAL)
+            .values({name: bindparam(name, type_=JOURNAL.c[name].type) for name in _ACCEPT_COLUMNS})
+            .on_conflict_do_nothing(index_elements=["reporter_id", "submission_id"])
+            .returning(JOURNAL.c.receipt_code)
+        )
+        _accept_statements[dialect] = statement
+    return statement
+
+
+_EXISTING = select(JOURNAL.c.public_id, JOURNAL.c.receipt_code, JOURNAL.c.received_at, JOURNAL.c.report_id).where(
+    JOURNAL.c.reporter_id == bindparam("reporter_id"), JOURNAL.c.submission_id == bindparam("submission_id")
+)
 
 
 def accept(session: Session, reporter_id: int, organisation_id: int, data: ReportIn, channel: Channel,
@@ -79,23 +100,17 @@ def accept(session: Session, reporter_id: int, organisation_id: int, data: Repor
         "attempts": 0,
     }
     for _attempt in range(5):
-        statement = (
-            _insert(session)
-            .values(receipt_code=new_receipt_code(), **values)
-            .on_conflict_do_nothing(index_elements=["reporter_id", "submission_id"])
-            .returning(JOURNAL.c.receipt_code)
-        )
+        # Core on the session's connection: the ORM has nothing to track here.
+        connection = session.connection()
         try:
-            receipt = session.execute(statement).scalar()
+            receipt = connection.execute(_accept_statement(connection.dialect.name),
+                                         {**values, "receipt_code": new_receipt_code()}).scalar()
         except IntegrityError:
             session.rollback()
             continue  # the receipt code collided: draw another
         if receipt is not None:
             return Accepted(public_id, receipt, now, created=True, report_id=None)
-        existing = session.execute(
-            select(JOURNAL.c.public_id, JOURNAL.c.receipt_code, JOURNAL.c.received_at, JOURNAL.c.report_id)
-            .where(JOURNAL.c.reporter_id == reporter_id, JOURNAL.c.submission_id == submission_id)
-        ).one()
+        existing = connection.execute(_EXISTING, {"reporter_id": reporter_id, "submission_id": submission_id}).one()
         return Accepted(existing.public_id, existing.receipt_code, existing.received_at, created=False,
                         report_id=existing.report_id)
     raise RuntimeError("could not draw a unique receipt code")
