@@ -75,6 +75,7 @@ ACCESS: dict[str, set[Role] | str] = {
     "incidents.merge": VERIFIERS,
     "incidents.figures": VERIFIERS,
     "verify.retry": {COORDINATOR},
+    "verify.retry_filing": {COORDINATOR},
     "verify.export_csv": {COORDINATOR},
     "review.claim": VERIFIERS,
     "review.release": VERIFIERS,

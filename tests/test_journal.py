@@ -24,6 +24,7 @@ from tests.conftest import (
     all_at_once,
     complete_report,
     file_accepted,
+    make_org,
     make_token,
     make_user,
     sign_in,
@@ -192,6 +193,18 @@ def test_a_submission_that_cannot_be_filed_is_held_for_a_coordinator(app: Any, c
         db.session.commit()
     (entry,) = journal()
     assert entry.due_at is None and entry.payload is not None and entry.report_id is None
+
+    # Only a coordinator of the submission's own organisation sees it and may retry it.
+    for outsider in (make_user(org, Role.VERIFIER), make_user(make_org(), Role.COORDINATOR)):
+        other = app.test_client()
+        sign_in(other, outsider.email)
+        token = _csrf(html_of(other, "/account"))
+        assert other.post(f"/queue/held/submissions/{entry.public_id}/retry",
+                          data={"csrf_token": token}).status_code == 404
+        if outsider.role == Role.COORDINATOR:
+            assert receipt not in html_of(other, "/queue/held")
+    (entry,) = journal()
+    assert entry.due_at is None
 
     coordinator = make_user(org, Role.COORDINATOR)
     browser = app.test_client()
