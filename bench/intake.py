@@ -577,8 +577,9 @@ def run_tool(args: list[str], env: dict[str, str], stdin: str | None = None) -> 
 @dataclass
 class Check:
     acknowledged: int = 0
-    missing: int = 0  # acknowledged, not in the database
-    not_triaged: int = 0  # in the database, not in triage
+    missing: int = 0  # acknowledged, not in the database at all
+    not_filed: int = 0  # acknowledged, still in the journal: stored, not yet filed by a worker
+    not_triaged: int = 0  # filed, not in triage
     duplicate_triage: int = 0  # moved to triage more than once
     dead_jobs: int = 0
     files_missing: int = 0  # acknowledged files that are not on their report
@@ -586,7 +587,8 @@ class Check:
 
     @property
     def lost(self) -> int:
-        return self.missing + self.not_triaged
+        """Acknowledged and not in triage when the check ran (the bench waits for the drain first)."""
+        return self.missing + self.not_filed + self.not_triaged
 
     @property
     def ok(self) -> bool:
@@ -651,7 +653,9 @@ class Database:
             WHERE r.public_id = ANY(:ids)
         """)
         found = 0
-        with self.engine.connect() as conn:
+        journal = text("SELECT count(*) FROM submissions WHERE report_id IS NULL AND public_id = ANY(:ids)")
+        # One snapshot for both reads: a report filed between them would otherwise be in neither.
+        with self.engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn, conn.begin():
             for start in range(0, len(ids), 5000):
                 for public_id, state, job_state, triaged, files, unchecked in conn.execute(
                         query, {"ids": ids[start:start + 5000]}):
@@ -661,7 +665,9 @@ class Database:
                     result.dead_jobs += job_state == "dead"
                     result.files_missing += max(0, acknowledged[public_id] - files)
                     result.files_unchecked += unchecked
-        result.missing = len(ids) - found
+            for start in range(0, len(ids), 5000):
+                result.not_filed += conn.scalar(journal, {"ids": ids[start:start + 5000]}) or 0
+        result.missing = len(ids) - found - result.not_filed
         return result
 
     def dispose(self) -> None:
@@ -701,6 +707,9 @@ def prepare(args: argparse.Namespace, instance: Path, extra_env: dict[str, str])
         raise BenchError("--database-url must be a PostgreSQL URL (the bench empties its public schema)")
     if not args.broker_url.startswith("redis"):
         raise BenchError("--broker-url must be a Redis URL (the bench flushes that database)")
+    from bench.postgres import ensure_database
+
+    ensure_database(args.database_url)
     db = Database(args.database_url)
     db.reset()
     flush_redis(args.broker_url)
@@ -828,7 +837,8 @@ def summarise(args: argparse.Namespace, results: list[LoadResult], db: Database)
     in_db = db.scalar("SELECT count(*) FROM reports")
     print(f"reports acknowledged: {total.acknowledged}; in the database: {in_db} "
           f"({in_db - total.acknowledged + total.missing} without an acknowledgement: a client error or time-out)")
-    print(f"lost reports: {total.lost} (missing {total.missing}, not in triage {total.not_triaged}); "
+    print(f"lost reports: {total.lost} (missing {total.missing}, in the journal not filed {total.not_filed}, "
+          f"filed not in triage {total.not_triaged}); "
           f"duplicate triage: {total.duplicate_triage}; dead jobs: {total.dead_jobs}; "
           f"files missing: {total.files_missing}; files never checked: {total.files_unchecked}")
     drains = [r.drain_seconds for r in intake_results]
@@ -940,7 +950,8 @@ def soak_run(args: argparse.Namespace, stop: threading.Event, instance: Path) ->
               f"{retried}")
         print(f"reports acknowledged: {check.acknowledged}; in triage exactly once: "
               f"{check.acknowledged - check.lost - check.duplicate_triage}; lost: {check.lost} "
-              f"(missing {check.missing}, not in triage {check.not_triaged}); duplicate triage: "
+              f"(missing {check.missing}, not filed {check.not_filed}, not in triage {check.not_triaged}); "
+              "duplicate triage: "
               f"{check.duplicate_triage}; dead jobs: {check.dead_jobs}; files missing: {check.files_missing}; "
               f"files never checked: {check.files_unchecked}")
         drain = "not within " + f"{args.drain_timeout:g} s" if result.drain_seconds is None else \

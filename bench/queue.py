@@ -60,7 +60,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
@@ -158,21 +157,6 @@ AFTER = ["[PERSON-1] said the ambulance came an hour later.", "Neighbours pulled
 
 
 # ---- the database -------------------------------------------------------------------------------
-
-
-def ensure_database(url: str) -> None:
-    """Create the bench database if it does not exist (connecting to `postgres` to do it)."""
-    from sqlalchemy import create_engine, text
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = create_engine(urlunsplit(parts._replace(path="/postgres")), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}):
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        admin.dispose()
 
 
 def reset_and_migrate(url: str) -> None:
@@ -525,6 +509,8 @@ def main() -> int:
     rng = random.Random(args.seed)
     try:
         if not args.reuse:
+            from bench.postgres import ensure_database
+
             ensure_database(args.database_url)
             reset_and_migrate(args.database_url)
             seeded = seed(args.database_url, args.reports, rng)

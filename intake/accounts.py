@@ -12,6 +12,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, joinedload
 
 from . import audit
@@ -273,18 +274,18 @@ _HOLDER = (
 )
 
 
-def holder_of_token(session: Session, token: str) -> TokenHolder | None:
-    """`user_for_token` in one query of plain columns (the JSON API asks on every request)."""
+def holder_of_token(connection: Connection, token: str) -> TokenHolder | None:
+    """`user_for_token` in one query of plain columns, on an autocommit connection (the JSON API
+    asks on every request)."""
     if not token.startswith(TOKEN_PREFIX):
         return None
-    row = session.connection().execute(_HOLDER, {"digest": _token_digest(token)}).first()
+    row = connection.execute(_HOLDER, {"digest": _token_digest(token)}).first()
     if row is None:
         return None
     now = utcnow()
     # Write at most once a minute: a burst of API calls should not be a burst of UPDATEs.
     if row.last_used_at is None or now - row.last_used_at > dt.timedelta(minutes=1):
-        session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
-        session.commit()
+        connection.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
     return TokenHolder(row.user_id, row.organisation_id, row.role)
 
 

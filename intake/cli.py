@@ -409,7 +409,7 @@ def keys_retire() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--web-workers", default=2, show_default=True, type=int, help="gunicorn worker processes")
-@click.option("--worker-nice", default=10, show_default=True, type=click.IntRange(0, 19),
+@click.option("--worker-nice", default=19, show_default=True, type=click.IntRange(0, 19),
               help="CPU niceness of the Celery worker: under load, accepting reports comes first")
 def serve(host: str, port: int, web_workers: int, worker_nice: int) -> None:
     """Run the web app (gunicorn) and a Celery worker with beat, as configured by the environment.

@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -72,13 +73,13 @@ _EXISTING = select(JOURNAL.c.public_id, JOURNAL.c.receipt_code, JOURNAL.c.receiv
 )
 
 
-def accept(session: Session, reporter_id: int, organisation_id: int, data: ReportIn, channel: Channel,
+def accept(connection: Connection, reporter_id: int, organisation_id: int, data: ReportIn, channel: Channel,
            submission_id: str) -> Accepted:
-    """Journal a validated report; the caller commits, and only then answers the submitter.
+    """Journal a validated report on an autocommit connection: when this returns, it is stored.
 
-    One statement: a concurrent duplicate meets the unique (reporter, submission id) and inserts
-    nothing, and this then returns the submission that got there first. The caller's transaction
-    must hold nothing else: a receipt code that collides (one in 10^12) rolls it back and draws again.
+    One statement, its own transaction: a concurrent duplicate meets the unique (reporter,
+    submission id) and inserts nothing, and this then returns the submission that got there first;
+    a receipt code that collides (one in 10^12) inserts nothing either, and another is drawn.
     """
     from .reports import new_receipt_code
 
@@ -100,13 +101,10 @@ def accept(session: Session, reporter_id: int, organisation_id: int, data: Repor
         "attempts": 0,
     }
     for _attempt in range(5):
-        # Core on the session's connection: the ORM has nothing to track here.
-        connection = session.connection()
         try:
             receipt = connection.execute(_accept_statement(connection.dialect.name),
                                          {**values, "receipt_code": new_receipt_code()}).scalar()
         except IntegrityError:
-            session.rollback()
             continue  # the receipt code collided: draw another
         if receipt is not None:
             return Accepted(public_id, receipt, now, created=True, report_id=None)
