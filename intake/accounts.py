@@ -274,24 +274,37 @@ _HOLDER = (
 )
 
 
+# A token's last use is written at most this often: a burst of API calls is not a burst of UPDATEs.
+TOKEN_USE_RESOLUTION = dt.timedelta(minutes=1)
+
+
+def token_digest(token: str) -> str | None:
+    """What is stored of a bearer token, or None for a string that is not one of ours."""
+    return _token_digest(token) if token.startswith(TOKEN_PREFIX) else None
+
+
 def holder_of_token(connection: Connection, token: str) -> TokenHolder | None:
     """`user_for_token` in one query of plain columns, on an autocommit connection (the JSON API
     asks on every request)."""
-    if not token.startswith(TOKEN_PREFIX):
+    digest = token_digest(token)
+    if digest is None:
         return None
-    row = connection.execute(_HOLDER, {"digest": _token_digest(token)}).first()
+    row = connection.execute(_HOLDER, {"digest": digest}).first()
     if row is None:
         return None
     now = utcnow()
-    # Write at most once a minute: a burst of API calls should not be a burst of UPDATEs.
-    if row.last_used_at is None or now - row.last_used_at > dt.timedelta(minutes=1):
+    if row.last_used_at is None or now - row.last_used_at > TOKEN_USE_RESOLUTION:
         connection.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
     return TokenHolder(row.user_id, row.organisation_id, row.role)
 
 
+# Who may file reports: everyone who works with reports (admins read none by default).
+SUBMITTING_ROLES = (Role.REPORTER, Role.VERIFIER, Role.COORDINATOR)
+
+
 def can_submit(user: User | TokenHolder) -> bool:
-    """Who may file reports: everyone who works with reports (admins read none by default)."""
-    return user.role in (Role.REPORTER, Role.VERIFIER, Role.COORDINATOR)
+    """Whether `user` may file reports (`SUBMITTING_ROLES`)."""
+    return user.role in SUBMITTING_ROLES
 
 
 def can_verify(user: User) -> bool:

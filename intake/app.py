@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import get_locale
+from itsdangerous import URLSafeTimedSerializer
 
 from . import config as cfg
 from .extensions import babel, csrf, db, limiter, login_manager, talisman
@@ -35,6 +37,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if app.config["DEBUG"] and not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = "debug-only-" + "x" * 32
     _configure_keys(app, instance_path)
+    app.session_interface = _SessionInterface()
     from .retention import retention_rules
 
     retention_rules(app.config)  # a misspelt rule stops the start, it never silently keeps data
@@ -62,6 +65,20 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _register_template_helpers(app)
     _configure_password_hasher(app)
     return app
+
+
+class _SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the signing serializer built once per set of keys
+    instead of on every request (most requests, the API's all, carry no session cookie at all)."""
+
+    def __init__(self) -> None:
+        self._serializer: tuple[tuple[Any, ...], URLSafeTimedSerializer | None] | None = None
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        keys = (app.secret_key, *(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        if self._serializer is None or self._serializer[0] != keys:
+            self._serializer = (keys, super().get_signing_serializer(app))
+        return self._serializer[1]
 
 
 def _configure_keys(app: Flask, instance_path: Path) -> None:

@@ -56,6 +56,20 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, hide_parameters=True)
 
 
+def make_statement_engine(url: str, engine: Engine) -> Engine:
+    """The engine of the API's single-statement submit (`submissions.accept_with_token`), or `engine`.
+
+    On PostgreSQL: its own small pool of connections in autocommit, without a ping on checkout. A
+    submit is one statement, so a BEGIN, a COMMIT and a ping would be three more round trips for one
+    that does the work. A connection that died in the pool (the database restarted) fails that one
+    request with 503 and Retry-After (which the API's clients act on, with the same key); SQLAlchemy
+    then drops every connection of the pool, so the next request connects afresh.
+    """
+    if engine.dialect.name != "postgresql":
+        return engine
+    return create_engine(url, isolation_level="AUTOCOMMIT", pool_size=2, max_overflow=8, hide_parameters=True)
+
+
 class _AppSession(Session):
     """A session that talks to the engine of the app whose context is active.
 
@@ -94,6 +108,10 @@ class Database:
         self._engines.append(engine)
         app.extensions["intake_db"] = self
         app.extensions["intake_engine"] = engine
+        statement_engine = make_statement_engine(app.config["DATABASE_URL"], engine)
+        if statement_engine is not engine:
+            self._engines.append(statement_engine)
+        app.extensions["intake_statement_engine"] = statement_engine
 
         @app.teardown_appcontext
         def _remove_session(_exc: BaseException | None) -> None:
@@ -103,7 +121,8 @@ class Database:
         """Drop pooled connections of `app`'s engine, or of every engine: closed at shutdown,
         merely forgotten after a fork (the parent process still owns them)."""
         self._scoped.remove()
-        engines = [app.extensions["intake_engine"]] if app is not None else list(self._engines)
+        engines = ({app.extensions["intake_engine"], app.extensions["intake_statement_engine"]} if app is not None
+                   else list(self._engines))
         for engine in engines:
             engine.dispose(close=close)
             if app is not None or close:

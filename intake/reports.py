@@ -34,6 +34,7 @@ from .schema import ReportIn
 
 # Crockford's base32 without I, L, O, U: nothing to misread when a receipt is copied by hand.
 RECEIPT_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+assert len(RECEIPT_ALPHABET) == 32
 
 SYSTEM = "system"
 VERIFIERS = frozenset({Role.VERIFIER, Role.COORDINATOR})
@@ -73,7 +74,9 @@ class Filing:
 
 
 def new_receipt_code() -> str:
-    code = "".join(secrets.choice(RECEIPT_ALPHABET) for _ in range(8))
+    """Eight characters of `RECEIPT_ALPHABET` (32 of them: five random bits each), as XXXX-XXXX."""
+    bits = int.from_bytes(secrets.token_bytes(5))
+    code = "".join(RECEIPT_ALPHABET[(bits >> shift) & 31] for shift in range(0, 40, 5))
     return f"{code[:4]}-{code[4:]}"
 
 
@@ -263,12 +266,6 @@ def organisation_report(session: Session, user: User, public_id: str) -> Report 
 def submitted_view(report: Report) -> dict[str, object]:
     """What the submitting reporter sent, in the API's shape (only ever shown to that reporter)."""
     return _view(report, report.count)
-
-
-def submitted_view_of(data: ReportIn) -> dict[str, object]:
-    """`submitted_view` of a report not filed yet, from the validated submission itself (the view's
-    fields are the submission's, so its JSON dump is the same dictionary)."""
-    return data.model_dump(mode="json", exclude={"submission_id"})
 
 
 def _view(source: Report, count: Callable[[Harm, HarmGroup], int]) -> dict[str, object]:

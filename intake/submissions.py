@@ -19,14 +19,15 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Engine, Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import crypto
-from .enums import Channel
+from .accounts import SUBMITTING_ROLES, TOKEN_USE_RESOLUTION, TokenHolder, can_submit, holder_of_token, token_digest
+from .enums import Channel, Role
 from .models import DataKey, Report, Submission, User, new_public_id, utcnow
 from .schema import ReportIn
 
@@ -42,6 +43,8 @@ class Accepted:
     received_at: dt.datetime
     created: bool  # False for a replay of a submission id already accepted
     report_id: int | None  # set once filed
+    # A report accepted now: what was sealed, as JSON (the submitter's copy of what they sent).
+    echo: str | None = None
 
 
 def _aad(public_id: str) -> bytes:
@@ -73,6 +76,36 @@ _EXISTING = select(JOURNAL.c.public_id, JOURNAL.c.receipt_code, JOURNAL.c.receiv
 )
 
 
+def _sealed(data: ReportIn, channel: Channel, submission_id: str) -> tuple[dict[str, Any], str]:
+    """A journal row's values but for its reporter and organisation (the report sealed under a new
+    data key, its public id, and the time it is received, also when the relay's next pass is due),
+    and the report as JSON, as it was sealed."""
+    keyring = crypto.active_keyring()
+    plain = crypto.new_data_key()
+    public_id = new_public_id()
+    now = utcnow()
+    echo = data.model_dump_json(exclude={"submission_id"})
+    return {
+        "public_id": public_id,
+        "channel": channel,
+        "submission_id": submission_id,
+        "received_at": now,
+        "payload": crypto.seal(plain, echo.encode(), _aad(public_id)),
+        "key_wrapped": keyring.wrap(plain),
+        "master_key_id": keyring.primary_id,
+        "due_at": now,
+        "attempts": 0,
+    }, echo
+
+
+def _replay(connection: Connection, reporter_id: int, submission_id: str) -> Accepted | None:
+    existing = connection.execute(_EXISTING, {"reporter_id": reporter_id, "submission_id": submission_id}).first()
+    if existing is None:
+        return None
+    return Accepted(existing.public_id, existing.receipt_code, existing.received_at, created=False,
+                    report_id=existing.report_id)
+
+
 def accept(connection: Connection, reporter_id: int, organisation_id: int, data: ReportIn, channel: Channel,
            submission_id: str) -> Accepted:
     """Journal a validated report on an autocommit connection: when this returns, it is stored.
@@ -83,23 +116,8 @@ def accept(connection: Connection, reporter_id: int, organisation_id: int, data:
     """
     from .reports import new_receipt_code
 
-    keyring = crypto.active_keyring()
-    plain = crypto.new_data_key()
-    public_id = new_public_id()
-    now = utcnow()
-    values = {
-        "public_id": public_id,
-        "organisation_id": organisation_id,
-        "reporter_id": reporter_id,
-        "channel": channel,
-        "submission_id": submission_id,
-        "received_at": now,
-        "payload": crypto.seal(plain, data.model_dump_json(exclude={"submission_id"}).encode(), _aad(public_id)),
-        "key_wrapped": keyring.wrap(plain),
-        "master_key_id": keyring.primary_id,
-        "due_at": now,  # the relay's next pass dispatches it
-        "attempts": 0,
-    }
+    sealed, echo = _sealed(data, channel, submission_id)
+    values = {**sealed, "organisation_id": organisation_id, "reporter_id": reporter_id}
     for _attempt in range(5):
         try:
             receipt = connection.execute(_accept_statement(connection.dialect.name),
@@ -107,10 +125,81 @@ def accept(connection: Connection, reporter_id: int, organisation_id: int, data:
         except IntegrityError:
             continue  # the receipt code collided: draw another
         if receipt is not None:
-            return Accepted(public_id, receipt, now, created=True, report_id=None)
-        existing = connection.execute(_EXISTING, {"reporter_id": reporter_id, "submission_id": submission_id}).one()
-        return Accepted(existing.public_id, existing.receipt_code, existing.received_at, created=False,
-                        report_id=existing.report_id)
+            return Accepted(values["public_id"], receipt, values["received_at"], created=True, report_id=None,
+                            echo=echo)
+        replay = _replay(connection, reporter_id, submission_id)
+        assert replay is not None, "a conflict on the submission id leaves the row that caused it"
+        return replay
+    raise RuntimeError("could not draw a unique receipt code")
+
+
+# The API's submit on PostgreSQL, in one statement and so one round trip: who the bearer token
+# speaks for, the journal row if they may submit (or nothing, for a submission id already used),
+# and the token's last use at most once a minute.
+_ACCEPT_BY_BEARER = """
+WITH holder AS (
+    SELECT t.id AS token_id, t.last_used_at, u.id AS user_id, u.organisation_id, u.role
+    FROM api_tokens t JOIN users u ON u.id = t.user_id
+    WHERE t.token_hash = %(digest)s AND t.revoked_at IS NULL AND u.active
+), accepted AS (
+    INSERT INTO submissions (public_id, receipt_code, organisation_id, reporter_id, channel, submission_id,
+                             received_at, payload, key_wrapped, master_key_id, due_at, attempts)
+    SELECT %(public_id)s, %(receipt_code)s, organisation_id, user_id, %(channel)s, %(submission_id)s,
+           %(received_at)s, %(payload)s, %(key_wrapped)s, %(master_key_id)s, %(due_at)s, %(attempts)s
+    FROM holder WHERE role = ANY(%(roles)s)
+    ON CONFLICT (reporter_id, submission_id) DO NOTHING
+    RETURNING receipt_code
+), used AS (
+    UPDATE api_tokens SET last_used_at = %(received_at)s
+    FROM holder
+    WHERE api_tokens.id = holder.token_id
+      AND (holder.last_used_at IS NULL OR holder.last_used_at < %(used_before)s)
+)
+SELECT user_id, organisation_id, role, (SELECT receipt_code FROM accepted) AS receipt_code FROM holder
+"""
+
+
+def accept_with_token(engine: Engine, token: str, data: ReportIn, channel: Channel,
+                      submission_id: str) -> tuple[TokenHolder | None, Accepted | None]:
+    """Who `token` speaks for and, if they may submit, the report journalled: `accept` for a
+    request authenticated by nothing but its bearer token.
+
+    On PostgreSQL this is one statement on `engine` (`db.make_statement_engine`: autocommit, no
+    ping); elsewhere the token lookup and `accept`. (None, None) for a token that is unknown,
+    revoked or of an inactive account; (holder, None) for a holder who may not submit.
+    """
+    from .reports import new_receipt_code
+
+    digest = token_digest(token)
+    if digest is None:
+        return None, None
+    if engine.dialect.name != "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            holder = holder_of_token(connection, token)
+            if holder is None or not can_submit(holder):
+                return holder, None
+            return holder, accept(connection, holder.user_id, holder.organisation_id, data, channel, submission_id)
+    values, echo = _sealed(data, channel, submission_id)
+    values.update(digest=digest, channel=channel.value, roles=[role.value for role in SUBMITTING_ROLES],
+                  used_before=values["received_at"] - TOKEN_USE_RESOLUTION)
+    with engine.connect() as connection:
+        for _attempt in range(5):
+            try:
+                row = connection.exec_driver_sql(_ACCEPT_BY_BEARER,
+                                                 {**values, "receipt_code": new_receipt_code()}).first()
+            except IntegrityError:
+                continue  # the receipt code collided: draw another
+            if row is None:
+                return None, None
+            holder = TokenHolder(row.user_id, row.organisation_id, Role(row.role))
+            if not can_submit(holder):
+                return holder, None
+            if row.receipt_code is not None:
+                return holder, Accepted(values["public_id"], row.receipt_code, values["received_at"], created=True,
+                                        report_id=None, echo=echo)
+            replay = _replay(connection, holder.user_id, submission_id)
+            assert replay is not None, "a conflict on the submission id leaves the row that caused it"
+            return holder, replay
     raise RuntimeError("could not draw a unique receipt code")
 
 

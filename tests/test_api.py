@@ -444,6 +444,43 @@ def test_revoked_token_is_a_401(client: Any, token: str, report: dict[str, Any])
     assert client.get(f"{REPORTS}/{report['id']}", headers=bearer(token)).status_code == 401
 
 
+def test_revoked_token_or_deactivated_account_files_nothing(client: Any, token: str, reporter: User) -> None:
+    """A revoked token, or the token of an account that was deactivated, cannot file a report."""
+    db.session.execute(update(ApiToken).values(revoked_at=utcnow()))
+    db.session.commit()
+    assert post_report(client, token, key="revoked-key-1").status_code == 401
+    fresh = make_token(reporter)
+    db.session.execute(update(User).where(User.id == reporter.id).values(active=False))
+    db.session.commit()
+    assert post_report(client, fresh, key="inactive-key-1").status_code == 401
+    assert report_rows() == 0
+
+
+@pytest.mark.parametrize("body", ["{not json", '{"country": "Narnia"}'])
+def test_who_asks_comes_before_what_is_wrong_with_the_report(client: Any, org: Any, body: str) -> None:
+    """A broken report from an unknown token is a 401 and from an administrator a 404, not a 400/422
+    that would tell a stranger how the report is checked."""
+    headers = {"Content-Type": "application/json", "Idempotency-Key": "precedence-1"}
+    unknown = client.post(REPORTS, data=body, headers={**headers, **bearer("itk_" + "x" * 40)})
+    assert unknown.status_code == 401 and unknown.headers["WWW-Authenticate"].startswith("Bearer")
+    admin = client.post(REPORTS, data=body, headers={**headers, **bearer(make_token(make_user(org, Role.ADMIN)))})
+    assert admin.status_code == 404
+
+
+def test_a_submit_records_when_the_token_was_last_used(client: Any, token: str) -> None:
+    """Administrators see when a token was last used: a submit records it (at most once a minute)."""
+    stale = utcnow() - dt.timedelta(hours=2)
+    db.session.execute(update(ApiToken).values(last_used_at=stale))
+    db.session.commit()
+    assert post_report(client, token).status_code == 201
+    db.session.expire_all()
+    used = db.session.scalar(select(ApiToken.last_used_at))
+    assert used is not None and used > utcnow() - dt.timedelta(minutes=1)
+    assert post_report(client, token, key="key-0000002").status_code == 201
+    db.session.expire_all()
+    assert db.session.scalar(select(ApiToken.last_used_at)) == used, "written at most once a minute"
+
+
 def test_admin_token_reads_no_reports(client: Any, org: Any, report: dict[str, Any]) -> None:
     """An administrator's token gets 404 for a report of their own organisation, and cannot file one."""
     admin_token = make_token(make_user(org, Role.ADMIN))

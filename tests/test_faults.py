@@ -391,26 +391,29 @@ def test_a_flushed_broker_loses_no_report_the_sweep_recovers_every_one(
 
 class ConnectionKiller:
     """Terminate, from another connection, the server process of the connection that is about to
-    insert a report (the API: its journal row): the app's connection really dies in the middle of
-    its transaction. Once."""
+    insert a report (the API: its journal row, in the statement that also checks the token): the
+    app's connection really dies in the middle of its work. Once."""
 
     def __init__(self, app: Any, database_url: str, statement: str = "INSERT INTO REPORTS ") -> None:
         self.statement = statement
-        self.engine = app.extensions["intake_engine"]
+        # Every engine of the app: the sessions' and the API's single-statement submit's.
+        self.engines = {app.extensions["intake_engine"], app.extensions["intake_statement_engine"]}
         self.admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
         self.killed: list[int] = []
 
     def __enter__(self) -> ConnectionKiller:
-        event.listen(self.engine, "before_cursor_execute", self.before_cursor_execute)
+        for engine in self.engines:
+            event.listen(engine, "before_cursor_execute", self.before_cursor_execute)
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        if event.contains(self.engine, "before_cursor_execute", self.before_cursor_execute):
-            event.remove(self.engine, "before_cursor_execute", self.before_cursor_execute)
+        for engine in self.engines:
+            if event.contains(engine, "before_cursor_execute", self.before_cursor_execute):
+                event.remove(engine, "before_cursor_execute", self.before_cursor_execute)
         self.admin.dispose()
 
     def before_cursor_execute(self, _conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
-        if self.killed or not statement.lstrip().upper().startswith(self.statement):
+        if self.killed or self.statement not in " ".join(statement.upper().split()) + " ":
             return
         pid = cursor.connection.info.backend_pid
         self.killed.append(pid)

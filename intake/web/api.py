@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 from typing import Any
 
 from flask import Blueprint, abort, current_app, g, jsonify, request, url_for
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy.engine import Connection
 from werkzeug.wrappers import Response
 
 from ..accounts import TokenHolder, can_submit, holder_of_token
@@ -19,9 +19,9 @@ from ..extensions import db
 from ..media import UploadRefused, store_upload
 from ..models import Attachment, Report, User
 from ..pipeline import owe_work
-from ..reports import own_report, submitted_view, submitted_view_of
+from ..reports import own_report, submitted_view
 from ..schema import SUBMISSION_ID_RE, AttachmentOut, ReportIn, errors_by_field
-from ..submissions import Accepted, accept
+from ..submissions import Accepted, accept_with_token
 from .openapi import openapi_document
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -33,41 +33,45 @@ def _problem(status: int, error: str, message: str, **extra: Any) -> tuple[Respo
     return jsonify(error=error, message=message, **extra), status
 
 
+# Routes that authenticate their bearer token themselves, in the statement that does their work.
+_SELF_AUTHENTICATING = {"api.openapi", "api.create_report"}
+
+
 @bp.before_request
 def _authenticate() -> tuple[Response, int] | None:
-    if request.endpoint == "api.openapi":
+    if request.endpoint in _SELF_AUTHENTICATING:
         return None
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    holder = holder_of_token(_connection(), token.strip()) if scheme.lower() == "bearer" else None
-    if request.endpoint != "api.create_report":
-        _release_connection(None)  # the other routes read through the session: one connection each
+    token = _bearer_token()
+    holder = _token_holder(token) if token is not None else None
     if holder is None:
-        response, status = _problem(401, "unauthorized", "A valid bearer token is required.")
-        response.headers["WWW-Authenticate"] = 'Bearer realm="intake"'
-        return response, status
+        return _unauthorized()
     if not can_submit(holder):
-        return _problem(404, "not_found", "There is nothing here, or it is not yours to see.")
+        return _not_found()
     g.api_holder = holder
     return None
 
 
-def _connection() -> Connection:
-    """This request's autocommit connection. The token lookup and the journal's INSERT are one
-    statement each: run on their own, they need no BEGIN and COMMIT round trips."""
-    connection: Connection | None = g.get("api_connection")
-    if connection is None:
-        engine = current_app.extensions["intake_engine"]
-        connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        g.api_connection = connection
-    return connection
+def _bearer_token() -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
 
 
-@bp.teardown_request
-def _release_connection(_exc: BaseException | None) -> None:
-    connection = g.pop("api_connection", None)
-    if connection is not None:
-        connection.close()
+def _token_holder(token: str) -> TokenHolder | None:
+    """Who the token speaks for, in one query on an autocommit connection of its own."""
+    engine = current_app.extensions["intake_engine"]
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        return holder_of_token(connection, token)
+
+
+def _unauthorized() -> tuple[Response, int]:
+    response, status = _problem(401, "unauthorized", "A valid bearer token is required.")
+    response.headers["WWW-Authenticate"] = 'Bearer realm="intake"'
+    return response, status
+
+
+def _not_found() -> tuple[Response, int]:
+    return _problem(404, "not_found", "There is nothing here, or it is not yours to see.")
 
 
 def _holder() -> TokenHolder:
@@ -100,23 +104,33 @@ def report_json(report: Report, *, full: bool = False) -> dict[str, Any]:
     return body
 
 
-def accepted_json(accepted: Accepted, data: ReportIn) -> dict[str, Any]:
-    """`report_json(…, full=True)` for a report just accepted, from what was sent (nothing read back)."""
-    links = {
-        "self": url_for("api.get_report", public_id=accepted.public_id),
-        "attachments": url_for("api.add_attachment", public_id=accepted.public_id),
-    }
-    return {
+def accepted_response(accepted: Accepted) -> Response:
+    """`report_json(…, full=True)` for a report just accepted, as the response: nothing is read back,
+    and what was sent is echoed as the JSON that was sealed (`Accepted.echo`), not encoded again."""
+    assert accepted.echo is not None
+    location = url_for("api.get_report", public_id=accepted.public_id)
+    head = {
         "id": accepted.public_id,
         "receipt_code": accepted.receipt_code,
         "status": ReportState.RECEIVED.value,
         "received_at": accepted.received_at.isoformat(),
         "channel": Channel.API.value,
-        "links": links,
-        "status_label": str(ReportState.RECEIVED.label),  # type: ignore[attr-defined]
-        "submitted": submitted_view_of(data),
+        "links": {"self": location, "attachments": location + "/attachments"},
+        "status_label": _status_label(request.headers.get("Accept-Language", ""),
+                                      tuple(current_app.config["LANGUAGES"]), ReportState.RECEIVED),
         "attachments": [],
     }
+    body = json.dumps(head, separators=(",", ":"))[:-1] + ',"submitted":' + accepted.echo + "}"
+    response = current_app.response_class(body, mimetype="application/json")
+    response.headers["Location"] = location
+    return response
+
+
+@functools.lru_cache(maxsize=256)
+def _status_label(accept_language: str, languages: tuple[str, ...], state: ReportState) -> str:
+    """A state's label in the request's language, which the Accept-Language header and the
+    languages offered decide (`app._select_locale`): worked out once per header."""
+    return str(state.label)  # type: ignore[attr-defined]
 
 
 def attachment_json(attachment: Attachment) -> dict[str, Any]:
@@ -132,49 +146,77 @@ def attachment_json(attachment: Attachment) -> dict[str, Any]:
 
 @bp.post("/reports")
 def create_report() -> tuple[Response, int]:
+    token = _bearer_token()
+    if token is None:
+        return _unauthorized()
+    try:
+        data, key = _report_in_body()
+    except _Refused as refused:
+        # Who asks comes before what is wrong with what they sent.
+        holder = _token_holder(token)
+        if holder is None:
+            return _unauthorized()
+        return refused.answer if can_submit(holder) else _not_found()
+    # One statement: the token, and the journal row if its holder may submit; a worker files the
+    # report (intake.submissions). An unreachable database is answered 503 with Retry-After by the
+    # app's handler (web/errors.py).
+    holder, accepted = accept_with_token(current_app.extensions["intake_statement_engine"], token, data,
+                                         Channel.API, key)
+    if holder is None:
+        return _unauthorized()
+    if accepted is None:
+        return _not_found()
+    g.api_holder = holder
+    if accepted.created:
+        log.info("submission %s accepted via api", accepted.public_id)
+        return accepted_response(accepted), 201
+    report = own_report(db.session, _user(), accepted.public_id)
+    if report is None:  # accepted through another organisation's account: never shown
+        abort(404)
+    body = report_json(report, full=True)
+    response = jsonify(body)
+    response.headers["Location"] = body["links"]["self"]
+    return response, 200
+
+
+class _Refused(Exception):
+    """What is wrong with a request's body, as the 4xx that says so."""
+
+    def __init__(self, status: int, error: str, message: str, **extra: Any) -> None:
+        super().__init__(error)
+        self.answer = _problem(status, error, message, **extra)
+
+
+def _report_in_body() -> tuple[ReportIn, str]:
+    """The request's report, validated, and its idempotency key; `_Refused` says what is wrong."""
     if not request.is_json:
-        return _problem(415, "unsupported_media_type", "Send the report as application/json.")
+        raise _Refused(415, "unsupported_media_type", "Send the report as application/json.")
     raw = request.get_data(cache=False)
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         position = getattr(exc, "pos", None)
-        return _problem(400, "malformed_json", "The body is not valid JSON.",
-                        **({"position": position} if position is not None else {}))
+        raise _Refused(400, "malformed_json", "The body is not valid JSON.",
+                       **({"position": position} if position is not None else {})) from None
     except RecursionError:
         # Valid JSON nested thousands deep (a few hundred kB of brackets) exhausts the parser's stack.
-        return _problem(400, "malformed_json", "The body is nested too deeply to be a report.")
+        raise _Refused(400, "malformed_json", "The body is nested too deeply to be a report.") from None
     if not isinstance(body, dict):
-        return _problem(422, "invalid", "The body must be a JSON object.",
-                        errors={"__root__": ["Expected an object."]})
+        raise _Refused(422, "invalid", "The body must be a JSON object.",
+                       errors={"__root__": ["Expected an object."]})
     key = request.headers.get("Idempotency-Key") or body.get("submission_id")
     if key is None:
-        return _problem(422, "invalid", "Give an Idempotency-Key header or a submission_id.",
-                        errors={"submission_id": ["An Idempotency-Key header or submission_id is required."]})
+        raise _Refused(422, "invalid", "Give an Idempotency-Key header or a submission_id.",
+                       errors={"submission_id": ["An Idempotency-Key header or submission_id is required."]})
     if not isinstance(key, str) or not SUBMISSION_ID_RE.fullmatch(key):
-        return _problem(422, "invalid", "The idempotency key must be 8–64 letters, digits or . _ : -",
-                        errors={"submission_id": ["8–64 characters from A–Z, a–z, 0–9 and . _ : -"]})
+        raise _Refused(422, "invalid", "The idempotency key must be 8–64 letters, digits or . _ : -",
+                       errors={"submission_id": ["8–64 characters from A–Z, a–z, 0–9 and . _ : -"]})
     try:
         data = ReportIn.model_validate(body)
     except ValidationError as exc:
-        return _problem(422, "invalid", "The report has errors; see `errors`, one entry per field.",
-                        errors=errors_by_field(exc.errors()))
-    # One row, then the answer: a worker files the report (intake.submissions). An unreachable
-    # database is answered 503 with Retry-After by the app's handler (web/errors.py).
-    holder = _holder()
-    accepted = accept(_connection(), holder.user_id, holder.organisation_id, data, Channel.API, key)
-    _release_connection(None)  # a replay reads through the session: never two connections at once
-    if accepted.created:
-        log.info("submission %s accepted via api", accepted.public_id)
-        body = accepted_json(accepted, data)
-    else:
-        report = own_report(db.session, _user(), accepted.public_id)
-        if report is None:  # accepted through another organisation's account: never shown
-            abort(404)
-        body = report_json(report, full=True)
-    response = jsonify(body)
-    response.headers["Location"] = body["links"]["self"]
-    return response, 201 if accepted.created else 200
+        raise _Refused(422, "invalid", "The report has errors; see `errors`, one entry per field.",
+                       errors=errors_by_field(exc.errors())) from None
+    return data, key
 
 
 @bp.get("/reports/<public_id>")
