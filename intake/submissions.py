@@ -19,10 +19,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from sqlalchemy import Engine, Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from . import crypto
@@ -183,19 +184,28 @@ def accept_with_token(engine: Engine, token: str, data: ReportIn, channel: Chann
     values.update(digest=digest, channel=channel.value, roles=[role.value for role in SUBMITTING_ROLES],
                   used_before=values["received_at"] - TOKEN_USE_RESOLUTION)
     with engine.connect() as connection:
+        # The driver's own cursor: one statement needs none of SQLAlchemy's result machinery.
+        driver = connection.connection.driver_connection
+        assert driver is not None
         for _attempt in range(5):
             try:
-                row = connection.exec_driver_sql(_ACCEPT_BY_BEARER,
-                                                 {**values, "receipt_code": new_receipt_code()}).first()
-            except IntegrityError:
+                row = driver.execute(_ACCEPT_BY_BEARER, {**values, "receipt_code": new_receipt_code()}).fetchone()
+            except psycopg.errors.UniqueViolation:
                 continue  # the receipt code collided: draw another
+            except psycopg.OperationalError as exc:
+                # The connection died (the database restarted, or the network): this request is
+                # answered 503, and no other request gets a connection of the same pool.
+                connection.invalidate(exc)
+                engine.dispose()
+                raise OperationalError("the API's submit", None, exc) from None
             if row is None:
                 return None, None
-            holder = TokenHolder(row.user_id, row.organisation_id, Role(row.role))
+            user_id, organisation_id, role, receipt_code = row
+            holder = TokenHolder(user_id, organisation_id, Role(role))
             if not can_submit(holder):
                 return holder, None
-            if row.receipt_code is not None:
-                return holder, Accepted(values["public_id"], row.receipt_code, values["received_at"], created=True,
+            if receipt_code is not None:
+                return holder, Accepted(values["public_id"], receipt_code, values["received_at"], created=True,
                                         report_id=None, echo=echo)
             replay = _replay(connection, holder.user_id, submission_id)
             assert replay is not None, "a conflict on the submission id leaves the row that caused it"

@@ -391,31 +391,40 @@ def test_a_flushed_broker_loses_no_report_the_sweep_recovers_every_one(
 
 class ConnectionKiller:
     """Terminate, from another connection, the server process of the connection that is about to
-    insert a report (the API: its journal row, in the statement that also checks the token): the
-    app's connection really dies in the middle of its work. Once."""
+    insert a report: the app's connection really dies in the middle of its transaction. Once.
 
-    def __init__(self, app: Any, database_url: str, statement: str = "INSERT INTO REPORTS ") -> None:
+    `statement=None` kills the connection the API's single-statement submit has just taken from its
+    pool (`intake_statement_engine`), which then sends its one statement on a dead connection."""
+
+    def __init__(self, app: Any, database_url: str, statement: str | None = "INSERT INTO REPORTS ") -> None:
         self.statement = statement
-        # Every engine of the app: the sessions' and the API's single-statement submit's.
-        self.engines = {app.extensions["intake_engine"], app.extensions["intake_statement_engine"]}
+        self.engine = app.extensions["intake_engine" if statement else "intake_statement_engine"]
         self.admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
         self.killed: list[int] = []
 
     def __enter__(self) -> ConnectionKiller:
-        for engine in self.engines:
-            event.listen(engine, "before_cursor_execute", self.before_cursor_execute)
+        if self.statement:
+            event.listen(self.engine, "before_cursor_execute", self.before_cursor_execute)
+        else:
+            event.listen(self.engine.pool, "checkout", self.checkout)
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        for engine in self.engines:
-            if event.contains(engine, "before_cursor_execute", self.before_cursor_execute):
-                event.remove(engine, "before_cursor_execute", self.before_cursor_execute)
+        if event.contains(self.engine, "before_cursor_execute", self.before_cursor_execute):
+            event.remove(self.engine, "before_cursor_execute", self.before_cursor_execute)
+        if event.contains(self.engine.pool, "checkout", self.checkout):
+            event.remove(self.engine.pool, "checkout", self.checkout)
         self.admin.dispose()
 
     def before_cursor_execute(self, _conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
-        if self.killed or self.statement not in " ".join(statement.upper().split()) + " ":
-            return
-        pid = cursor.connection.info.backend_pid
+        if not self.killed and statement.lstrip().upper().startswith(self.statement or ""):
+            self.kill(cursor.connection.info.backend_pid)
+
+    def checkout(self, dbapi_connection: Any, *_args: Any) -> None:
+        if not self.killed:
+            self.kill(dbapi_connection.info.backend_pid)
+
+    def kill(self, pid: int) -> None:
         self.killed.append(pid)
         with self.admin.connect() as admin:
             assert admin.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
@@ -433,7 +442,7 @@ def test_a_database_dying_during_an_api_submit_stores_nothing_and_the_retry_succ
     require_postgres()
     token = make_token(reporter)
     headers = bearer(token, "db-dies-mid-submit-1")
-    with ConnectionKiller(app, backend["database_url"], "INSERT INTO SUBMISSIONS ") as killer:
+    with ConnectionKiller(app, backend["database_url"], statement=None) as killer:
         response = client.post(REPORTS, json=complete_report(), headers=headers)
     assert killer.killed, "the connection was terminated"
     assert response.status_code == 503, response.get_data(as_text=True)
