@@ -20,8 +20,8 @@ is filed by that request (`own_report`), the file stored with `store_upload`, th
 duplicate of every other, the most work the duplicate step can be given (it reads at most 200
 candidates).
 
-**Worker phase (timed).** For each journal row, in this process, with the app's context pushed as in a
-warm worker process: `workers.tasks.file_submission.run(entry_id)` — the task's own body: count the
+**Worker phase (timed).** For each journal row, in this process (one BLAS and one OpenCV thread, as
+workers/worker.py sets for every worker process), with the app's context pushed as in a warm worker: `workers.tasks.file_submission.run(entry_id)` — the task's own body: count the
 attempt, file the report (for a text-only report; a report with a photo was filed by its upload) and run
 the whole pipeline in its transaction (`intake.pipeline.process_report`: media check, cleaned copy,
 anonymized view, duplicate suggestions, triage). --warmup reports of each kind run first and are not
@@ -66,6 +66,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
     sys.path[0] = str(ROOT)
+
+# As workers/worker.py sets them for every worker process: one BLAS and one OpenCV thread.
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OPENCV_FOR_THREADS_NUM"):
+    os.environ.setdefault(_variable, "1")
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_pipeline"
 TARGET_CPU_MS = {"text": 20.0, "photo": 150.0}
