@@ -33,7 +33,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, literal, or_, select
+from sqlalchemy import ARRAY, ColumnElement, String, any_, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from .enums import DatePrecision, DuplicateReason, IncidentType, LocationPrecision
@@ -228,6 +228,15 @@ def _facts(session: Session, report: Facts, *conditions: ColumnElement[bool]) ->
     return [Facts(*row) for row in rows]
 
 
+def _one_of(session: Session, cells: list[str]) -> ColumnElement[bool]:
+    """`location_cell IN (cells)`; on PostgreSQL as `= ANY(array)`, one parameter instead of hundreds
+    (a disk has 1 + 3k(k+1) cells): the statement is the same text each time, parsed once by the
+    driver, and the index range scans are the same."""
+    if session.get_bind().dialect.name == "postgresql":
+        return Report.location_cell == any_(literal(cells, ARRAY(String(16))))
+    return Report.location_cell.in_(cells)
+
+
 def near_in_place_and_time(session: Session, organisation_id: int, report: Facts) -> list[Facts]:
     """Reports of the organisation in the widest time window that could be nearby or in the same area."""
     import h3
@@ -237,7 +246,7 @@ def near_in_place_and_time(session: Session, organisation_id: int, report: Facts
         assert report.location_cell
         k = rings_for(report.location_cell, PLACE_RADIUS_KM[report.location_precision] + WIDEST_RADIUS_KM)
         disk = sorted(str(c) for c in h3.grid_disk(report.location_cell, k))
-        found += _facts(session, report, Report.organisation_id == organisation_id, Report.location_cell.in_(disk))
+        found += _facts(session, report, Report.organisation_id == organisation_id, _one_of(session, disk))
     if report.admin2 or report.locality:
         by_name = (Report.admin2 == report.admin2) if report.admin2 else (Report.locality == report.locality)
         conditions = [Report.organisation_id == organisation_id, by_name, Report.country == report.country]

@@ -2,8 +2,9 @@
 
 import os
 
-# The anonymizer's NER models use numpy: one BLAS thread per worker process, not one per core.
-for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+# The anonymizer's NER models use numpy, face detection OpenCV: one thread each per worker process,
+# not one per core (the pool runs a process per core; more threads only make them fight over the cores).
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OPENCV_FOR_THREADS_NUM"):
     os.environ.setdefault(_variable, "1")
 
 from intake import create_app  # noqa: E402

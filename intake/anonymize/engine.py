@@ -37,6 +37,8 @@ from .people import (
 from .pseudonym import person_key
 
 log = logging.getLogger(__name__)
+# Presidio logs at INFO on every call ("Fetching all recognizers for language en"): noise in a worker's log.
+logging.getLogger("presidio-analyzer").setLevel(logging.WARNING)
 
 LANGUAGES = ("en", "ru", "uk", "hy", "az", "ar")
 NER_LANGUAGES = {"en": "spaCy en_core_web_sm", "ru": "natasha", "uk": "natasha (Russian model)"}
@@ -152,16 +154,28 @@ class _FinderRecognizer(EntityRecognizer):  # type: ignore[misc]
 
 
 class _KnownRecognizer(EntityRecognizer):  # type: ignore[misc]
-    """The report's own names, phones and e-mails: an ad-hoc recognizer made for each report."""
+    """The report's own names, phones and e-mails.
 
-    def __init__(self, known: Known, language: str, toks: Sequence[Token], protected: list[tuple[int, int]]) -> None:
+    One per language, registered with the others when the engine is built: `Engine.anonymize` hands it
+    the report's values (under the engine's lock) for one call and takes them back afterwards. (Made
+    for each call as an ad-hoc recognizer, Presidio logged and set it up again for every text.)
+    """
+
+    def __init__(self, language: str) -> None:
+        self.forget()
+        super().__init__(supported_entities=[KNOWN_PERSON, "PHONE", "EMAIL"], name="known",
+                         supported_language=language)
+
+    def use(self, known: Known, toks: Sequence[Token], protected: list[tuple[int, int]]) -> None:
         self.known = known
         self.people = known_people(known.persons)
         self.toks = toks
         self.protected = protected
         self.person_at: dict[tuple[int, int], int] = {}
-        super().__init__(supported_entities=[KNOWN_PERSON, "PHONE", "EMAIL"], name="known",
-                         supported_language=language)
+
+    def forget(self) -> None:
+        """Nothing of the last report stays in the engine."""
+        self.use(Known(), [], [])
 
     def load(self) -> None:
         pass
@@ -210,6 +224,9 @@ class Engine:
         recognizers.append(_FinderRecognizer("spacy_en", ["PERSON"], "en", english))
         recognizers.append(_FinderRecognizer("natasha_ru", ["PERSON"], "ru", russian))
         recognizers.append(_FinderRecognizer("natasha_uk", ["PERSON"], "uk", russian))
+        # Last, as Presidio put ad-hoc recognizers: the report's own values.
+        self._known = {lang: _KnownRecognizer(lang) for lang in LANGUAGES}
+        recognizers.extend(self._known.values())
         registry = RecognizerRegistry(recognizers=recognizers, supported_languages=list(LANGUAGES))
         # An explicit no-op NLP engine: Presidio's default would try to download a spaCy model, and our NER
         # runs inside the recognizers above, routed by language. The e-mail recognizer (which fetches the
@@ -246,9 +263,14 @@ class Engine:
         with self._lock:
             toks = self._tokens_of(text)
             protected = protected_spans(text, self._terms, skip_name_parts)
-            known_recognizer = _KnownRecognizer(known, lang, toks, protected)
-            raw = self.analyzer.analyze(text, language=lang, ad_hoc_recognizers=[known_recognizer])
-        spans = self._resolve(text, raw, known_recognizer.person_at, protected)
+            known_recognizer = self._known[lang]
+            known_recognizer.use(known, toks, protected)
+            try:
+                raw = self.analyzer.analyze(text, language=lang)
+                person_at = known_recognizer.person_at
+            finally:
+                known_recognizer.forget()
+        spans = self._resolve(text, raw, person_at, protected)
         low = sum(1 for s in spans if s.score < LOW_CONFIDENCE)
         if low:
             reasons.append(f"{low} low-confidence detection(s)")

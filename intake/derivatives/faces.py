@@ -33,6 +33,7 @@ CenterFace saw faces in a cup of coffee and a cat, hence `TURNED_THRESHOLD`.
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -97,15 +98,53 @@ def _model_bytes() -> NDArray[np.uint8]:
     return np.frombuffer(data, dtype=np.uint8)
 
 
+# Networks kept for inputs up to this many pixels (a small photo's two orientations): reading the model
+# costs ~10 ms per pass, a quarter of a small photo's detection. A larger input's network holds hundreds
+# of megabytes of buffers, so it is made for the picture and dropped.
+KEEP_NETWORK_PIXELS = 640 * 640
+_local = threading.local()  # OpenCV's networks and classifiers are not shared between threads
+
+
+def _network(width: int, height: int) -> cv2.dnn.Net:
+    """A CenterFace network for inputs of exactly this size.
+
+    OpenCV 4's DNN module gives wrong answers when one network object is fed pictures of different
+    sizes in turn (measured), so a network is only ever reused for the size it was first run on
+    (the outputs are then bit for bit those of a fresh network, measured).
+    """
+    if width * height > KEEP_NETWORK_PIXELS:
+        return cv2.dnn.readNetFromONNX(_model_bytes())
+    kept: dict[tuple[int, int], cv2.dnn.Net] = _local.__dict__.setdefault("networks", {})
+    net = kept.pop((width, height), None)
+    if net is None:
+        net = cv2.dnn.readNetFromONNX(_model_bytes())
+    kept[(width, height)] = net  # most recently used last
+    while len(kept) > 2:
+        del kept[next(iter(kept))]
+    return net
+
+
+def _classifiers() -> list[tuple[str, cv2.CascadeClassifier]]:
+    """The Haar cascades, read once per thread (about 15 ms to parse both files)."""
+    loaded: list[tuple[str, cv2.CascadeClassifier]] | None = getattr(_local, "cascades", None)
+    if loaded is None:
+        loaded = []
+        for name in CASCADES:
+            cascade = cv2.CascadeClassifier(str(CASCADE_DIR / name))
+            if cascade.empty():
+                raise RuntimeError(f"OpenCV ships no {name}; install opencv-python-headless 4.x")
+            loaded.append((name, cascade))
+        _local.cascades = loaded
+    return loaded
+
+
 def _centerface(rgb: Image, threshold: float = THRESHOLD) -> list[Box]:
     """CenterFace on one RGB picture, boxes in its pixels."""
     h, w = rgb.shape[:2]
     # The network takes sides that are multiples of 32; the picture is stretched to them.
     width, height = int(np.ceil(w / 32) * 32), int(np.ceil(h / 32) * 32)
     blob = cv2.dnn.blobFromImage(rgb, 1.0, (width, height), (0, 0, 0), swapRB=False, crop=False)
-    # A fresh network per picture: OpenCV 4's DNN module gives wrong answers when one network
-    # object is fed pictures of different sizes in turn (measured). Parsing the model takes ~10 ms.
-    net = cv2.dnn.readNetFromONNX(_model_bytes())
+    net = _network(width, height)
     net.setInput(blob)
     heatmap, scale, offset, _landmarks = net.forward(["537", "538", "539", "540"])
     ys, xs = np.nonzero(heatmap[0, 0] > threshold)
@@ -135,10 +174,7 @@ def _cascades(rgb: Image) -> list[Box]:
     mirror = np.ascontiguousarray(gray[:, ::-1])
     w = gray.shape[1]
     boxes: list[Box] = []
-    for name in CASCADES:
-        cascade = cv2.CascadeClassifier(str(CASCADE_DIR / name))
-        if cascade.empty():
-            raise RuntimeError(f"OpenCV ships no {name}; install opencv-python-headless 4.x")
+    for name, cascade in _classifiers():
         for x, y, bw, bh in cascade.detectMultiScale(gray, 1.1, 5, minSize=(20, 20)):
             boxes.append(Box(x, y, x + bw, y + bh))
         if "profile" in name:
