@@ -60,6 +60,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import io
+import itertools
 import json
 import math
 import os
@@ -116,16 +117,94 @@ class BenchError(RuntimeError):
 
 @dataclass
 class Payloads:
-    api_body: bytes
+    """What the clients send: `VARIANTS` different complete reports, each as the API's JSON and as
+    the form's fields, and a small photo made unique for every upload (`photo_bytes`)."""
+
+    api_bodies: list[bytes]
+    form_overrides: list[dict[str, str]]
     photo: bytes
     form_fields: Callable[..., dict[str, Any]]
+    _next: itertools.count = field(default_factory=itertools.count)
+
+    def api_body(self) -> bytes:
+        return self.api_bodies[next(self._next) % len(self.api_bodies)]
+
+    def form(self, csrf: str, submission_id: str) -> dict[str, Any]:
+        overrides = self.form_overrides[next(self._next) % len(self.form_overrides)]
+        return self.form_fields(csrf, submission_id, **overrides)
+
+    def photo_bytes(self) -> bytes:
+        """The photo with a comment segment of random bytes after its EXIF: a new file each time (as
+        every field worker's photo is), the same picture, metadata and size."""
+        at = 2  # after SOI, past the APPn segments (JFIF, EXIF) that readers expect first
+        while self.photo[at] == 0xFF and 0xE0 <= self.photo[at + 1] <= 0xEF:
+            at += 2 + int.from_bytes(self.photo[at + 2:at + 4])
+        comment = b"\xff\xfe" + (2 + 16).to_bytes(2) + secrets.token_bytes(16)
+        return self.photo[:at] + comment + self.photo[at:]
+
+
+VARIANTS = 512
+_TOWNS = [("Syunik", "Goris", "Khndzoresk", 39.51, 46.44), ("Syunik", "Kapan", "Kapan", 39.21, 46.41),
+          ("Tavush", "Ijevan", "Berkaber", 41.05, 45.26), ("Gegharkunik", "Vardenis", "Sotk", 40.21, 45.98),
+          ("Ararat", "Artashat", "Yeraskh", 39.74, 44.73), ("Vayots Dzor", "Yeghegnadzor", "Areni", 39.72, 45.18),
+          ("Syunik", "Meghri", "Agarak", 38.87, 46.18), ("Tavush", "Noyemberyan", "Voskepar", 41.14, 45.02)]
+_GIVEN = ["Anahit", "Aram", "Lusine", "Tigran", "Mariam", "Davit", "Narine", "Hayk", "Sona", "Levon", "Gayane", "Karen"]
+_FAMILY = ["Petrosyan", "Hakobyan", "Sargsyan", "Grigoryan", "Avetisyan", "Harutyunyan", "Mkrtchyan", "Vardanyan"]
+_OPENINGS = ["At dawn a drone struck the bakery queue on the main street.",
+             "Shells landed near the school while children were arriving.",
+             "A loitering munition hit a car on the road out of the village.",
+             "Two strikes, ten minutes apart, hit the market square.",
+             "Artillery fire reached the houses on the northern edge in the evening."]
+_DETAILS = ["Neighbours carried the wounded to the clinic.", "The roof of the community hall collapsed.",
+            "Windows were blown out along the whole street.", "Fragments with markings were collected by residents.",
+            "The power line was cut and the water pump stopped.", "People sheltered in basements until noon."]
+
+
+def report_variants(count: int, seed: int = 7) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """`count` different complete reports (the suite's complete report with its date, time, place,
+    account, people and counts varied, as reports from many field workers are), as the API's JSON
+    bodies and as overrides of the form's fields."""
+    import datetime as dt
+    import random
+
+    from tests.conftest import complete_report
+
+    rng = random.Random(seed)
+    today = dt.date.today()
+    bodies, forms = [], []
+    for _ in range(count):
+        admin1, admin2, locality, lat, lon = rng.choice(_TOWNS)
+        day = today - dt.timedelta(days=rng.randrange(1, 365))
+        time_of_day = f"{rng.randrange(24):02d}:{rng.randrange(60):02d}"
+        latitude, longitude = round(lat + rng.uniform(-0.05, 0.05), 5), round(lon + rng.uniform(-0.05, 0.05), 5)
+        family = rng.choice(_FAMILY)
+        killed, injured = rng.randrange(0, 3), rng.randrange(1, 4)
+        victim, relative, witness = (f"{rng.choice(_GIVEN)} {family}", f"{rng.choice(_GIVEN)} {family}",
+                                     f"{rng.choice(_GIVEN)} {rng.choice(_FAMILY)}")
+        narrative = " ".join([rng.choice(_OPENINGS), *rng.sample(_DETAILS, rng.randrange(1, 4)),
+                              f"{victim} was among those hit near {locality}."])
+        phone = f"+374 9{rng.randrange(10)} {rng.randrange(100000, 999999)}"
+        body = complete_report(occurred_on=day.isoformat(), occurred_time=time_of_day, admin1=admin1, admin2=admin2,
+                               locality=locality, latitude=latitude, longitude=longitude, narrative=narrative,
+                               killed={"women": killed}, injured={"boys": injured}, displaced=rng.randrange(0, 40))
+        body["victims"][0]["name"], body["victims"][1]["name"] = victim, relative
+        email = f"{witness.split()[0].lower()}.{rng.randrange(1000)}@example.org"
+        body["witnesses"][0].update(name=witness, phone=phone, email=email)
+        bodies.append(body)
+        forms.append({
+            "occurred_on": day.isoformat(), "occurred_time": time_of_day, "admin1": admin1, "admin2": admin2,
+            "locality": locality, "latitude": str(latitude), "longitude": str(longitude), "narrative": narrative,
+            "narrative_language": "en", "killed_women": str(killed), "injured_boys": str(injured),
+            "victims-0-name": victim, "victims-1-name": relative, "witnesses-0-name": witness,
+            "witnesses-0-phone": phone, "witnesses-0-email": email, "displaced": str(rng.randrange(0, 40)),
+        })
+    return bodies, forms
 
 
 def payloads() -> Payloads:
-    """The suite's own complete report (JSON and form) and a small real photo with EXIF time and GPS."""
+    """`VARIANTS` complete reports (JSON and form) and a small real photo with EXIF time and GPS."""
     from PIL import Image
 
-    from tests.conftest import complete_report
     from tests.test_field import form_fields
 
     image = Image.effect_noise((480, 360), 40).convert("RGB")
@@ -135,7 +214,8 @@ def payloads() -> Payloads:
     exif.get_ifd(0x8825).update({1: "N", 2: (49.0, 11.0, 14.28), 3: "E", 4: (37.0, 17.0, 6.0)})
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=80, exif=exif.tobytes())
-    return Payloads(json.dumps(complete_report()).encode(), buffer.getvalue(), form_fields)
+    bodies, forms = report_variants(VARIANTS)
+    return Payloads([json.dumps(body).encode() for body in bodies], forms, buffer.getvalue(), form_fields)
 
 
 def multipart(fields: Iterable[tuple[str, str]],
@@ -245,14 +325,14 @@ class ApiScenario(Scenario):
         self.name = "api+photo" if photo else "api"
 
     def submit(self, http: Http, state: dict[str, Any]) -> Outcome:
-        first = http.send("POST", "/api/v1/reports", self.p.api_body, self.api_headers())
+        first = http.send("POST", "/api/v1/reports", self.p.api_body(), self.api_headers())
         if first.status != 201:
             return Outcome(None, False, 0, [first.seconds], _failure("report", first))
         report_id = json.loads(first.body)["id"]
         if not self.photo:
             return Outcome(report_id, True, 0, [first.seconds])
         content_type, body = multipart([("captured_at", "2026-03-14T07:05"), ("description", "Crater")],
-                                       [("file", "crater.jpg", "image/jpeg", self.p.photo)])
+                                       [("file", "crater.jpg", "image/jpeg", self.p.photo_bytes())])
         second = http.send("POST", f"/api/v1/reports/{report_id}/attachments", body,
                            {"Authorization": f"Bearer {self.token}", "Content-Type": content_type})
         if second.status != 201:
@@ -285,8 +365,8 @@ class FormScenario(Scenario):
 
     def submit(self, http: Http, state: dict[str, Any]) -> Outcome:
         submission_id = state.pop("next_submission", None) or str(uuid.uuid4())
-        fields = self.p.form_fields(state["csrf"], submission_id)
-        files = [("attachments-0-file", "crater.jpg", "image/jpeg", self.p.photo)] if self.photo else []
+        fields = self.p.form(state["csrf"], submission_id)
+        files = [("attachments-0-file", "crater.jpg", "image/jpeg", self.p.photo_bytes())] if self.photo else []
         content_type, body = multipart(((k, str(v)) for k, v in fields.items()), files)
         answer = http.send("POST", "/reports/new", body, {"Content-Type": content_type})
         found = RECEIPT_RE.search(answer.headers.get("Location", "")) if answer.status == 302 else None
@@ -299,7 +379,7 @@ class CeilingScenario(Scenario):
     name = "ceiling"
 
     def submit(self, http: Http, state: dict[str, Any]) -> Outcome:
-        answer = http.send("POST", "/ceiling", self.p.api_body, self.api_headers())
+        answer = http.send("POST", "/ceiling", self.p.api_body(), self.api_headers())
         if answer.status != 201:
             return Outcome(None, False, 0, [answer.seconds], _failure("ceiling", answer))
         return Outcome(None, True, 0, [answer.seconds])
@@ -628,16 +708,26 @@ class Database:
         with self.engine.connect() as conn:
             return conn.scalar(text(sql))
 
-    def wait_drained(self, since: float, timeout: float) -> float | None:
-        """Seconds from `since` until no submission waits to be filed and no pipeline job is pending,
-        or None after `timeout`."""
+    def wait_drained(self, since: float, timeout: float, stall: float = 120.0) -> float | None:
+        """Seconds from `since` until no submission waits to be filed and no pipeline job is pending;
+        None after `timeout`, or when nothing was worked off for `stall` seconds (stuck, not slow).
+        Says every 30 s how much is left, so a long drain shows that it moves."""
+        query = ("SELECT (SELECT count(*) FROM pipeline_jobs WHERE state = 'pending') + "
+                 "(SELECT count(*) FROM submissions WHERE report_id IS NULL)")
+        lowest, progressed, said = None, time.monotonic(), time.monotonic()
         while True:
-            if not self.scalar("SELECT (SELECT count(*) FROM pipeline_jobs WHERE state = 'pending') + "
-                               "(SELECT count(*) FROM submissions WHERE report_id IS NULL)"):
-                return time.monotonic() - since
-            if time.monotonic() - since > timeout:
+            left = self.scalar(query)
+            now = time.monotonic()
+            if not left:
+                return now - since
+            if lowest is None or left < lowest:
+                lowest, progressed = left, now
+            if now - since > timeout or now - progressed > stall:
                 return None
-            time.sleep(0.1)
+            if now - said >= 30:
+                print(f"    … draining: {left} reports still owed work after {now - since:.0f} s", flush=True)
+                said = now
+            time.sleep(0.5)
 
     def check(self, acknowledged: dict[str, int]) -> Check:
         from sqlalchemy import text
@@ -773,7 +863,9 @@ def load_run(args: argparse.Namespace, stop: threading.Event, instance: Path) ->
     print(f"load: {args.clients} concurrent clients, {args.warmup:g} s warm-up + {args.duration:g} s per scenario; "
           f"gunicorn: {args.web_workers} sync workers for intake and for the ceiling; "
           f"celery worker: prefork, {os.cpu_count()} processes (intake serve's default)")
-    print(f"bodies: report JSON {len(data.api_body)} B, photo JPEG {len(data.photo)} B\n", flush=True)
+    sizes = sorted(len(body) for body in data.api_bodies)
+    print(f"bodies: {len(sizes)} different complete reports, JSON {sizes[0]}–{sizes[-1]} B (median "
+          f"{sizes[len(sizes) // 2]} B); photo JPEG {len(data.photo)} B, unique bytes for every upload\n", flush=True)
     results: list[LoadResult] = []
     processes: list[Process] = []
     print_header()
@@ -841,6 +933,10 @@ def summarise(args: argparse.Namespace, results: list[LoadResult], db: Database)
           f"filed not in triage {total.not_triaged}); "
           f"duplicate triage: {total.duplicate_triage}; dead jobs: {total.dead_jobs}; "
           f"files missing: {total.files_missing}; files never checked: {total.files_unchecked}")
+    for result in intake_results:
+        if result.drain_seconds is not None and result.check:
+            print(f"drain after {result.name}: {result.check.acknowledged} reports acknowledged, every one in triage "
+                  f"{result.drain_seconds:.1f} s after the last answer")
     drains = [r.drain_seconds for r in intake_results]
     drained = all(d is not None for d in drains)
     if not drained:
@@ -987,8 +1083,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS), metavar="NAME",
                         help=f"intake scenarios to run, of: {', '.join(SCENARIOS)}")
     parser.add_argument("--no-ceiling", action="store_true", help="skip the bare Flask ceiling")
-    parser.add_argument("--drain-timeout", type=float, default=300.0,
-                        help="seconds to wait for the workers to finish the backlog")
+    parser.add_argument("--drain-timeout", type=float, default=3600.0,
+                        help="seconds to wait for the workers to finish the backlog (a drain that works off "
+                             "nothing for 120 s is given up earlier)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary instance folder (logs, uploads)")
     soak = parser.add_argument_group("soak mode")
     soak.add_argument("--soak", action="store_true", help="run the soak instead of the load run")

@@ -21,11 +21,12 @@ duplicate of every other, the most work the duplicate step can be given (it read
 candidates).
 
 **Worker phase (timed).** For each journal row, in this process (one BLAS and one OpenCV thread, as
-workers/worker.py sets for every worker process), with the app's context pushed as in a warm worker: `workers.tasks.file_submission.run(entry_id)` — the task's own body: count the
-attempt, file the report (for a text-only report; a report with a photo was filed by its upload) and run
-the whole pipeline in its transaction (`intake.pipeline.process_report`: media check, cleaned copy,
-anonymized view, duplicate suggestions, triage). --warmup reports of each kind run first and are not
-counted (the text engine loads its models on first use: a few seconds).
+workers/worker.py sets for every worker process), with the app's context pushed as in a warm worker:
+`workers.tasks.file_submission.run(entry_id)` — the task's own body: count the attempt, file the
+report (for a text-only report; a report with a photo was filed by its upload) and run the whole
+pipeline in its transaction (`intake.pipeline.process_report`: media check, cleaned copy, anonymized
+view, duplicate suggestions, triage). --warmup reports of each kind run first and are not counted
+(the text engine loads its models on first use: a few seconds).
 
 **What it prints**, per kind (`text`, `photo`):
 

@@ -122,6 +122,9 @@ def _register_blueprints(app: Flask) -> None:
     errors.register(app)
     # The JSON API authenticates with bearer tokens, never cookies, so CSRF does not apply to it.
     csrf.exempt(api.bp)
+    # Nothing in the API is rate-limited (its callers hold tokens; sign-in and codes are limited):
+    # the limiter need not look up limits on each of its requests, the busiest route of all.
+    limiter.exempt(api.bp)
 
 
 def _register_template_helpers(app: Flask) -> None:

@@ -411,7 +411,9 @@ def keys_retire() -> None:
 @click.option("--web-workers", default=2, show_default=True, type=int, help="gunicorn worker processes")
 @click.option("--worker-nice", default=19, show_default=True, type=click.IntRange(0, 19),
               help="CPU niceness of the Celery worker: under load, accepting reports comes first")
-def serve(host: str, port: int, web_workers: int, worker_nice: int) -> None:
+@click.option("--worker-idle/--no-worker-idle", default=True, show_default=True,
+              help="run the Celery worker only on CPU time nothing else wants (Linux SCHED_IDLE)")
+def serve(host: str, port: int, web_workers: int, worker_nice: int, worker_idle: bool) -> None:
     """Run the web app (gunicorn) and a Celery worker with beat, as configured by the environment.
 
     Both run as their own processes; when either stops, the other is stopped too. The worker runs
@@ -438,7 +440,8 @@ def serve(host: str, port: int, web_workers: int, worker_nice: int) -> None:
     with app.app_context():
         _print_welcome(app, host, port)
     processes = [subprocess.Popen(web, env=env),  # noqa: S603
-                 subprocess.Popen(worker, env=env, preexec_fn=lambda: os.nice(worker_nice))]  # noqa: S603, PLW1509
+                 subprocess.Popen(worker, env=env,  # noqa: S603, PLW1509
+                                  preexec_fn=lambda: _lower_priority(worker_nice, worker_idle))]
     stopping = False
 
     def _stop(*_args: Any) -> None:
@@ -462,6 +465,15 @@ def serve(host: str, port: int, web_workers: int, worker_nice: int) -> None:
     codes = [p.returncode for p in processes]
     if not stopping and any(codes):
         raise SystemExit(max(c for c in codes if c) if any(codes) else 1)
+
+
+def _lower_priority(nice: int, idle: bool) -> None:
+    """In the worker's process before it starts (its pool processes inherit it): niceness, and on
+    Linux the idle scheduling class, which gets a core only when no other process wants it. Whatever
+    waits meanwhile is safe in the journal and the outbox."""
+    os.nice(nice)
+    if idle and hasattr(os, "SCHED_IDLE"):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
 
 def _print_welcome(app: Flask, host: str, port: int) -> None:

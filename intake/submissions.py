@@ -146,7 +146,7 @@ WITH holder AS (
     INSERT INTO submissions (public_id, receipt_code, organisation_id, reporter_id, channel, submission_id,
                              received_at, payload, key_wrapped, master_key_id, due_at, attempts)
     SELECT %(public_id)s, %(receipt_code)s, organisation_id, user_id, %(channel)s, %(submission_id)s,
-           %(received_at)s, %(payload)s, %(key_wrapped)s, %(master_key_id)s, %(due_at)s, %(attempts)s
+           %(received_at)s, %(payload)s, %(key_wrapped)s, %(master_key_id)s, %(received_at)s, 0
     FROM holder WHERE role = ANY(%(roles)s)
     ON CONFLICT (reporter_id, submission_id) DO NOTHING
     RETURNING receipt_code
@@ -158,6 +158,9 @@ WITH holder AS (
 )
 SELECT user_id, organisation_id, role, (SELECT receipt_code FROM accepted) AS receipt_code FROM holder
 """
+
+
+_SUBMITTING_ROLE_VALUES = [role.value for role in SUBMITTING_ROLES]
 
 
 def accept_with_token(engine: Engine, token: str, data: ReportIn, channel: Channel,
@@ -180,8 +183,11 @@ def accept_with_token(engine: Engine, token: str, data: ReportIn, channel: Chann
             if holder is None or not can_submit(holder):
                 return holder, None
             return holder, accept(connection, holder.user_id, holder.organisation_id, data, channel, submission_id)
-    values, echo = _sealed(data, channel, submission_id)
-    values.update(digest=digest, channel=channel.value, roles=[role.value for role in SUBMITTING_ROLES],
+    sealed, echo = _sealed(data, channel, submission_id)
+    # Only what the statement names (the journal row is due at once, no attempt made yet).
+    values = {name: sealed[name] for name in ("public_id", "submission_id", "received_at", "payload", "key_wrapped",
+                                              "master_key_id")}
+    values.update(digest=digest, channel=channel.value, roles=_SUBMITTING_ROLE_VALUES,
                   used_before=values["received_at"] - TOKEN_USE_RESOLUTION)
     with engine.connect() as connection:
         # The driver's own cursor: one statement needs none of SQLAlchemy's result machinery.
