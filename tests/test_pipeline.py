@@ -121,17 +121,19 @@ def test_a_file_stored_in_a_transaction_that_rolls_back_is_removed(app: Any, rep
 
 @contextmanager
 def database_unreachable(app: Any) -> Iterator[None]:
-    """Point the app at a database that cannot be reached, as when its server has gone away."""
-    working = app.extensions["intake_engine"]
-    if working.dialect.name == "postgresql":
+    """Point the app at a database that cannot be reached, as when its server has gone away (every
+    engine of the app: the sessions' and the API submit's)."""
+    names = ("intake_engine", "intake_statement_engine")
+    working = {name: app.extensions[name] for name in names}
+    if working["intake_engine"].dialect.name == "postgresql":
         dead = make_engine("postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=2")
     else:
         dead = make_engine("sqlite:////nonexistent-folder/intake.sqlite3")
-    app.extensions["intake_engine"] = dead
+    app.extensions.update(dict.fromkeys(names, dead))
     try:
         yield
     finally:
-        app.extensions["intake_engine"] = working
+        app.extensions.update(working)
         dead.dispose()
 
 
