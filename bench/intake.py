@@ -25,10 +25,18 @@ worker count and class that parses the same JSON body and inserts one row. Then 
                  accepted = 302 to the receipt
     form+photo   the same with a small JPEG in the first file row
 
+The reports are 512 variants of those complete reports (`report_variants`: date and time within the
+last year, one of eight towns with a point within about 5 km, account, victims, witness and counts
+drawn at random with a fixed seed), sent in turn, as reports from many field workers differ; the
+photo (480×360, EXIF time and GPS) gets a comment segment of random bytes for every upload, so each
+upload is a new file as each field worker's photo is. (All-identical reports made every report a
+duplicate candidate of every earlier one: the workers' duplicate step read more for each report.)
+
 After each scenario the bench waits until the workers have drained the backlog (no pipeline job
-pending, every accepted submission filed) and checks in the database that every report the server
-acknowledged exists, is in `triage`, went there exactly once, and that every acknowledged photo was
-checked by the worker.
+pending, every accepted submission filed) — as long as they keep working it off, up to
+--drain-timeout; a backlog that does not shrink for 120 s is given up — and checks in the database
+that every report the server acknowledged exists, is in `triage`, went there exactly once, and that
+every acknowledged photo was checked by the worker.
 
 How to read the table: `reports/s` counts accepted reports in the measured window (warm-up excluded;
 for api+photo one report is two requests, `req/s` counts requests); p50/p95/p99 are per request, in
@@ -59,7 +67,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import io
 import itertools
 import json
 import math
@@ -203,19 +210,11 @@ def report_variants(count: int, seed: int = 7) -> tuple[list[dict[str, Any]], li
 
 def payloads() -> Payloads:
     """`VARIANTS` complete reports (JSON and form) and a small real photo with EXIF time and GPS."""
-    from PIL import Image
-
+    from bench.common import photo
     from tests.test_field import form_fields
 
-    image = Image.effect_noise((480, 360), 40).convert("RGB")
-    exif = image.getexif()
-    exif[0x0132] = "2026:03:14 07:05:00"  # DateTime
-    exif[0x010F] = "Bench"  # Make
-    exif.get_ifd(0x8825).update({1: "N", 2: (49.0, 11.0, 14.28), 3: "E", 4: (37.0, 17.0, 6.0)})
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=80, exif=exif.tobytes())
     bodies, forms = report_variants(VARIANTS)
-    return Payloads([json.dumps(body).encode() for body in bodies], forms, buffer.getvalue(), form_fields)
+    return Payloads([json.dumps(body).encode() for body in bodies], forms, photo(), form_fields)
 
 
 def multipart(fields: Iterable[tuple[str, str]],
@@ -797,7 +796,7 @@ def prepare(args: argparse.Namespace, instance: Path, extra_env: dict[str, str])
         raise BenchError("--database-url must be a PostgreSQL URL (the bench empties its public schema)")
     if not args.broker_url.startswith("redis"):
         raise BenchError("--broker-url must be a Redis URL (the bench flushes that database)")
-    from bench.postgres import ensure_database
+    from bench.common import ensure_database
 
     ensure_database(args.database_url)
     db = Database(args.database_url)

@@ -77,33 +77,6 @@ TARGET_CPU_MS = {"text": 20.0, "photo": 150.0}
 EXIT_PASS, EXIT_BROKEN, EXIT_SLOW = 0, 1, 2
 
 
-def photo() -> bytes:
-    """A small real photo with EXIF time, camera and GPS (as bench/intake.py sends), new noise each call."""
-    from PIL import Image
-
-    image = Image.effect_noise((480, 360), 40).convert("RGB")
-    exif = image.getexif()
-    exif[0x0132] = "2026:03:14 07:05:00"  # DateTime
-    exif[0x010F] = "Bench"  # Make
-    exif.get_ifd(0x8825).update({1: "N", 2: (49.0, 11.0, 14.28), 3: "E", 4: (37.0, 17.0, 6.0)})
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=80, exif=exif.tobytes())
-    return buffer.getvalue()
-
-
-def reset_and_migrate(database_url: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    from intake.cli import upgrade_database
-
-    engine = create_engine(database_url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    upgrade_database(database_url)
-
-
 def make_app(database_url: str, instance: Path) -> Any:
     from cryptography.fernet import Fernet
 
@@ -141,6 +114,7 @@ def journal(app: Any, setup: Setup, count: int, with_photo: bool) -> list[int]:
     """Accept `count` reports as the API does (and add a photo to each as the API does); their journal ids."""
     from sqlalchemy import select
 
+    from bench.common import photo
     from intake.enums import Channel
     from intake.extensions import db
     from intake.media import store_upload
@@ -320,7 +294,7 @@ def main() -> int:
         print("bench/pipeline.py measures PostgreSQL: give a postgresql+psycopg:// URL", file=sys.stderr)
         return EXIT_BROKEN
 
-    from bench.postgres import ensure_database
+    from bench.common import ensure_database, reset_and_migrate
 
     ensure_database(args.database_url)
     reset_and_migrate(args.database_url)

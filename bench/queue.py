@@ -159,19 +159,6 @@ AFTER = ["[PERSON-1] said the ambulance came an hour later.", "Neighbours pulled
 # ---- the database -------------------------------------------------------------------------------
 
 
-def reset_and_migrate(url: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    from intake.cli import upgrade_database
-
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    upgrade_database(url)
-
-
 def psycopg_url(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
@@ -509,7 +496,7 @@ def main() -> int:
     rng = random.Random(args.seed)
     try:
         if not args.reuse:
-            from bench.postgres import ensure_database
+            from bench.common import ensure_database, reset_and_migrate
 
             ensure_database(args.database_url)
             reset_and_migrate(args.database_url)
