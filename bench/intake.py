@@ -521,8 +521,8 @@ class CpuMeter:
         self.start = self._snapshot()
 
     @staticmethod
-    def _snapshot() -> tuple[float, int, int, dict[int, tuple[int, bytes]]]:
-        ticks: dict[int, tuple[int, bytes]] = {}
+    def _snapshot() -> tuple[float, int, int, dict[int, tuple[int, int, bytes]]]:
+        ticks: dict[int, tuple[int, int, bytes]] = {}
         try:
             with open("/proc/stat") as stat:
                 values = [int(v) for v in stat.readline().split()[1:9]]
@@ -535,7 +535,9 @@ class CpuMeter:
                 command = Path(f"/proc/{name}/cmdline").read_bytes()
             except OSError:
                 continue
-            ticks[int(name)] = (int(fields[11]) + int(fields[12]), command)
+            # CPU ticks, and the start time that tells a reused pid from the process it had before
+            # (not the command line: PostgreSQL backends rewrite theirs with every statement).
+            ticks[int(name)] = (int(fields[11]) + int(fields[12]), int(fields[19]), command)
         return time.monotonic(), sum(values) - values[3] - values[4], values[5] + values[6], ticks
 
     @staticmethod
@@ -557,9 +559,9 @@ class CpuMeter:
         (t0, busy0, irq0, before), (t1, busy1, irq1, after) = self.start, self._snapshot()
         hz, wall = os.sysconf("SC_CLK_TCK"), max(t1 - t0, 1e-9)
         groups: Counter[str] = Counter()
-        for pid, (ticks, command) in after.items():
+        for pid, (ticks, started, command) in after.items():
             earlier = before.get(pid)
-            groups[self._group(pid, command)] += ticks - (earlier[0] if earlier and earlier[1] == command else 0)
+            groups[self._group(pid, command)] += ticks - (earlier[0] if earlier and earlier[1] == started else 0)
         groups["kernel irq"] = irq1 - irq0
         groups["other"] += max(0, (busy1 - busy0) - sum(groups.values()))
         cores = {name: groups[name] / hz / wall for name in CPU_GROUPS}
