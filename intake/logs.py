@@ -9,10 +9,16 @@ handler it then passes through.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 # Loggers whose messages may interpolate values from the request or the database.
 _UNTRUSTED_PREFIXES = ("sqlalchemy.engine", "werkzeug", "gunicorn.access", "celery.app.trace", "PIL")
+
+
+# Celery's task lines name these by themselves; everything else in them (return values, exceptions
+# and their messages) could quote a report.
+_TRACE_FIELDS_SHOWN = frozenset({"name", "id", "runtime"})
 
 
 class NoPayloadFilter(logging.Filter):
@@ -24,6 +30,10 @@ class NoPayloadFilter(logging.Filter):
                 # Keep the access line's shape (method, status) but not the query string.
                 record.msg = "%s"
                 record.args = (_werkzeug_summary(record),)
+            elif record.name.startswith("celery.app.trace") and isinstance(record.args, Mapping):
+                # Which task, which message and how long, never what it returned or raised.
+                record.args = {key: value if key in _TRACE_FIELDS_SHOWN else "[withheld]"
+                               for key, value in record.args.items()}
             else:
                 # The format string alone, never the message with the values put in.
                 record.msg = f"{str(record.msg)[:80]} [arguments withheld]"

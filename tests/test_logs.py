@@ -162,3 +162,30 @@ def test_a_child_loggers_record_loses_its_arguments_wherever_it_goes(app: Any) -
         child.removeHandler(handler)
     assert captured and CANARIES["name"] not in captured[0].getMessage()
     assert "arguments withheld" in captured[0].getMessage()
+
+
+def test_a_task_line_names_the_task_and_its_time_but_not_what_it_returned_or_raised(app: Any) -> None:
+    """Celery's trace lines keep the task's name, id and run time and withhold its result and error."""
+    captured: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            captured.append(record)
+
+    handler = Keep()
+    trace = logging.getLogger("celery.app.trace")
+    trace.addHandler(handler)
+    trace.setLevel(logging.INFO)
+    try:
+        trace.info("Task %(name)s[%(id)s] succeeded in %(runtime)ss: %(return_value)s",
+                   {"name": "intake.process_report", "id": "42-abc", "runtime": 0.25,
+                    "return_value": CANARIES["name"]})
+        trace.error("Task %(name)s[%(id)s] %(description)s: %(exc)s",
+                    {"name": "intake.process_report", "id": "43-abc", "description": "raised unexpected",
+                     "exc": f"ValueError('{CANARIES['phone']}')"})
+    finally:
+        trace.removeHandler(handler)
+    lines = [record.getMessage() for record in captured]
+    assert lines[0] == "Task intake.process_report[42-abc] succeeded in 0.25s: [withheld]"
+    assert lines[1] == "Task intake.process_report[43-abc] [withheld]: [withheld]"
+    assert not any(CANARIES["name"] in line or CANARIES["phone"] in line for line in lines)
