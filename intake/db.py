@@ -82,7 +82,7 @@ def make_statement_engine(url: str, engine: Engine) -> Engine:
     On PostgreSQL: its own small pool of connections in autocommit, without a ping on checkout. A
     submit is one statement, so a BEGIN, a COMMIT and a ping would be three more round trips for one
     that does the work. A connection that died in the pool (the database restarted) fails that one
-    request with 503 and Retry-After (which the API's clients act on, with the same key); SQLAlchemy
+    request with 503 and Retry-After (which the API's clients act on, with the same key); the submit
     then drops every connection of the pool, so the next request connects afresh.
     """
     if engine.dialect.name != "postgresql":

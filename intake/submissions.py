@@ -99,10 +99,9 @@ def _sealed(data: ReportIn, channel: Channel, submission_id: str) -> tuple[dict[
     }, echo
 
 
-def _replay(connection: Connection, reporter_id: int, submission_id: str) -> Accepted | None:
-    existing = connection.execute(_EXISTING, {"reporter_id": reporter_id, "submission_id": submission_id}).first()
-    if existing is None:
-        return None
+def _replay(connection: Connection, reporter_id: int, submission_id: str) -> Accepted:
+    """The submission that got there first (a conflict on the submission id leaves the row that caused it)."""
+    existing = connection.execute(_EXISTING, {"reporter_id": reporter_id, "submission_id": submission_id}).one()
     return Accepted(existing.public_id, existing.receipt_code, existing.received_at, created=False,
                     report_id=existing.report_id)
 
@@ -128,9 +127,7 @@ def accept(connection: Connection, reporter_id: int, organisation_id: int, data:
         if receipt is not None:
             return Accepted(values["public_id"], receipt, values["received_at"], created=True, report_id=None,
                             echo=echo)
-        replay = _replay(connection, reporter_id, submission_id)
-        assert replay is not None, "a conflict on the submission id leaves the row that caused it"
-        return replay
+        return _replay(connection, reporter_id, submission_id)
     raise RuntimeError("could not draw a unique receipt code")
 
 
@@ -213,9 +210,7 @@ def accept_with_token(engine: Engine, token: str, data: ReportIn, channel: Chann
             if receipt_code is not None:
                 return holder, Accepted(values["public_id"], receipt_code, values["received_at"], created=True,
                                         report_id=None, echo=echo)
-            replay = _replay(connection, holder.user_id, submission_id)
-            assert replay is not None, "a conflict on the submission id leaves the row that caused it"
-            return holder, replay
+            return holder, _replay(connection, holder.user_id, submission_id)
     raise RuntimeError("could not draw a unique receipt code")
 
 

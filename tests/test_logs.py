@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -132,6 +134,27 @@ def test_a_database_error_names_the_sql_but_never_the_values(app: Any, reporter:
     assert CANARIES["name"] not in message and CANARIES["phone"] not in message
 
 
+@contextmanager
+def records_of(name: str, level: int) -> Iterator[tuple[logging.Logger, list[logging.LogRecord]]]:
+    """The logger `name` at `level`, with a handler added after the app was made that keeps every record it
+    is given; both undone afterwards."""
+    captured: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            captured.append(record)
+
+    logger, handler = logging.getLogger(name), Keep()
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    try:
+        yield logger, captured
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+
+
 def test_the_log_filter_is_installed_once_however_many_apps_are_made(app_config: dict[str, Any]) -> None:
     """Creating apps again (tests, CLI commands) does not wrap the record factory again and again."""
     from intake import create_app
@@ -146,45 +169,21 @@ def test_the_log_filter_is_installed_once_however_many_apps_are_made(app_config:
 def test_a_child_loggers_record_loses_its_arguments_wherever_it_goes(app: Any) -> None:
     """A library's child logger (here Pillow's TIFF reader, at a level someone turned on) reaches a handler
     added after the app was made with its values withheld."""
-    captured: list[logging.LogRecord] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            captured.append(record)
-
-    handler = Keep()
-    child = logging.getLogger("sqlalchemy.engine.Engine.child")
-    child.addHandler(handler)
-    child.setLevel(logging.DEBUG)
-    try:
+    with records_of("sqlalchemy.engine.Engine.child", logging.DEBUG) as (child, captured):
         child.debug("Value: %s", CANARIES["name"])
-    finally:
-        child.removeHandler(handler)
     assert captured and CANARIES["name"] not in captured[0].getMessage()
     assert "arguments withheld" in captured[0].getMessage()
 
 
 def test_a_task_line_names_the_task_and_its_time_but_not_what_it_returned_or_raised(app: Any) -> None:
     """Celery's trace lines keep the task's name, id and run time and withhold its result and error."""
-    captured: list[logging.LogRecord] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            captured.append(record)
-
-    handler = Keep()
-    trace = logging.getLogger("celery.app.trace")
-    trace.addHandler(handler)
-    trace.setLevel(logging.INFO)
-    try:
+    with records_of("celery.app.trace", logging.INFO) as (trace, captured):
         trace.info("Task %(name)s[%(id)s] succeeded in %(runtime)ss: %(return_value)s",
                    {"name": "intake.process_report", "id": "42-abc", "runtime": 0.25,
                     "return_value": CANARIES["name"]})
         trace.error("Task %(name)s[%(id)s] %(description)s: %(exc)s",
                     {"name": "intake.process_report", "id": "43-abc", "description": "raised unexpected",
                      "exc": f"ValueError('{CANARIES['phone']}')"})
-    finally:
-        trace.removeHandler(handler)
     lines = [record.getMessage() for record in captured]
     assert lines[0] == "Task intake.process_report[42-abc] succeeded in 0.25s: [withheld]"
     assert lines[1] == "Task intake.process_report[43-abc] [withheld]: [withheld]"
