@@ -76,6 +76,9 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         # sweep, not this timeout, is what bounds how long a killed worker's report waits.
         # How often each worker's relay dispatches the submissions the API accepted (the outbox).
         "RELAY_INTERVAL_SECONDS": 1.0,
+        # The relay and the sweep keep at most this many messages waiting in the workers' queue;
+        # what is owed beyond it waits, safe, in the database until the workers have room.
+        "DISPATCH_QUEUE_LIMIT": 200,
         "BROKER_VISIBILITY_TIMEOUT": 3600,
         "TASK_TIME_LIMIT_SECONDS": 600,
         "PIPELINE_MAX_ATTEMPTS": 8,

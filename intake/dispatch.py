@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Any
 
 from flask import current_app
+from kombu.exceptions import ChannelError
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,41 @@ def _send(task: str, object_id: int) -> bool:
                     task, object_id, type(exc).__name__)
         return False
     return True
+
+
+def queue_room(wanted: int) -> int:
+    """How many of `wanted` messages the relay and the sweep may send now: the workers' queue is
+    kept to at most DISPATCH_QUEUE_LIMIT waiting messages. 0 while the broker is unreachable.
+
+    Work owed but not yet sent waits in the database (the journal, the pipeline jobs), which is
+    where it is safe. A message that waits in the queue behind thousands of others only costs
+    the relay's and the broker's time while intake is busiest, and once it has waited past its
+    deadline the sweep would send it again, though it was never lost.
+    """
+    global _broker_down_until
+    if wanted <= 0 or time.monotonic() < _broker_down_until:
+        return 0
+    celery = current_app.extensions["celery"]
+    try:
+        waiting = _queue_depth(celery)
+    except Exception as exc:  # any broker failure: nothing goes out, the work stays owed
+        with _lock:
+            _broker_down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
+        log.warning("could not read the queue's length from the broker (%s); nothing dispatched for now",
+                    type(exc).__name__)
+        return 0
+    return max(0, min(wanted, int(current_app.config["DISPATCH_QUEUE_LIMIT"]) - waiting))
+
+
+def _queue_depth(celery: Any) -> int:
+    """Messages waiting in the workers' queue (not those a worker has taken and not yet acknowledged)."""
+    with celery.pool.acquire(block=True) as connection:
+        connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0.5)
+        try:
+            declared = connection.default_channel.queue_declare(queue=celery.conf.task_default_queue, passive=True)
+        except ChannelError:  # Redis has no key for an empty queue
+            return 0
+        return int(declared.message_count)
 
 
 def broker_backoff_reset() -> None:

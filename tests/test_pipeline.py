@@ -185,20 +185,26 @@ def test_other_pages_say_the_service_is_unavailable(app: Any, reporter: Any) -> 
     assert "unavailable just now" in response.get_data(as_text=True)
 
 
-def test_intake_succeeds_quickly_while_the_broker_is_unreachable(app_config: dict[str, Any], reporter: Any) -> None:
+def test_intake_succeeds_quickly_while_the_broker_is_unreachable(app_config: dict[str, Any], reporter: Any,
+                                                                 monkeypatch: Any) -> None:
     """With the broker down, reports are accepted; after the first failure nobody waits for the broker."""
-    from intake import create_app
+    from intake import create_app, dispatch
 
     app = create_app({**app_config, "BROKER_URL": "redis://127.0.0.1:1/0"})
     celery = app.extensions["celery"]
-    tries: list[int] = []
-    real_send = celery.send_task
+    tries: list[str] = []
+    real_send, real_depth = celery.send_task, dispatch._queue_depth
 
     def counting_send(*args: Any, **kwargs: Any) -> Any:
-        tries.append(1)
+        tries.append("send")
         return real_send(*args, **kwargs)
 
+    def counting_depth(*args: Any) -> int:
+        tries.append("queue length")
+        return real_depth(*args)
+
     celery.send_task = counting_send
+    monkeypatch.setattr(dispatch, "_queue_depth", counting_depth)
     client = app.test_client()
     token = make_token(reporter)
     for n in range(3):
@@ -208,12 +214,55 @@ def test_intake_succeeds_quickly_while_the_broker_is_unreachable(app_config: dic
     assert tries == []  # the API publishes nothing: its journal row is the outbox
     with app.app_context():
         assert relay_submissions(300) == 0
-    assert len(tries) == 1  # the relay found the broker down once and did not wait for it again
+        assert relay_submissions(300) == 0
+    # The relay asked the broker how full the queue is, found it down, and did not try it again.
+    assert tries == ["queue length"]
     db.session.expire_all()
     entries = db.session.scalars(select(Submission)).all()
     assert len(entries) == 3
     # Nothing went out, so everything stays due for the relay's next pass.
     assert all(e.report_id is None and e.due_at is not None and e.due_at <= utcnow() for e in entries)
+
+
+def test_the_relay_and_the_sweep_keep_the_queue_to_its_limit(app: Any, client: Any, reporter: Any) -> None:
+    """The relay sends no more than the queue has room for, and the sweep sends no overdue job while
+    the queue is full; what waits stays owed in the database and goes out once there is room."""
+    from workers.tasks import sweep
+
+    app.config["DISPATCH_QUEUE_LIMIT"] = 3
+    token = make_token(reporter)
+    for n in range(5):
+        response = client.post("/api/v1/reports", json=complete_report(),
+                               headers={"Authorization": f"Bearer {token}", "Idempotency-Key": f"k-queue-limit-{n}"})
+        assert response.status_code == 201
+    with app.app_context():
+        assert relay_submissions(300) == 3
+        assert relay_submissions(300) == 0  # the queue is full
+    assert len(queued_messages(app)) == 3
+    db.session.expire_all()
+    waiting = db.session.scalars(select(Submission).where(Submission.due_at <= utcnow())).all()
+    assert len(waiting) == 2, "the two not sent are still due"
+
+    overdue = file_report(app, reporter)
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    db.session.execute(update(PipelineJob).where(PipelineJob.report_id == overdue.id).values(due_at=past))
+    db.session.commit()
+    with app.app_context():
+        sweep.run()
+    assert dispatched_ids(app) == [] and len(queued_messages(app)) == 3
+    assert job_of(overdue.id).due_at < utcnow(), "still overdue: the next sweep sends it"
+
+    purge_queue(app)  # the workers took what was waiting
+    with app.app_context():
+        sweep.run()  # the two journal rows (its relay pass), then the overdue job
+    assert dispatched_ids(app) == [overdue.id] and len(queued_messages(app)) == 3
+
+
+def purge_queue(app: Any) -> None:
+    celery = app.extensions["celery"]
+    with celery.connection_for_write() as connection:
+        connection.default_channel.queue_purge(celery.conf.task_default_queue)
+    assert queued_messages(app) == []
 
 
 def test_work_owed_during_a_run_is_not_marked_done_by_that_run(app: Any, reporter: Any, monkeypatch: Any) -> None:

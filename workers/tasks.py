@@ -10,7 +10,7 @@ from flask import current_app
 from sqlalchemy import delete, select
 
 from intake.db import TRANSIENT_DB_ERRORS
-from intake.dispatch import dispatch_report, dispatch_submission
+from intake.dispatch import dispatch_report, dispatch_submission, queue_room
 from intake.extensions import db
 from intake.media import discard_upload
 from intake.models import Attachment, DataKey, Report, utcnow
@@ -107,12 +107,16 @@ def file_submission(entry_id: int) -> None:
 
 
 def relay_submissions(deadline_seconds: int, limit: int = 500) -> int:
-    """Dispatch every journalled submission that is due; returns how many messages went out.
+    """Dispatch the journalled submissions that are due, as many as the workers' queue has room for
+    (`queue_room`); returns how many messages went out.
 
     Runs in each worker's relay thread (workers.celery_app). Only the rows whose message went
     out get a new deadline; the others stay due for the next pass.
     """
-    due = due_submissions(db.session, limit)
+    room = queue_room(limit)
+    if not room:
+        return 0
+    due = due_submissions(db.session, room)
     sent = [entry_id for entry_id in due if dispatch_submission(entry_id)]
     postpone_submissions(db.session, sent, deadline_seconds)
     db.session.commit()
@@ -126,7 +130,10 @@ def sweep() -> None:
     # The workers' relay threads dispatch submissions every second; this covers a worker whose
     # thread is stuck or a deployment where none runs yet.
     relay_submissions(config["PIPELINE_DEADLINE_SECONDS"])
-    overdue = due_jobs(db.session)
+    # Only as many as the queue has room for: while it is full, the jobs' first messages are
+    # most likely still waiting in it, and the rest wait for the next sweep.
+    room = queue_room(500)
+    overdue = due_jobs(db.session, room) if room else []
     db.session.rollback()
     # Only jobs whose message went out get a new deadline; the others stay overdue for the next sweep.
     sent = [report_id for report_id in overdue if dispatch_report(report_id)]
