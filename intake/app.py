@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, request
-from flask.sessions import SecureCookieSessionInterface
+from flask import Flask, Request, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_babel import get_locale
 from itsdangerous import URLSafeTimedSerializer
 
@@ -15,6 +15,7 @@ from . import config as cfg
 from .extensions import babel, csrf, db, limiter, login_manager, talisman
 
 ROOT = Path(__file__).resolve().parent.parent
+API_PREFIX = "/api/"
 RTL_LANGUAGES = {"ar", "fa", "he", "ur"}
 
 
@@ -69,10 +70,17 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 class _SessionInterface(SecureCookieSessionInterface):
     """Flask's signed-cookie sessions, with the signing serializer built once per set of keys
-    instead of on every request (most requests, the API's all, carry no session cookie at all)."""
+    instead of on every request. The JSON API has no session at all: its callers authenticate
+    each request with a bearer token, so no cookie is read there and none is ever set (a write
+    to the session in an API view fails loudly, as Flask's null session does)."""
 
     def __init__(self) -> None:
         self._serializer: tuple[tuple[Any, ...], URLSafeTimedSerializer | None] | None = None
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if request.path.startswith(API_PREFIX):
+            return self.null_session_class()
+        return super().open_session(app, request)
 
     def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
         keys = (app.secret_key, *(app.config["SECRET_KEY_FALLBACKS"] or ()))
@@ -122,8 +130,8 @@ def _register_blueprints(app: Flask) -> None:
     errors.register(app)
     # The JSON API authenticates with bearer tokens, never cookies, so CSRF does not apply to it.
     csrf.exempt(api.bp)
-    # Nothing in the API is rate-limited (its callers hold tokens; sign-in and codes are limited):
-    # the limiter need not look up limits on each of its requests, the busiest route of all.
+    # Nothing in the API is rate-limited (its callers hold tokens; sign-in and codes are limited);
+    # see also extensions._api_is_not_limited.
     limiter.exempt(api.bp)
 
 

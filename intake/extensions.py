@@ -2,6 +2,7 @@
 
 import hashlib
 import hmac
+from typing import Any
 
 from flask import current_app, request
 from flask_babel import Babel
@@ -9,6 +10,7 @@ from flask_limiter import Limiter
 from flask_login import LoginManager
 from flask_talisman import Talisman
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.datastructures import Headers
 
 from .db import Database
 
@@ -30,5 +32,55 @@ db = Database()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
-talisman = Talisman()
+class _Talisman(Talisman):
+    """Flask-Talisman with its headers worked out once instead of on every request.
+
+    This app's policies are the same for every view (no per-view options, no nonces), so Talisman's
+    per-request work (looking up the view's options four times, parsing the policies back into
+    header values) gives the same headers every time. Only HSTS depends on the request (it is sent
+    over https only) and is still decided per request, by Talisman.
+    """
+
+    def init_app(self, app: Any, **kwargs: Any) -> None:
+        if kwargs.get("content_security_policy_nonce_in"):
+            raise ValueError("CSP nonces need Talisman's per-request headers")
+        self._fixed_headers: list[tuple[str, str]] | None = None
+        super().init_app(app, **kwargs)
+
+    def __call__(self, **kwargs: Any) -> Any:
+        raise NotImplementedError("per-view Talisman options are not supported: the headers are fixed")
+
+    def _make_nonce(self) -> None:
+        return None
+
+    def _force_https(self) -> Any:
+        return super()._force_https() if self.force_https else None
+
+    def _set_response_headers(self, response: Any) -> Any:
+        if self._fixed_headers is None:
+            fixed = Headers()
+            options = self._get_local_options()
+            self._set_feature_policy_headers(fixed, options)
+            self._set_permissions_policy_headers(fixed, options)
+            self._set_document_policy_headers(fixed, options)
+            self._set_frame_options_headers(fixed, options)
+            self._set_content_security_policy_headers(fixed, options)
+            self._set_referrer_policy_headers(fixed)
+            self._fixed_headers = list(fixed.items())
+        headers = response.headers
+        for name, value in self._fixed_headers:
+            headers[name] = value
+        self._set_hsts_headers(headers)
+        return response
+
+
+talisman = _Talisman()
 limiter = Limiter(key_func=client_key)
+
+
+@limiter.request_filter
+def _api_is_not_limited() -> bool:
+    """Nothing in the API is limited: its callers hold tokens (sign-in and codes are limited). The
+    filter stops the limiter before it resolves any limit for the busiest route of all, which the
+    blueprint's exemption alone does not."""
+    return request.blueprint == "api"

@@ -144,7 +144,7 @@ WITH holder AS (
                              received_at, payload, key_wrapped, master_key_id, due_at, attempts)
     SELECT %(public_id)s, %(receipt_code)s, organisation_id, user_id, %(channel)s, %(submission_id)s,
            %(received_at)s, %(payload)s, %(key_wrapped)s, %(master_key_id)s, %(received_at)s, 0
-    FROM holder WHERE role = ANY(%(roles)s)
+    FROM holder WHERE role IN ({submitting_roles})
     ON CONFLICT (reporter_id, submission_id) DO NOTHING
     RETURNING receipt_code
 ), used AS (
@@ -154,10 +154,7 @@ WITH holder AS (
       AND (holder.last_used_at IS NULL OR holder.last_used_at < %(used_before)s)
 )
 SELECT user_id, organisation_id, role, (SELECT receipt_code FROM accepted) AS receipt_code FROM holder
-"""
-
-
-_SUBMITTING_ROLE_VALUES = [role.value for role in SUBMITTING_ROLES]
+""".format(submitting_roles=", ".join(f"'{role.value}'" for role in SUBMITTING_ROLES))  # our own enum's values
 
 
 def accept_with_token(engine: Engine, token: str, data: ReportIn, channel: Channel,
@@ -184,8 +181,7 @@ def accept_with_token(engine: Engine, token: str, data: ReportIn, channel: Chann
     # Only what the statement names (the journal row is due at once, no attempt made yet).
     values = {name: sealed[name] for name in ("public_id", "submission_id", "received_at", "payload", "key_wrapped",
                                               "master_key_id")}
-    values.update(digest=digest, channel=channel.value, roles=_SUBMITTING_ROLE_VALUES,
-                  used_before=values["received_at"] - TOKEN_USE_RESOLUTION)
+    values.update(digest=digest, channel=channel.value, used_before=values["received_at"] - TOKEN_USE_RESOLUTION)
     with engine.connect() as connection:
         # The driver's own cursor: one statement needs none of SQLAlchemy's result machinery.
         driver = connection.connection.driver_connection

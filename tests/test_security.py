@@ -35,6 +35,37 @@ def test_every_page_sends_the_security_headers(client: Any, reporter: Any) -> No
         assert headers["Cache-Control"] == "no-store", url
 
 
+def test_the_api_sends_the_same_headers_and_never_a_cookie(client: Any, reporter: Any) -> None:
+    """A report submitted through the API is answered with the pages' security headers; the API has
+    no session: a signed-in browser's cookie neither authenticates an API call nor is rewritten by one."""
+    from tests.conftest import complete_report, make_token
+
+    token = make_token(reporter)
+    created = client.post("/api/v1/reports", json=complete_report(),
+                          headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "k-headers-1"})
+    assert created.status_code == 201
+    headers = created.headers
+    assert "script-src 'self'" in headers["Content-Security-Policy"]
+    assert headers["X-Frame-Options"] == "DENY" and headers["Referrer-Policy"] == "no-referrer"
+    assert headers["X-Content-Type-Options"] == "nosniff" and headers["Cache-Control"] == "no-store"
+    assert "Set-Cookie" not in headers and "Strict-Transport-Security" not in headers  # plain http here
+
+    sign_in(client, reporter.email)
+    assert client.get("/my-reports").status_code == 200
+    answer = client.get(f"/api/v1/reports/{created.get_json()['id']}")
+    assert answer.status_code == 401  # the session cookie is no credential for the API
+    assert "Set-Cookie" not in answer.headers
+    assert client.get("/my-reports").status_code == 200  # and the browser is still signed in
+
+
+def test_https_answers_carry_hsts(client: Any, reporter: Any) -> None:
+    """Over https (directly or behind a proxy that says so) every answer asks the browser to stay on https."""
+    for response in (client.get("/sign-in", base_url="https://localhost"),
+                     client.get("/api/v1/openapi.json", headers={"X-Forwarded-Proto": "https"})):
+        assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+    assert "Strict-Transport-Security" not in client.get("/sign-in").headers
+
+
 def test_pages_carry_no_inline_script_or_style(client: Any, reporter: Any) -> None:
     """Nothing on the pages needs 'unsafe-inline': no <script> body, no on… handlers, no style attributes."""
     sign_in(client, reporter.email)
