@@ -48,6 +48,11 @@ the machine while each scenario ran (from /proc: web = gunicorn, worker = Celery
 PostgreSQL process, other = everything else on the machine): divided by reports/s they give the CPU
 each report costs, and a large `other` means something outside the bench disturbed the run.
 
+The workers run beside the load as `intake serve` runs them: at idle CPU priority, and stepping back
+while reports arrive faster than INTAKE_PIPELINE_YIELD_ABOVE_PER_SECOND (default 20/s; each task waits
+at most INTAKE_PIPELINE_YIELD_MAX_SECONDS), so the scenarios above that rate leave their filing and
+pipeline work to the drain, which `drain s` measures.
+
 The target (the issue's): the api scenario at ≥ 50 % of the ceiling's rate with p99 < 250 ms, zero
 errors and zero lost reports in every scenario. Load generator and servers share the machine's
 cores — the same for the ceiling. A missed target is printed as MISSED and FAIL, never adjusted.

@@ -82,6 +82,11 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "BROKER_VISIBILITY_TIMEOUT": 3600,
         "TASK_TIME_LIMIT_SECONDS": 600,
         "PIPELINE_MAX_ATTEMPTS": 8,
+        # While reports arrive faster than this (per second, all channels), a worker waits before
+        # each filing or pipeline task, up to PIPELINE_YIELD_MAX_SECONDS: accepting comes first.
+        # 0 turns it off, for workers on machines of their own.
+        "PIPELINE_YIELD_ABOVE_PER_SECOND": 20,
+        "PIPELINE_YIELD_MAX_SECONDS": 30,
         # Fault injection for the fault tests and the soak bench: a pause before each pipeline step.
         "PIPELINE_STEP_DELAY_SECONDS": 0,
         "SWEEP_INTERVAL_SECONDS": 60,

@@ -75,12 +75,18 @@ class _Talisman(Talisman):
 
 
 talisman = _Talisman()
-limiter = Limiter(key_func=client_key)
+class _Limiter(Limiter):
+    """Flask-Limiter, left out of the API's requests altogether.
+
+    Nothing in the API is limited: its callers hold tokens (sign-in and codes are limited). The
+    blueprint's exemption, and even a request filter, still leave the limiter resolving limits,
+    exemption scopes and its per-request context on every API request, the busiest route of all.
+    """
+
+    def _check_request_limit(self, callable_name: str | None = None, in_middleware: bool = True) -> None:
+        if in_middleware and request.blueprint == "api":
+            return
+        super()._check_request_limit(callable_name, in_middleware)
 
 
-@limiter.request_filter
-def _api_is_not_limited() -> bool:
-    """Nothing in the API is limited: its callers hold tokens (sign-in and codes are limited). The
-    filter stops the limiter before it resolves any limit for the busiest route of all, which the
-    blueprint's exemption alone does not."""
-    return request.blueprint == "api"
+limiter = _Limiter(key_func=client_key)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -26,7 +27,7 @@ from .anonymization import anonymize_report
 from .duplicates import suggest_duplicates
 from .enums import JobState, ReportState
 from .media import inspect_attachment, make_derivative_of
-from .models import PipelineJob, Report, WorkerHeartbeat, utcnow
+from .models import PipelineJob, Report, Submission, WorkerHeartbeat, utcnow
 from .reports import transition
 
 
@@ -178,6 +179,57 @@ def retry_job(session: Session, organisation_id: int, report_public_id: str, dea
         return None
     owe_work(session, job.report, deadline_seconds)
     return job.report_id
+
+
+# ---- yielding to intake -------------------------------------------------------------------------
+
+
+class ArrivalRate:
+    """How fast reports are being accepted, from the journal's newest id sampled over the last
+    `window` seconds (every report, from every channel, gets a journal row when it is accepted).
+    Each worker process keeps its own; a sample is one index lookup."""
+
+    def __init__(self, window: float = 5.0) -> None:
+        self.window = window
+        self._samples: deque[tuple[float, int]] = deque()
+
+    def sample(self, session: Session, now: float) -> float | None:
+        """Reports per second over the samples of the last `window` seconds, this one included;
+        None until they span a second."""
+        newest = session.scalar(select(func.max(Submission.id))) or 0
+        self._samples.append((now, newest))
+        while now - self._samples[0][0] > self.window:
+            self._samples.popleft()
+        then, oldest = self._samples[0]
+        if now - then < 1.0:
+            return None
+        return (newest - oldest) / (now - then)
+
+
+def yield_to_intake(session: Session, config: dict[str, Any], rate: ArrivalRate, *,
+                    clock: Callable[[], float] = time.monotonic,
+                    sleep: Callable[[float], None] = time.sleep) -> float:
+    """Before a pipeline task: wait while reports arrive faster than PIPELINE_YIELD_ABOVE_PER_SECOND.
+
+    During such a burst the machine's CPU goes to accepting reports (each is safe in the journal
+    the moment it is acknowledged) and the pipeline catches up once the burst has passed. The
+    worker's idle scheduling class asks the same of the kernel, which does not always give it.
+    After PIPELINE_YIELD_MAX_SECONDS the task runs anyway: a burst that does not end slows the
+    pipeline, never stops it. 0 turns this off (workers on machines of their own). Returns the
+    seconds waited; no transaction is left open.
+    """
+    threshold = float(config["PIPELINE_YIELD_ABOVE_PER_SECOND"])
+    if threshold <= 0:
+        return 0.0
+    started = clock()
+    give_up = started + float(config["PIPELINE_YIELD_MAX_SECONDS"])
+    while True:
+        measured = rate.sample(session, clock())
+        session.rollback()
+        now = clock()
+        if measured is None or measured < threshold or now >= give_up:
+            return now - started
+        sleep(min(1.0, give_up - now))
 
 
 # ---- worker liveness ----------------------------------------------------------------------------

@@ -315,3 +315,57 @@ def test_a_data_error_in_a_run_is_a_poison_report_not_a_retry(app: Any, reporter
         task.run(report.id)  # does not raise: nothing for Celery to retry or print
     job = job_of(report.id)
     assert job.state == JobState.DEAD and job.last_error == "DataError"
+
+
+def test_workers_wait_while_reports_arrive_in_a_burst_and_not_beyond_their_limit(
+        app: Any, client: Any, reporter: Any) -> None:
+    """Accepting comes first: while reports arrive faster than PIPELINE_YIELD_ABOVE_PER_SECOND, a
+    worker waits before its next task, until the rate over the last seconds falls below it; a burst
+    that does not end holds a task back no longer than PIPELINE_YIELD_MAX_SECONDS."""
+    from intake.pipeline import ArrivalRate, yield_to_intake
+
+    token = make_token(reporter)
+    sent = iter(range(10_000))
+
+    def submit(count: int) -> None:
+        for _ in range(count):
+            key = f"k-burst-{next(sent)}"
+            response = client.post("/api/v1/reports", json=complete_report(),
+                                   headers={"Authorization": f"Bearer {token}", "Idempotency-Key": key})
+            assert response.status_code == 201
+
+    now = [1000.0]
+    burst = {"seconds": 4, "per_second": 25}
+
+    def sleep(seconds: float) -> None:  # time passes, and the burst goes on while it lasts
+        now[0] += seconds
+        if burst["seconds"] > 0:
+            burst["seconds"] -= 1
+            submit(burst["per_second"])
+
+    config = {**app.config, "PIPELINE_YIELD_ABOVE_PER_SECOND": 20, "PIPELINE_YIELD_MAX_SECONDS": 30}
+    rate = ArrivalRate(window=5)
+    with app.app_context():
+        assert yield_to_intake(db.session, config, rate, clock=lambda: now[0], sleep=sleep) == 0  # all quiet
+        now[0] += 1
+        submit(25)  # a burst begins: 25 reports in the last second
+        waited = yield_to_intake(db.session, config, rate, clock=lambda: now[0], sleep=sleep)
+        # Four more seconds at 25/s; then, one second after the burst, the last five seconds still
+        # held 20/s (not below 20), and one second later 15/s.
+        assert waited == 6
+        assert yield_to_intake(db.session, config, rate, clock=lambda: now[0], sleep=sleep) == 0
+
+        burst["seconds"] = 1000  # a burst that does not end
+        now[0] += 10
+        submit(25)
+        rate = ArrivalRate(window=5)  # a worker process just started
+        assert yield_to_intake(db.session, config, rate, clock=lambda: now[0], sleep=sleep) == 0  # no rate yet
+        now[0] += 1
+        submit(25)
+        assert yield_to_intake(db.session, config, rate, clock=lambda: now[0], sleep=sleep) == 30
+
+        burst["seconds"] = 0
+        off = {**config, "PIPELINE_YIELD_ABOVE_PER_SECOND": 0}  # workers on machines of their own
+        now[0] += 1
+        submit(50)
+        assert yield_to_intake(db.session, off, rate, clock=lambda: now[0], sleep=sleep) == 0

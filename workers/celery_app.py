@@ -13,7 +13,7 @@ import threading
 from typing import Any
 
 from celery import Celery, Task
-from celery.signals import worker_process_init, worker_ready, worker_shutdown
+from celery.signals import worker_init, worker_process_init, worker_ready, worker_shutdown
 from flask import Flask
 
 from intake.config import broker_transport_options
@@ -93,6 +93,15 @@ def _connect_worker_signals(app: Flask) -> None:
     def _stop_heartbeat(**_kw: Any) -> None:
         _heartbeat_stop.set()
 
+    def _warm_up(**_kw: Any) -> None:
+        # The text engine (spaCy and natasha weights, 2–3 s) is built once, before the pool's
+        # processes are forked: they share its memory and none pays for it with a report waiting
+        # (or with the CPU of the intake burst that brought the report).
+        from intake.anonymize.engine import get_engine
+
+        get_engine()
+
+    worker_init.connect(_warm_up, weak=False)
     worker_process_init.connect(_fresh_connections, weak=False)
     worker_ready.connect(_start_heartbeat, weak=False)
     worker_shutdown.connect(_stop_heartbeat, weak=False)

@@ -15,7 +15,7 @@ from intake.extensions import db
 from intake.media import discard_upload
 from intake.models import Attachment, DataKey, Report, utcnow
 from intake.models import Submission as JournalEntry
-from intake.pipeline import due_jobs, postpone, record_failure, start_job
+from intake.pipeline import ArrivalRate, due_jobs, postpone, record_failure, start_job, yield_to_intake
 from intake.pipeline import process_report as run_pipeline
 from intake.retention import apply_retention
 from intake.review import expire_idle_claims
@@ -23,6 +23,8 @@ from intake.submissions import due_submissions, note_filing_failure, postpone_su
 from intake.submissions import file_submission as file_into_report
 
 log = logging.getLogger(__name__)
+# How fast reports arrive, as this worker process sees it: during a burst its tasks wait.
+_arrivals = ArrivalRate()
 
 
 @shared_task(
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 )
 def process_report(report_id: int) -> None:
     """Idempotent: a report whose job is done is skipped; every step skips work already done."""
+    yield_to_intake(db.session, current_app.config, _arrivals)
     _run_pipeline(report_id)
 
 
@@ -79,6 +82,7 @@ def file_submission(entry_id: int) -> None:
     pipeline run (which skips a job already done).
     """
     config = current_app.config
+    yield_to_intake(db.session, config, _arrivals)
     deadline = config["PIPELINE_DEADLINE_SECONDS"]
     entry = start_filing(db.session, entry_id, config["PIPELINE_MAX_ATTEMPTS"], deadline)
     db.session.commit()
