@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import Any
 
 from celery import shared_task
 from flask import current_app
@@ -38,8 +39,16 @@ _arrivals = ArrivalRate()
 )
 def process_report(report_id: int) -> None:
     """Idempotent: a report whose job is done is skipped; every step skips work already done."""
-    yield_to_intake(db.session, current_app.config, _arrivals)
+    _step_back(current_app.config)
     _run_pipeline(report_id)
+
+
+def _step_back(config: Any) -> None:
+    """Wait while reports arrive in a burst (`yield_to_intake`), and say so in the log."""
+    waited = yield_to_intake(db.session, config, _arrivals)
+    if waited >= 1:
+        log.info("waited %.0f s before this task: reports were arriving faster than %s/s", waited,
+                 config["PIPELINE_YIELD_ABOVE_PER_SECOND"])
 
 
 def _run_pipeline(report_id: int) -> None:
@@ -82,7 +91,7 @@ def file_submission(entry_id: int) -> None:
     pipeline run (which skips a job already done).
     """
     config = current_app.config
-    yield_to_intake(db.session, config, _arrivals)
+    _step_back(config)
     deadline = config["PIPELINE_DEADLINE_SECONDS"]
     entry = start_filing(db.session, entry_id, config["PIPELINE_MAX_ATTEMPTS"], deadline)
     db.session.commit()
