@@ -130,8 +130,8 @@ def _register_blueprints(app: Flask) -> None:
     errors.register(app)
     # The JSON API authenticates with bearer tokens, never cookies, so CSRF does not apply to it.
     csrf.exempt(api.bp)
-    # Nothing in the API is rate-limited (its callers hold tokens; sign-in and codes are limited);
-    # see also extensions._api_is_not_limited.
+    # Nothing in the API is rate-limited (its callers hold tokens; sign-in and codes are limited),
+    # and the limiter then skips its requests entirely (extensions._Limiter).
     limiter.exempt(api.bp)
 
 

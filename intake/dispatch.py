@@ -34,19 +34,24 @@ def dispatch_submission(entry_id: int) -> bool:
 
 
 def _send(task: str, object_id: int) -> bool:
-    global _broker_down_until
     if time.monotonic() < _broker_down_until:
         return False
     celery = current_app.extensions["celery"]
     try:
         celery.send_task(task, args=[object_id])
     except Exception as exc:  # any broker failure; the sweep is the safety net
-        with _lock:
-            _broker_down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
+        _back_off()
         log.warning("%s %s: could not reach the broker (%s); the sweep will dispatch it",
                     task, object_id, type(exc).__name__)
         return False
     return True
+
+
+def _back_off() -> None:
+    """The broker failed: this process leaves it alone for BROKER_BACKOFF_SECONDS."""
+    global _broker_down_until
+    with _lock:
+        _broker_down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
 
 
 def queue_room(wanted: int) -> int:
@@ -58,15 +63,13 @@ def queue_room(wanted: int) -> int:
     the relay's and the broker's time while intake is busiest, and once it has waited past its
     deadline the sweep would send it again, though it was never lost.
     """
-    global _broker_down_until
     if wanted <= 0 or time.monotonic() < _broker_down_until:
         return 0
     celery = current_app.extensions["celery"]
     try:
         waiting = _queue_depth(celery)
     except Exception as exc:  # any broker failure: nothing goes out, the work stays owed
-        with _lock:
-            _broker_down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
+        _back_off()
         log.warning("could not read the queue's length from the broker (%s); nothing dispatched for now",
                     type(exc).__name__)
         return 0

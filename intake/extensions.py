@@ -4,7 +4,7 @@ import hashlib
 import hmac
 from typing import Any
 
-from flask import current_app, request
+from flask import Blueprint, current_app, request
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_login import LoginManager
@@ -32,6 +32,8 @@ db = Database()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
+
+
 class _Talisman(Talisman):
     """Flask-Talisman with its headers worked out once instead of on every request.
 
@@ -75,16 +77,28 @@ class _Talisman(Talisman):
 
 
 talisman = _Talisman()
-class _Limiter(Limiter):
-    """Flask-Limiter, left out of the API's requests altogether.
 
-    Nothing in the API is limited: its callers hold tokens (sign-in and codes are limited). The
-    blueprint's exemption, and even a request filter, still leave the limiter resolving limits,
-    exemption scopes and its per-request context on every API request, the busiest route of all.
+
+class _Limiter(Limiter):
+    """Flask-Limiter that leaves the requests of a blueprint exempted as a whole (`exempt(bp)`: the
+    API) out of its per-request check altogether.
+
+    The exemption alone still has the limiter resolve limits, exemption scopes and its per-request
+    context on every request of the blueprint, and the API's submit is the busiest route of all.
+    Limits decorated on a view of such a blueprint are still checked, by the decorator itself.
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._skipped_blueprints: set[str] = set()
+
+    def exempt(self, obj: Any = None, **kwargs: Any) -> Any:
+        if isinstance(obj, Blueprint) and not kwargs:
+            self._skipped_blueprints.add(obj.name)
+        return super().exempt(obj, **kwargs)
+
     def _check_request_limit(self, callable_name: str | None = None, in_middleware: bool = True) -> None:
-        if in_middleware and request.blueprint == "api":
+        if in_middleware and request.blueprint in self._skipped_blueprints:
             return
         super()._check_request_limit(callable_name, in_middleware)
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from tests.conftest import ROOT, require_postgres, require_redis
 
@@ -31,17 +30,12 @@ def bench_backend() -> list[str]:
 
 def bench_database() -> str:
     """The URL of `<test database>_bench`, created if missing."""
-    database_url = require_postgres()
-    parts = urlsplit(database_url)
-    name = parts.path.lstrip("/") + "_bench"
-    engine = create_engine(database_url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}):
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        engine.dispose()
-    return urlunsplit(parts._replace(path="/" + name))
+    from bench.common import ensure_database
+
+    parts = urlsplit(require_postgres())
+    database_url = urlunsplit(parts._replace(path=parts.path + "_bench"))
+    ensure_database(database_url)
+    return database_url
 
 
 def run_bench(*args: str) -> subprocess.CompletedProcess[str]:
