@@ -11,13 +11,14 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, joinedload
 
-from . import audit
+from . import audit, user_sessions
 from .enums import AuditAction, Role
-from .models import ApiToken, Organisation, User, utcnow
+from .models import ApiToken, Organisation, SignInThrottle, User, utcnow
 
 TOKEN_PREFIX = "itk_"  # noqa: S105  (a marker that makes leaked tokens easy to scan for, not a secret)
 MIN_PASSWORD_LENGTH = 12
@@ -69,8 +70,10 @@ def find_organisation(session: Session, name: str) -> Organisation | None:
 
 
 def create_user(session: Session, email: str, organisation: Organisation, role: Role, password: str,
-                *, actor: User | None = None, via: str | None = None) -> User:
-    """A new account. With `via` (who made it: "cli", "admin"), the creation is audited."""
+                *, actor: User | None = None, via: str | None = None, must_change_password: bool = False) -> User:
+    """A new account. With `via` (who made it: "cli", "admin"), the creation is audited. With
+    `must_change_password` (a password someone else chose), nothing opens at the first sign-in
+    until the user has chosen their own."""
     email = normalise_email(email)
     if "@" not in email or len(email) > 320:
         raise AccountError("That is not an e-mail address.")
@@ -78,7 +81,8 @@ def create_user(session: Session, email: str, organisation: Organisation, role: 
         raise AccountError(f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
     if session.scalar(select(User).where(User.email == email)):
         raise AccountError("A user with this e-mail address exists already.")
-    user = User(email=email, organisation=organisation, role=role, password_hash=hash_password(password))
+    user = User(email=email, organisation=organisation, role=role, password_hash=hash_password(password),
+                must_change_password=must_change_password)
     session.add(user)
     session.flush()
     if via is not None:
@@ -88,13 +92,14 @@ def create_user(session: Session, email: str, organisation: Organisation, role: 
 
 
 def change_role(session: Session, user: User, role: Role, *, actor: User | None, via: str) -> None:
-    """Give `user` another role, audited. A session opened under the old role ends if the new one
-    needs a second factor (the session never passed one for it)."""
+    """Give `user` another role, audited. Every session opened under the old role ends: the next
+    sign-in is one under the new role (with a second factor where it needs one)."""
     if user.role == role:
         raise AccountError(f"The user is a {role.value} already.")
     before = user.role
     user.role = role
     session.flush()
+    user_sessions.end_all(session, user, "role_changed", utcnow())
     audit.record(AuditAction.ROLE_CHANGED, actor=actor, organisation_id=user.organisation_id, target_type="user",
                  target_id=user.public_id, detail={"from": before.value, "to": role.value, "via": via},
                  session=session)
@@ -141,54 +146,124 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
     return user
 
 
-# ---- signing in: lockout after repeated failures, every attempt audited -------------------------
+# ---- signing in: throttled wrong passwords, a lock after wrong codes, every attempt audited -------
+#
+# Wrong passwords are throttled per (typed e-mail address, client address) pair, never per account:
+# a stranger who types a verifier's address from their own machine slows only their own guesses,
+# and the verifier, from theirs, signs in as ever. The pair is a keyed hash of both, counted the same
+# whether the account exists or not, so the answers (the same text, the same one Argon2 check, the
+# same writes) never tell which addresses have an account. Guessing spread over many addresses
+# meets the per-address rate limits, Argon2id, and — for everyone who can read others' reports — a
+# second factor. Wrong *codes* still lock the account itself: only someone who has the password
+# gets that far, and only someone who types the right password learns of the lock.
 
 
 @dataclass(frozen=True)
 class LockoutPolicy:
-    """After `attempts` wrong passwords or codes in a row, the account cannot sign in for `seconds`."""
+    """After `attempts` wrong passwords from one client for one address, that client waits before
+    the next try: 30 s, doubling with each further wrong one, at most `seconds`. After `attempts`
+    wrong codes in a row the account cannot sign in for `seconds`."""
 
     attempts: int = 6
     seconds: int = 15 * 60
+    first_wait: int = 30
+
+    def wait_after(self, failures: int) -> int:
+        """Seconds a client waits after its `failures`-th wrong password in a row (0: none)."""
+        if failures < self.attempts:
+            return 0
+        return min(self.seconds, self.first_wait * 2 ** min(failures - self.attempts, 20))
+
+
+# A pair's count is forgotten a day after its last wrong password.
+THROTTLE_MEMORY = dt.timedelta(days=1)
 
 
 class PasswordCheck(enum.Enum):
     OK = "ok"
     WRONG = "wrong"  # also: unknown e-mail, inactive account
-    LOCKED = "locked"
+    THROTTLED = "throttled"  # this client waits before trying this address again (any account or none)
+    LOCKED = "locked"  # the right password, but the account is locked after wrong codes
+
+
+@dataclass(frozen=True)
+class PasswordOutcome:
+    result: PasswordCheck
+    user: User | None
+    wait_seconds: int = 0
 
 
 def is_locked(user: User, now: dt.datetime) -> bool:
     return user.locked_until is not None and user.locked_until > now
 
 
-def check_password(session: Session, email: str, password: str, policy: LockoutPolicy,
-                   now: dt.datetime) -> tuple[PasswordCheck, User | None]:
-    """The first step of signing in. Failures are counted towards the lockout and audited; the
-    audit entry of an unknown e-mail names no address, and no entry ever holds the password."""
+def _throttle_wait(session: Session, key: str, now: dt.datetime) -> int:
+    blocked = session.scalar(select(SignInThrottle.blocked_until).where(SignInThrottle.key == key))
+    return max(0, int((blocked - now).total_seconds()) + 1) if blocked is not None and blocked > now else 0
+
+
+def _count_wrong_password(session: Session, key: str, policy: LockoutPolicy, now: dt.datetime) -> tuple[int, int]:
+    """One more wrong password for this pair, in one upsert (two racing requests both count); the
+    pair's count and how long it now waits."""
+    session.execute(delete(SignInThrottle).where(SignInThrottle.last_failure_at < now - THROTTLE_MEMORY))
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(SignInThrottle).values(key=key, failures=1, last_failure_at=now)
+    failures = session.execute(
+        statement.on_conflict_do_update(index_elements=["key"], set_={
+            "failures": SignInThrottle.failures + 1, "last_failure_at": now})
+        .returning(SignInThrottle.failures).execution_options(synchronize_session=False)
+    ).scalar_one()
+    wait = policy.wait_after(int(failures))
+    if wait:
+        session.execute(update(SignInThrottle).where(SignInThrottle.key == key)
+                        .values(blocked_until=now + dt.timedelta(seconds=wait)))
+    return int(failures), wait
+
+
+def check_password(session: Session, email: str, password: str, policy: LockoutPolicy, now: dt.datetime,
+                   *, throttle_key: str) -> PasswordOutcome:
+    """The first step of signing in. `throttle_key` names the (typed address, client) pair, as a
+    keyed hash. Every path costs one Argon2 verification and is audited; the audit entry of an
+    unknown e-mail names no address, and no entry ever holds the password."""
     user = find_user(session, email)
-    if user is None or not user.active:
+    if user is not None and not user.active:
+        user = None
+    account: dict[str, audit.DetailValue] = {} if user is not None else {"account": "unknown"}
+
+    def log(action: str, **detail: audit.DetailValue) -> None:
+        audit.record(action, actor=None, organisation_id=user.organisation_id if user else None,
+                     target_type="user" if user else None, target_id=user.public_id if user else None,
+                     detail={**detail, **account}, session=session)
+
+    if wait := _throttle_wait(session, throttle_key, now):
+        # While the pair waits the password is not even checked: an answer of "right" or "wrong"
+        # would let the guessing go on.
         _spend_a_verification(password)
-        audit.record(AuditAction.SIGN_IN_FAILED, actor=None, detail={"factor": "password", "account": "unknown"},
-                     session=session)
-        return PasswordCheck.WRONG, None
+        log(AuditAction.SIGN_IN_FAILED, factor="password", throttled=True)
+        return PasswordOutcome(PasswordCheck.THROTTLED, user, wait)
+    if user is None:
+        _spend_a_verification(password)
+        matches = False
+    else:
+        matches = _password_matches(user, password)
+    if not matches:
+        failures, wait = _count_wrong_password(session, throttle_key, policy, now)
+        log(AuditAction.SIGN_IN_FAILED, factor="password", failures=failures)
+        if wait:
+            log(AuditAction.SIGN_IN_THROTTLED, failures=failures, seconds=wait)
+            return PasswordOutcome(PasswordCheck.THROTTLED, user, wait)
+        return PasswordOutcome(PasswordCheck.WRONG, user)
+    assert user is not None
+    session.execute(delete(SignInThrottle).where(SignInThrottle.key == throttle_key))
     if is_locked(user, now):
-        # While locked the password is not even checked: a lock that still answered "right" or
-        # "wrong" would let guessing go on.
-        _spend_a_verification(password)
-        audit.record(AuditAction.SIGN_IN_FAILED, actor=None, organisation_id=user.organisation_id,
-                     target_type="user", target_id=user.public_id, detail={"factor": "password", "locked": True},
-                     session=session)
-        return PasswordCheck.LOCKED, user
-    if not _password_matches(user, password):
-        locked = note_failure(session, user, "password", policy, now)
-        return (PasswordCheck.LOCKED if locked else PasswordCheck.WRONG), user
-    return PasswordCheck.OK, user
+        log(AuditAction.SIGN_IN_FAILED, factor="password", locked=True)
+        return PasswordOutcome(PasswordCheck.LOCKED, user)
+    return PasswordOutcome(PasswordCheck.OK, user)
 
 
 def note_failure(session: Session, user: User, factor: str, policy: LockoutPolicy, now: dt.datetime) -> bool:
-    """Count a wrong password or code, audited; at the policy's limit lock the account. True when
-    this failure locked it."""
+    """Count a wrong code (the password was right), audited; at the policy's limit lock the
+    account. True when this failure locked it."""
     failures = session.execute(
         update(User).where(User.id == user.id).values(failed_sign_ins=User.failed_sign_ins + 1)
         .returning(User.failed_sign_ins).execution_options(synchronize_session=False)
@@ -232,30 +307,160 @@ def _token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(session: Session, user: User) -> str:
-    """A new API bearer token for `user`. The plain token exists only in the return value."""
+def create_token(session: Session, user: User, *, expires_at: dt.datetime | None = None,
+                 actor: User | None = None, via: str | None = None) -> str:
+    """A new API bearer token for `user`, refused after `expires_at` (None: never). The plain token
+    exists only in the return value. With `via` (who made it), the creation is audited."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiToken(user=user, token_hash=_token_digest(token), prefix=token[:10]))
+    row = ApiToken(user=user, token_hash=_token_digest(token), prefix=token[:10], expires_at=expires_at)
+    session.add(row)
     session.flush()
+    if via is not None:
+        audit.record(AuditAction.TOKEN_CREATED, actor=actor, organisation_id=user.organisation_id,
+                     target_type="api_token", target_id=row.prefix,
+                     detail={"user": user.public_id, "via": via,
+                             "expires": expires_at.date().isoformat() if expires_at else "never"},
+                     session=session)
     return token
 
 
+def _token_usable(now: dt.datetime) -> Any:
+    return (ApiToken.revoked_at.is_(None)) & or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now)
+
+
 def user_for_token(session: Session, token: str) -> User | None:
-    """The active user a bearer token belongs to, or None for unknown or revoked tokens."""
+    """The active user a bearer token belongs to, or None for unknown, revoked or expired tokens."""
     if not token.startswith(TOKEN_PREFIX):
         return None
+    now = utcnow()
     row = session.scalar(
         select(ApiToken)
         .options(joinedload(ApiToken.user))
-        .where(ApiToken.token_hash == _token_digest(token), ApiToken.revoked_at.is_(None))
+        .where(ApiToken.token_hash == _token_digest(token), _token_usable(now))
     )
     if row is None or not row.user.active:
         return None
-    now = utcnow()
     # Write at most once a minute: a burst of API calls should not be a burst of UPDATEs.
     if row.last_used_at is None or now - row.last_used_at > dt.timedelta(minutes=1):
         row.last_used_at = now
     return row.user
+
+
+def tokens_of(session: Session, user: User) -> list[ApiToken]:
+    """The user's API tokens, newest first (revoked and expired ones too: the list is their history)."""
+    return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user.id)
+                                .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())))
+
+
+def find_token(session: Session, text: str) -> ApiToken | None:
+    """The token a whole bearer token or its printed prefix (`itk_` and six more characters, as
+    `intake token list` shows) names; None when nothing, or more than one token, matches."""
+    text = text.strip()
+    if not text.startswith(TOKEN_PREFIX):
+        return None
+    if len(text) > 10:
+        return session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_digest(text)))
+    found = list(session.scalars(select(ApiToken).where(ApiToken.prefix == text).limit(2)))
+    return found[0] if len(found) == 1 else None
+
+
+def token_state(row: ApiToken, now: dt.datetime) -> str:
+    """"active", "revoked" or "expired"."""
+    if row.revoked_at is not None:
+        return "revoked"
+    if row.expires_at is not None and row.expires_at <= now:
+        return "expired"
+    return "active"
+
+
+def revoke_token(session: Session, row: ApiToken, *, actor: User | None, via: str) -> None:
+    """Revoke an API token: refused from its next request on. Audited."""
+    if row.revoked_at is not None:
+        raise AccountError("This token is revoked already.")
+    row.revoked_at = utcnow()
+    session.flush()
+    audit.record(AuditAction.TOKEN_REVOKED, actor=actor, organisation_id=row.user.organisation_id,
+                 target_type="api_token", target_id=row.prefix, detail={"user": row.user.public_id, "via": via},
+                 session=session)
+
+
+def token_expiry(text: str | None, default_days: int, now: dt.datetime) -> dt.datetime | None:
+    """When a new token expires: `text` is a number of days ("30", "30d"), an ISO date or time
+    ("2027-01-31"), or "never"; without it, `default_days` from now (0: never)."""
+    if text is None or not text.strip():
+        return now + dt.timedelta(days=default_days) if default_days > 0 else None
+    text = text.strip().lower()
+    if text == "never":
+        return None
+    days = text[:-1] if text.endswith("d") else text
+    if days.isdigit():
+        if not 0 < int(days) <= 36600:
+            raise AccountError("A token lives between 1 and 36600 days.")
+        return now + dt.timedelta(days=int(days))
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise AccountError("--expires takes a number of days (30 or 30d), a date (2027-01-31) or never.") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    if when <= now:
+        raise AccountError("That date is in the past.")
+    return when
+
+
+# ---- the account's life cycle: own password, deactivation -----------------------------------------
+
+
+def change_password(session: Session, user: User, current: str, new: str, *,
+                    keep: Any | None = None) -> None:
+    """The user replaces their password (they type the current one), audited. Every other session
+    of theirs ends: whoever knew the old password and signed in with it is out."""
+    if not _password_matches(user, current):
+        raise AccountError("The current password is not right.")
+    if len(new) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"The new password must have at least {MIN_PASSWORD_LENGTH} characters.")
+    if len(new) > 1024:
+        raise AccountError("The new password is too long.")
+    if new == current or _password_matches(user, new):
+        raise AccountError("The new password must differ from the current one.")
+    forced = user.must_change_password
+    user.password_hash = hash_password(new)
+    user.must_change_password = False
+    session.flush()
+    ended = user_sessions.end_all(session, user, "password_changed", utcnow(), keep=keep)
+    audit.record(AuditAction.PASSWORD_CHANGED, actor=user, target_type="user", target_id=user.public_id,
+                 detail={"first_sign_in": forced, "other_sessions_ended": ended}, session=session)
+
+
+def deactivate(session: Session, user: User, *, actor: User | None, via: str) -> None:
+    """Stop an account at once: every session ends and every API token is revoked (activating the
+    account again does not bring them back). Audited."""
+    if not user.active:
+        raise AccountError("The user is deactivated already.")
+    now = utcnow()
+    user.active = False
+    session.flush()
+    ended = user_sessions.end_all(session, user, "deactivated", now)
+    revoked = session.execute(
+        update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)).values(revoked_at=now)
+        .execution_options(synchronize_session=False)).rowcount  # type: ignore[attr-defined]
+    for row in user.tokens:
+        session.expire(row)
+    audit.record(AuditAction.USER_DEACTIVATED, actor=actor, organisation_id=user.organisation_id,
+                 target_type="user", target_id=user.public_id,
+                 detail={"via": via, "sessions_ended": ended, "tokens_revoked": int(revoked)}, session=session)
+
+
+def activate(session: Session, user: User, *, actor: User | None, via: str) -> None:
+    """Let a deactivated account sign in again (with new tokens, if it needs any). Audited."""
+    if user.active:
+        raise AccountError("The user is active already.")
+    user.active = True
+    user.failed_sign_ins = 0
+    user.locked_until = None
+    session.flush()
+    audit.record(AuditAction.USER_ACTIVATED, actor=actor, organisation_id=user.organisation_id,
+                 target_type="user", target_id=user.public_id, detail={"via": via}, session=session)
 
 
 @dataclass(frozen=True)
@@ -270,7 +475,8 @@ class TokenHolder:
 _HOLDER = (
     select(ApiToken.id, ApiToken.last_used_at, User.id.label("user_id"), User.organisation_id, User.role)
     .join(User, User.id == ApiToken.user_id)
-    .where(ApiToken.token_hash == bindparam("digest"), ApiToken.revoked_at.is_(None), User.active.is_(True))
+    .where(ApiToken.token_hash == bindparam("digest"), ApiToken.revoked_at.is_(None), User.active.is_(True),
+           or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > bindparam("now")))
 )
 
 
@@ -289,10 +495,10 @@ def holder_of_token(connection: Connection, token: str) -> TokenHolder | None:
     digest = token_digest(token)
     if digest is None:
         return None
-    row = connection.execute(_HOLDER, {"digest": digest}).first()
+    now = utcnow()
+    row = connection.execute(_HOLDER, {"digest": digest, "now": now}).first()
     if row is None:
         return None
-    now = utcnow()
     if row.last_used_at is None or now - row.last_used_at > TOKEN_USE_RESOLUTION:
         connection.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
     return TokenHolder(row.user_id, row.organisation_id, row.role)

@@ -38,6 +38,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if app.config["DEBUG"] and not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = "debug-only-" + "x" * 32
     _configure_keys(app, instance_path)
+    _trust_proxies(app)
     app.session_interface = _SessionInterface()
     from .retention import retention_rules
 
@@ -87,6 +88,19 @@ class _SessionInterface(SecureCookieSessionInterface):
         if self._serializer is None or self._serializer[0] != keys:
             self._serializer = (keys, super().get_signing_serializer(app))
         return self._serializer[1]
+
+
+def _trust_proxies(app: Flask) -> None:
+    """X-Forwarded-For and -Proto are believed only from the number of proxies the operator
+    configured (INTAKE_PROXY_HOPS, werkzeug's ProxyFix): with none, the headers are the client's to
+    write and ignored, so nobody picks the address their rate limits and session binding use."""
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    hops = app.config["PROXY_HOPS"]
+    if not isinstance(hops, int) or isinstance(hops, bool) or not 0 <= hops <= 5:
+        raise cfg.ConfigError("INTAKE_PROXY_HOPS is the number of reverse proxies in front of the app: 0 to 5.")
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
 
 def _configure_keys(app: Flask, instance_path: Path) -> None:

@@ -114,8 +114,22 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         # This many wrong passwords or codes in a row lock the account's sign-in for this long.
         "LOCKOUT_ATTEMPTS": 6,
         "LOCKOUT_SECONDS": 15 * 60,
-        # Sessions of verifiers, coordinators and admins end after this long without a request.
+        # Sessions of verifiers, coordinators and admins end after this long without a request,
+        # and after SESSION_MAX_SECONDS whatever happens. Sessions live on the server (one row
+        # each): sign-out, a role change, a password change, deactivation or a second factor
+        # reset ends them everywhere.
         "IDLE_TIMEOUT_SECONDS": 30 * 60,
+        "SESSION_MAX_SECONDS": 12 * 3600,
+        # Reporters (phones on slow links, forms that take an hour) get longer ones.
+        "REPORTER_IDLE_TIMEOUT_SECONDS": 3 * 24 * 3600,
+        "REPORTER_SESSION_MAX_SECONDS": 14 * 24 * 3600,
+        # A session's last use is written at most this often (its idle time is that precise).
+        "SESSION_TOUCH_SECONDS": 60,
+        # How many reverse proxies in front of the app set X-Forwarded-For/-Proto (werkzeug's
+        # ProxyFix). 0: the header is the client's to write, so it is ignored.
+        "PROXY_HOPS": 0,
+        # Days a new API token lives unless `intake token create --expires` says otherwise (0: never expires).
+        "TOKEN_LIFETIME_DAYS": 180,
         # Time to enter the second factor after the password, before signing in starts over.
         "SECOND_FACTOR_PENDING_SECONDS": 10 * 60,
         # The name authenticator apps show next to the account.

@@ -37,7 +37,7 @@ from wtforms import (
 from wtforms import URLField as _URLField
 from wtforms.fields import DecimalField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, StopValidation
 
 from .enums import (
     AgeBand,
@@ -412,6 +412,22 @@ class EnrolmentForm(FlaskForm):
     code = StringField(_l("Code from the app"), [DataRequired(), Length(max=16)],
                        description=_l("The 6-digit code the app shows after you added the account."),
                        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"})
+
+
+class ChangePasswordForm(FlaskForm):
+    """A user replaces their own password; the rules (length, differs) live in accounts.change_password."""
+
+    current_password = PasswordField(_l("Current password"), [DataRequired(), Length(max=1024)],
+                                     render_kw={"autocomplete": "current-password"})
+    new_password = PasswordField(_l("New password"), [DataRequired(), Length(min=12, max=1024)],
+                                 description=_l("At least 12 characters. A few unrelated words are easy to "
+                                                "remember and hard to guess."),
+                                 render_kw={"autocomplete": "new-password"})
+    confirm = PasswordField(_l("New password again"), [DataRequired()], render_kw={"autocomplete": "new-password"})
+
+    def validate_confirm(self, field: Any) -> None:
+        if field.data != self.new_password.data:
+            raise StopValidation(str(_l("The two new passwords are not the same.")))
 
 
 REVEAL_REASON_HELP = _l("Why you need to see it, e.g. \"to call the witness back about the time of the strike\". "

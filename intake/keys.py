@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from . import crypto
 from .enums import AttachmentStatus
-from .models import DataKey, Organisation, Report, Submission, User
+from .models import DataKey, Organisation, Report, Submission, User, UserSession
 
 BATCH = 500
 
@@ -49,6 +49,11 @@ def rewrap_all(session: Session, keyring: crypto.Keyring, batch: int = BATCH) ->
         user.email_index = keyring.blind_index(keyring.unwrap(user.email_wrapped).decode())
         if user.totp_secret_wrapped is not None:
             user.totp_secret_wrapped = keyring.rewrap(user.totp_secret_wrapped)
+    # Keys being enrolled in sign-ins still waiting for their code.
+    for pending in session.scalars(select(UserSession).where(UserSession.enrolment_secret_wrapped.is_not(None))
+                                   .with_for_update()):
+        assert pending.enrolment_secret_wrapped is not None
+        pending.enrolment_secret_wrapped = keyring.rewrap(pending.enrolment_secret_wrapped)
     for organisation in session.scalars(
         select(Organisation).where(Organisation.pseudonym_key_wrapped.is_not(None)).with_for_update()
     ):

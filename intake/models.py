@@ -284,6 +284,9 @@ class User(Base):
     # Wrong passwords and wrong codes since the last full sign-in; at the limit, sign-in is locked.
     failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locked_until: Mapped[dt.datetime | None] = mapped_column(Timestamp())
+    # Set for a password someone else chose (the one `intake user create` prints): nothing opens
+    # until the user has chosen their own.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     organisation: Mapped[Organisation] = relationship(back_populates="users")
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
@@ -360,8 +363,61 @@ class ApiToken(Base):
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(Timestamp())
     revoked_at: Mapped[dt.datetime | None] = mapped_column(Timestamp())
+    # After this the token is refused (None: it never expires).
+    expires_at: Mapped[dt.datetime | None] = mapped_column(Timestamp())
 
     user: Mapped[User] = relationship(back_populates="tokens")
+
+
+# ---- server-side sessions and sign-in throttling ---------------------------------------------------
+
+
+class UserSession(Base):
+    """One signed-in browser (or one sign-in waiting for its second factor). The session cookie
+    carries a random id; only its SHA-256 is stored here, so a copy of this table opens nothing,
+    and deleting or ending a row signs that browser out at its next request."""
+
+    __tablename__ = "user_sessions"
+    __table_args__ = (Index("ix_user_sessions_user", "user_id", "ended_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow)
+    # When the second factor was passed (None: a password-only session, or one still owing it).
+    second_factor_at: Mapped[dt.datetime | None] = mapped_column(Timestamp())
+    # A keyed hash of the browser's address and user agent: the device the session is bound to.
+    device_digest: Mapped[str] = mapped_column(String(64))
+    # The TOTP key being enrolled in this sign-in only, wrapped by the master keys.
+    enrolment_secret_wrapped: Mapped[bytes | None] = mapped_column(LargeBinary)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(Timestamp())
+    end_reason: Mapped[str | None] = mapped_column(String(32))
+
+    user: Mapped[User] = relationship()
+
+    @property
+    def enrolment_secret(self) -> str | None:
+        if self.enrolment_secret_wrapped is None:
+            return None
+        return crypto.active_keyring().unwrap(self.enrolment_secret_wrapped).decode()
+
+    @enrolment_secret.setter
+    def enrolment_secret(self, value: str | None) -> None:
+        self.enrolment_secret_wrapped = None if value is None else crypto.active_keyring().wrap(value.encode())
+
+
+class SignInThrottle(Base):
+    """Wrong passwords from one client for one typed e-mail address, known account or not: the key
+    is a keyed hash of both, so the table names nobody and cannot tell which addresses exist."""
+
+    __tablename__ = "sign_in_throttles"
+    __table_args__ = (Index("ix_sign_in_throttles_last_failure", "last_failure_at"),)
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    blocked_until: Mapped[dt.datetime | None] = mapped_column(Timestamp())
+    last_failure_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow)
 
 
 class Submission(Base):

@@ -21,9 +21,9 @@ import segno
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from . import audit
+from . import audit, user_sessions
 from .enums import PRIVILEGED_ROLES, AuditAction
-from .models import RecoveryCode, User
+from .models import RecoveryCode, User, UserSession
 
 VALID_WINDOW = 1  # steps either side of now: a phone clock a little off, a code typed slowly
 RECOVERY_CODE_COUNT = 10
@@ -51,14 +51,20 @@ def is_enrolled(user: User) -> bool:
     return user.totp_secret is not None and user.totp_confirmed_at is not None
 
 
-def enrolment_secret(user: User) -> str:
-    """The secret being enrolled, made on first need and kept until confirmed (a reload of the
-    enrolment page must not invalidate the code the phone already scanned)."""
+def enrolment_secret(user: User, pending: UserSession) -> str:
+    """The key being enrolled in this sign-in: made on first need and kept for this sign-in only (a
+    reload of the enrolment page must not invalidate the code the phone already scanned, but a
+    new sign-in — perhaps by someone else who knows the password — gets a key of its own). The
+    account's secret is written only when a code of this key confirms it."""
     if is_enrolled(user):
         raise ValueError("this user has a confirmed second factor already")
-    if not user.totp_secret:
-        user.totp_secret = pyotp.random_base32()  # 32 base32 characters: 160 bits, as RFC 4226 advises
-    return user.totp_secret
+    if pending.user_id != user.id:
+        raise ValueError("that sign-in is not this user's")
+    secret = pending.enrolment_secret
+    if not secret:
+        secret = pyotp.random_base32()  # 32 base32 characters: 160 bits, as RFC 4226 advises
+        pending.enrolment_secret = secret
+    return secret
 
 
 def provisioning_uri(user: User, secret: str, issuer: str) -> str:
@@ -127,16 +133,24 @@ def check_code(session: Session, user: User, text: str, now: dt.datetime) -> Cod
     return CodeCheck.RECOVERY_CODE if use_recovery_code(session, user, text, now) else CodeCheck.WRONG
 
 
-def confirm_enrolment(session: Session, user: User, text: str, now: dt.datetime) -> list[str] | None:
-    """Confirm the secret being enrolled with a code from the phone. Returns the new recovery
-    codes (to be shown once), or None when the code is not right."""
-    if is_enrolled(user) or not user.totp_secret:
+def confirm_enrolment(session: Session, user: User, pending: UserSession, text: str,
+                      now: dt.datetime) -> list[str] | None:
+    """Confirm the key this sign-in is enrolling with a code from the phone: it becomes the
+    account's secret. Returns the new recovery codes (to be shown once), or None when the code is
+    not right (or another sign-in enrolled first)."""
+    secret = pending.enrolment_secret
+    if pending.user_id != user.id or not secret:
         return None
     _lock_user(session, user)
+    session.refresh(user, ["totp_confirmed_at"])
+    if is_enrolled(user):
+        return None
     digits = _digits(text)
-    step = matching_step(user.totp_secret, digits, now) if digits else None
+    step = matching_step(secret, digits, now) if digits else None
     if step is None:
         return None
+    user.totp_secret = secret
+    pending.enrolment_secret = None
     user.totp_confirmed_at = now
     user.totp_last_step = step
     codes = new_recovery_codes(session, user, now)
@@ -198,7 +212,7 @@ def use_recovery_code(session: Session, user: User, text: str, now: dt.datetime)
 
 def reset(session: Session, user: User, *, actor: User | None, via: str) -> None:
     """Forget the user's second factor and recovery codes, and lift a sign-in lock: at the next
-    sign-in they enrol again. Every session they had ends (see `session_stamp`)."""
+    sign-in they enrol again. Every session they had ends, everywhere."""
     user.totp_secret = None
     user.totp_confirmed_at = None
     user.totp_last_step = None
@@ -206,12 +220,7 @@ def reset(session: Session, user: User, *, actor: User | None, via: str) -> None
     user.locked_until = None
     session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
     session.flush()
+    ended = user_sessions.end_all(session, user, "second_factor_reset", dt.datetime.now(dt.UTC))
     audit.record(AuditAction.SECOND_FACTOR_RESET, actor=actor, organisation_id=user.organisation_id,
-                 target_type="user", target_id=user.public_id, detail={"via": via}, session=session)
-
-
-def session_stamp(user: User) -> str:
-    """What a browser session records once the second factor is passed. It names the enrolment, so
-    a reset (or a new enrolment) ends every session opened with the old factor."""
-    confirmed = user.totp_confirmed_at
-    return f"{user.public_id}:{int(confirmed.timestamp()) if confirmed else 0}"
+                 target_type="user", target_id=user.public_id, detail={"via": via, "sessions_ended": ended},
+                 session=session)

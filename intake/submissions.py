@@ -139,6 +139,7 @@ WITH holder AS (
     SELECT t.id AS token_id, t.last_used_at, u.id AS user_id, u.organisation_id, u.role
     FROM api_tokens t JOIN users u ON u.id = t.user_id
     WHERE t.token_hash = %(digest)s AND t.revoked_at IS NULL AND u.active
+      AND (t.expires_at IS NULL OR t.expires_at > %(received_at)s)
 ), accepted AS (
     INSERT INTO submissions (public_id, receipt_code, organisation_id, reporter_id, channel, submission_id,
                              received_at, payload, key_wrapped, master_key_id, due_at, attempts)

@@ -23,7 +23,7 @@ from intake.incidents import create_incident
 from intake.media import store_upload
 from intake.models import Attachment, Report, User
 from intake.review import ask_reporter, claim_report
-from tests.conftest import csrf_token, jpeg_bytes, make_org, make_user
+from tests.conftest import csrf_token, jpeg_bytes, make_org, make_token, make_user
 from tests.test_verify import signed_in, triaged_report
 
 # Routes anyone may call, signed in or not; each for a reason.
@@ -41,6 +41,7 @@ PERSONAL = {
     "auth.index": "redirects to the person's own home page",
     "auth.account": "the person's own account page",
     "auth.sign_out": "ends the person's own session",
+    "auth.change_password": "changes the person's own password",
     "api.create_report": "files a new report as the token's owner",
 }
 # The JSON API authenticates with bearer tokens, tried separately below.
@@ -57,6 +58,9 @@ ACCESS: dict[str, set[Role] | str] = {
     "admin.users": {ADMIN},
     "admin.reset_second_factor": {ADMIN},
     "admin.unlock_user": {ADMIN},
+    "admin.deactivate_user": {ADMIN},
+    "admin.activate_user": {ADMIN},
+    "admin.revoke_user_token": {ADMIN},
     "field.new_report": SUBMITTERS,
     "field.my_reports": SUBMITTERS,
     "field.receipt": OWNER,
@@ -139,6 +143,21 @@ def test_every_route_is_classified(app: Any) -> None:
     assert set(ACCESS) <= endpoints, "a listed route no longer exists"
 
 
+def _a_token_of(user: User) -> int:
+    """The id of an API token of `user` (made on first need)."""
+    from intake.models import ApiToken
+
+    owner = db.session.scalar(select(User).where(User.public_id == user.public_id))
+    assert owner is not None
+    found = db.session.scalar(select(ApiToken.id).where(ApiToken.user_id == owner.id))
+    if found is None:
+        make_token(owner)
+        found = db.session.scalar(select(ApiToken.id).where(ApiToken.user_id == owner.id))
+    db.session.rollback()
+    assert found is not None
+    return int(found)
+
+
 def url_for_rule(rule: Any, world: World) -> str:
     values: dict[str, str] = {}
     for argument in rule.arguments:
@@ -152,6 +171,8 @@ def url_for_rule(rule: Any, world: World) -> str:
                 values[argument] = world.incident_id
             else:
                 values[argument] = world.report.public_id
+        elif argument == "token_id":
+            values[argument] = str(_a_token_of(world.home[VERIFIER]))
         else:
             raise AssertionError(f"no real value known for <{argument}> of {rule.rule}")
     path: str = rule.build(values, append_unknown=False)[1]

@@ -84,8 +84,11 @@ def test_session_cookie_is_httponly_strict_and_secure_outside_local_development(
     client = app.test_client()
     page = client.get("/sign-in", base_url="https://localhost").get_data(as_text=True)
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    # Over https Flask-WTF also wants a same-site Referer; without it the sign-in is a 400.
     response = client.post("/sign-in", data={"email": reporter.email, "password": "correct horse battery staple",
-                                             "csrf_token": token}, base_url="https://localhost")
+                                             "csrf_token": token}, base_url="https://localhost",
+                           headers={"Referer": "https://localhost/sign-in"})
+    assert response.status_code == 302
     cookies = response.headers.getlist("Set-Cookie")
     session = next(c for c in cookies if c.startswith("session="))
     assert "Secure" in session and "HttpOnly" in session and "SameSite=Strict" in session

@@ -1,4 +1,5 @@
-"""Administrators' pages: the audit log of their organisation and its users' second factors.
+"""Administrators' pages: the audit log of their organisation and its users: second factors,
+locks, deactivation and API tokens.
 
 Admin only (anyone else gets 404), and only their own organisation: a user of another one is a
 404 like any page that does not exist.
@@ -17,10 +18,20 @@ from werkzeug.wrappers import Response
 
 from .. import audit
 from .. import second_factor as factor
-from ..accounts import is_locked, normalise_email, unlock
+from ..accounts import (
+    AccountError,
+    activate,
+    deactivate,
+    is_locked,
+    normalise_email,
+    revoke_token,
+    token_state,
+    tokens_of,
+    unlock,
+)
 from ..enums import AuditAction
 from ..extensions import db
-from ..models import User, utcnow
+from ..models import ApiToken, User, utcnow
 from .access import ADMINS, roles_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -81,8 +92,11 @@ def audit_log() -> str:
 def users() -> str:
     people = sorted(_organisation_users().values(), key=lambda user: user.email)
     now = utcnow()
+    tokens = {user.id: [row for row in tokens_of(db.session, user) if token_state(row, now) == "active"]
+              for user in people}
     return render_template("admin/users.html", people=people, enrolled=factor.is_enrolled,
-                           needs_factor=factor.required_for, locked=lambda user: is_locked(user, now))
+                           needs_factor=factor.required_for, locked=lambda user: is_locked(user, now),
+                           tokens=tokens)
 
 
 def _organisation_user(public_id: str) -> User:
@@ -118,4 +132,55 @@ def unlock_user(public_id: str) -> Response:
     unlock(db.session, user, actor=current_user, via="admin")
     db.session.commit()
     flash(_("%(email)s can sign in again.", email=user.email), "info")
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/<public_id>/deactivate")
+@roles_required(*ADMINS)
+def deactivate_user(public_id: str) -> Response:
+    """Stop an account at once: its sessions end and its API tokens are revoked."""
+    user = _organisation_user(public_id)
+    if user.id == current_user.id:
+        flash(_("You cannot deactivate your own account. Ask another administrator, or use "
+                "`intake user deactivate` on the server."), "error")
+        return redirect(url_for("admin.users"))
+    try:
+        deactivate(db.session, user, actor=current_user, via="admin")
+    except AccountError:
+        db.session.rollback()
+        return redirect(url_for("admin.users"))
+    db.session.commit()
+    log.info("user %s deactivated by an admin", user.public_id)
+    flash(_("%(email)s is deactivated: signed out everywhere, API tokens revoked.", email=user.email), "info")
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/<public_id>/activate")
+@roles_required(*ADMINS)
+def activate_user(public_id: str) -> Response:
+    user = _organisation_user(public_id)
+    try:
+        activate(db.session, user, actor=current_user, via="admin")
+    except AccountError:
+        db.session.rollback()
+        return redirect(url_for("admin.users"))
+    db.session.commit()
+    flash(_("%(email)s can sign in again (with new API tokens, if they need any).", email=user.email), "info")
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/<public_id>/tokens/<int:token_id>/revoke")
+@roles_required(*ADMINS)
+def revoke_user_token(public_id: str, token_id: int) -> Response:
+    user = _organisation_user(public_id)
+    row = db.session.scalar(select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user.id))
+    if row is None:
+        abort(404)
+    try:
+        revoke_token(db.session, row, actor=current_user, via="admin")
+    except AccountError:
+        db.session.rollback()
+        return redirect(url_for("admin.users"))
+    db.session.commit()
+    flash(_("The API token %(prefix)s… of %(email)s is revoked.", prefix=row.prefix, email=user.email), "info")
     return redirect(url_for("admin.users"))
