@@ -184,7 +184,8 @@ def user() -> None:
 @click.option("--role", type=click.Choice(Role.values()), required=True)
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def user_create(email: str, org_name: str, role: str, password_stdin: bool) -> None:
-    """Create a user. Without --password-stdin a password is generated and printed once."""
+    """Create a user. Without --password-stdin a password is generated and printed once, and the
+    user must replace it at their first sign-in."""
     from .accounts import AccountError, create_user, find_organisation, generate_password
     from .extensions import db as database
 
@@ -194,13 +195,15 @@ def user_create(email: str, org_name: str, role: str, password_stdin: bool) -> N
         if organisation is None:
             raise click.ClickException(f"No organisation named {org_name!r}; create it with `intake org create`.")
         try:
-            create_user(database.session, email, organisation, Role(role), password, via="cli")
+            create_user(database.session, email, organisation, Role(role), password, via="cli",
+                        must_change_password=not password_stdin)
             database.session.commit()
         except AccountError as exc:
             raise click.ClickException(str(exc)) from exc
     click.echo(f"Created {role} {email.strip().lower()} in {organisation.name!r}.")
     if not password_stdin:
         click.echo(f"Password (shown once, store it safely): {password}")
+        click.echo("They must choose their own password when they first sign in.")
 
 
 def _find_user(database: Any, email: str) -> Any:
@@ -259,6 +262,40 @@ def user_set_role(email: str, role: str) -> None:
     click.echo(f"{email.strip().lower()} is now a {role}.")
 
 
+@user.command("deactivate")
+@click.argument("email")
+def user_deactivate(email: str) -> None:
+    """Stop an account at once: signed out everywhere, every API token revoked. Audited."""
+    from .accounts import AccountError, deactivate
+    from .extensions import db as database
+
+    with _app().app_context():
+        account = _find_user(database, email)
+        try:
+            deactivate(database.session, account, actor=None, via="cli")
+        except AccountError as exc:
+            raise click.ClickException(str(exc)) from exc
+        database.session.commit()
+    click.echo(f"{email.strip().lower()} is deactivated: signed out everywhere, API tokens revoked.")
+
+
+@user.command("activate")
+@click.argument("email")
+def user_activate(email: str) -> None:
+    """Let a deactivated account sign in again (its old API tokens stay revoked). Audited."""
+    from .accounts import AccountError, activate
+    from .extensions import db as database
+
+    with _app().app_context():
+        account = _find_user(database, email)
+        try:
+            activate(database.session, account, actor=None, via="cli")
+        except AccountError as exc:
+            raise click.ClickException(str(exc)) from exc
+        database.session.commit()
+    click.echo(f"{email.strip().lower()} can sign in again.")
+
+
 @main.group("audit")
 def audit_group() -> None:
     """The audit log."""
@@ -287,21 +324,83 @@ def token() -> None:
 
 @token.command("create")
 @click.argument("email")
-def token_create(email: str) -> None:
-    """Create an API bearer token for a user and print it (only this once)."""
-    from sqlalchemy import select
-
-    from .accounts import create_token, normalise_email
+@click.option("--expires", metavar="WHEN",
+              help="Days (30 or 30d), a date (2027-01-31) or 'never'. Default: INTAKE_TOKEN_LIFETIME_DAYS.")
+def token_create(email: str, expires: str | None) -> None:
+    """Create an API bearer token for a user and print it (only this once). Audited."""
+    from .accounts import AccountError, create_token, token_expiry
     from .extensions import db as database
-    from .models import User
+    from .models import utcnow
 
-    with _app().app_context():
-        account = database.session.scalar(select(User).where(User.email == normalise_email(email)))
-        if account is None:
-            raise click.ClickException("No user with that e-mail address.")
-        value = create_token(database.session, account)
+    app = _app()
+    with app.app_context():
+        account = _find_user(database, email)
+        if not account.active:
+            raise click.ClickException("That user is deactivated; activate them first.")
+        try:
+            expires_at = token_expiry(expires, int(app.config["TOKEN_LIFETIME_DAYS"]), utcnow())
+        except AccountError as exc:
+            raise click.ClickException(str(exc)) from exc
+        value = create_token(database.session, account, expires_at=expires_at, via="cli")
         database.session.commit()
     click.echo(value)
+    # On stderr: scripts read the token alone from stdout.
+    click.echo(f"Expires: {expires_at.isoformat(timespec='minutes') if expires_at else 'never'}", err=True)
+
+
+@token.command("list")
+@click.argument("email")
+def token_list(email: str) -> None:
+    """A user's API tokens: prefix, state, created, last used, expiry."""
+    from .accounts import token_state, tokens_of
+    from .extensions import db as database
+    from .models import utcnow
+
+    def when(value: Any) -> str:
+        return value.isoformat(timespec="minutes") if value is not None else "-"
+
+    with _app().app_context():
+        account = _find_user(database, email)
+        now = utcnow()
+        rows = tokens_of(database.session, account)
+        for row in rows:
+            expiry = when(row.expires_at) if row.expires_at else "never"
+            click.echo(f"{row.prefix}  {token_state(row, now):8}  created {when(row.created_at)}  "
+                       f"last used {when(row.last_used_at)}  expires {expiry}")
+        database.session.rollback()
+    if not rows:
+        click.echo("No API tokens.")
+
+
+@token.command("revoke")
+@click.argument("token_or_prefix", required=False)
+@click.option("--all", "all_of", metavar="EMAIL", help="Revoke every API token of this user.")
+def token_revoke(token_or_prefix: str | None, all_of: str | None) -> None:
+    """Revoke an API token, named by the whole token or the prefix `intake token list` shows (or
+    every token of a user with --all EMAIL). Refused from its next request on. Audited."""
+    from .accounts import AccountError, find_token, revoke_token, token_state, tokens_of
+    from .extensions import db as database
+    from .models import utcnow
+
+    if (token_or_prefix is None) == (all_of is None):
+        raise click.UsageError("Name one token, or --all EMAIL.")
+    with _app().app_context():
+        if all_of is not None:
+            account = _find_user(database, all_of)
+            rows = [row for row in tokens_of(database.session, account) if token_state(row, utcnow()) != "revoked"]
+        else:
+            row = find_token(database.session, token_or_prefix or "")
+            if row is None:
+                raise click.ClickException("No single API token matches that (give more of it, or the whole token).")
+            rows = [row]
+        try:
+            for row in rows:
+                revoke_token(database.session, row, actor=None, via="cli")
+        except AccountError as exc:
+            raise click.ClickException(str(exc)) from exc
+        prefixes = [row.prefix for row in rows]
+        database.session.commit()
+    click.echo(f"Revoked {len(prefixes)} token(s): {', '.join(prefixes) or '-'}.")
 
 
 @main.group()

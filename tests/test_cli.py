@@ -51,7 +51,7 @@ def test_org_user_and_token_lifecycle(run: Any, app: Any) -> None:
     assert typed.exit_code == 0 and "Password" not in typed.output
     generated = run("user", "create", "field@example.org", "--org", "Field Monitors", "--role", "reporter")
     assert generated.exit_code == 0
-    password = generated.output.split("Password (shown once, store it safely): ")[1].strip()
+    password = generated.output.split("Password (shown once, store it safely): ")[1].split()[0]
 
     with app.app_context():
         assert authenticate(db.session, "ana@example.org", "a long typed passphrase") is not None
@@ -59,7 +59,7 @@ def test_org_user_and_token_lifecycle(run: Any, app: Any) -> None:
         assert reporter is not None and reporter.role == Role.REPORTER
         db.session.rollback()
 
-    token = run("token", "create", "field@example.org").output.strip()
+    token = run("token", "create", "field@example.org").stdout.strip()
     with app.app_context():
         user = user_for_token(db.session, token)
         assert user is not None and user.email == "field@example.org"
