@@ -295,3 +295,33 @@ def test_wrong_codes_lock_the_account_but_only_the_right_password_hears_of_it(ap
     assert status == 401 and "not right" in words and "paused" not in words
     right = password_step(app.test_client(), verifier.email)
     assert right.status_code == 401 and "paused" in right.get_data(as_text=True)
+
+
+def test_known_and_unknown_addresses_cost_the_same_work(app: Any, org: Any, reporter: Any, monkeypatch: Any) -> None:
+    """The same number of Argon2 verifications and audit entries on every path, for an address with an
+    account and one without: wrong, wrong again until the wait, and while waiting."""
+    from argon2 import PasswordHasher
+
+    from intake import accounts
+    from tests.conftest import FAST_ARGON2
+
+    calls: list[str] = []
+
+    class Counting(PasswordHasher):
+        def verify(self, hash: str | bytes, password: str | bytes) -> bool:
+            calls.append(str(password))
+            return super().verify(hash, password)
+
+    monkeypatch.setattr(accounts, "_hasher", Counting(**FAST_ARGON2))
+    known = reporter.email
+    shapes = {}
+    for email in (known, "nobody.here@example.org"):
+        browser = app.test_client()
+        shape = []
+        for attempt in range(8):
+            before_calls, before_entries = len(calls), len(entries())
+            password_step(browser, email, f"wrong guess {attempt}")
+            shape.append((len(calls) - before_calls, len(entries()) - before_entries))
+        shapes[email] = shape
+    assert shapes[known] == shapes["nobody.here@example.org"]
+    assert all(verifications == 1 for verifications, _ in shapes[known])
