@@ -411,11 +411,20 @@ def token_expiry(text: str | None, default_days: int, now: dt.datetime) -> dt.da
 # ---- the account's life cycle: own password, deactivation -----------------------------------------
 
 
-def change_password(session: Session, user: User, current: str, new: str, *,
-                    keep: Any | None = None) -> None:
+def change_password(session: Session, user: User, current: str, new: str, *, policy: LockoutPolicy,
+                    throttle_key: str, keep: Any | None = None) -> None:
     """The user replaces their password (they type the current one), audited. Every other session
-    of theirs ends: whoever knew the old password and signed in with it is out."""
+    of theirs ends: whoever knew the old password and signed in with it is out. A wrong current
+    password counts towards the same (address, client) throttle as signing in: a stolen session
+    is no way to guess the password."""
+    now = utcnow()
+    if wait := _throttle_wait(session, throttle_key, now):
+        _spend_a_verification(current)
+        raise AccountError(f"Too many wrong passwords: wait {wait} seconds before you try again.")
     if not _password_matches(user, current):
+        failures, _wait = _count_wrong_password(session, throttle_key, policy, now)
+        audit.record(AuditAction.SIGN_IN_FAILED, actor=user, target_type="user", target_id=user.public_id,
+                     detail={"factor": "current_password", "failures": failures}, session=session)
         raise AccountError("The current password is not right.")
     if len(new) < MIN_PASSWORD_LENGTH:
         raise AccountError(f"The new password must have at least {MIN_PASSWORD_LENGTH} characters.")

@@ -325,3 +325,16 @@ def test_known_and_unknown_addresses_cost_the_same_work(app: Any, org: Any, repo
         shapes[email] = shape
     assert shapes[known] == shapes["nobody.here@example.org"]
     assert all(verifications == 1 for verifications, _ in shapes[known])
+
+
+def test_a_stolen_session_is_no_way_to_guess_the_password(app: Any, client: Any, reporter: Any) -> None:
+    """Wrong current passwords on the change page count like wrong passwords at sign-in."""
+    assert sign_in(client, reporter.email).status_code == 302
+    for attempt in range(6):
+        assert change_password(client, f"guess {attempt} abcdefg", NEW_PASSWORD).status_code == 400
+    waiting = change_password(client, PASSWORD, NEW_PASSWORD)
+    assert waiting.status_code == 400 and "wait" in waiting.get_data(as_text=True)
+    assert password_step(app.test_client(), reporter.email, NEW_PASSWORD).status_code == 401
+    failed = [e for e in entries(AuditAction.SIGN_IN_FAILED) if e.detail.get("factor") == "current_password"]
+    assert len(failed) == 6 and failed[-1].detail["failures"] == 6
+    assert entries(AuditAction.PASSWORD_CHANGED) == []

@@ -457,6 +457,7 @@ def account() -> str:
 
 
 @bp.route("/account/password", methods=["GET", "POST"], endpoint="change_password")
+@limiter.limit(_sign_in_limit, methods=["POST"])
 @login_required
 def change_own_password() -> BaseResponse | str | tuple[str, int]:
     """The user chooses a new password (at the first sign-in, they must). Every other session of
@@ -464,12 +465,14 @@ def change_own_password() -> BaseResponse | str | tuple[str, int]:
     form = ChangePasswordForm()
     if form.validate_on_submit():
         record = _session_record()
+        pair = keyed_digest("sign-in", f"{current_user.email}|{request.remote_addr or 'unknown'}")
         try:
             change_password(db.session, current_user, form.current_password.data or "",
-                            form.new_password.data or "", keep=record)
+                            form.new_password.data or "", policy=_policy(), throttle_key=pair, keep=record)
         except AccountError as exc:
-            db.session.rollback()
-            field = form.current_password if "current" in str(exc) else form.new_password
+            # The wrong password's count and audit entry are kept; nothing else was changed.
+            db.session.commit()
+            field = form.new_password if str(exc).startswith("The new password") else form.current_password
             field.errors.append(str(exc))
             return render_template("auth/change_password.html", form=form), 400
         token = user_sessions.renew_id(db.session, record) if record is not None else None
