@@ -20,9 +20,8 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from ..dispatch import dispatch_report
-from ..enums import Grade, ReportState, Role, SourceReliability
+from ..enums import Grade, SourceReliability
 from ..extensions import db
-from ..forms import opts
 from ..models import Report, User
 from ..pipeline import owe_work
 from ..reports import normalise_receipt_code, organisation_report
@@ -42,76 +41,21 @@ from ..review import (
     reopen_report,
     save_checklist,
     sign_off,
-    timeline,
 )
 from ..review_forms import (
     AssessmentForm,
     CommentForm,
-    DowngradeForm,
     DuplicateForm,
     QuestionForm,
     ReasonForm,
-    ReassignForm,
 )
 from .access import COORDINATORS, VERIFIERS, roles_required
+from .report_page import downgrade_form, reassign_form, render_report_page
 
 bp = Blueprint("review", __name__, url_prefix="/queue/reports")
 log = logging.getLogger(__name__)
 
 PageResult = Response | tuple[str, int]
-
-
-def colleagues(organisation_id: int) -> list[User]:
-    """Active verifiers and coordinators of the organisation: who may hold a claim."""
-    people = db.session.scalars(select(User).where(User.organisation_id == organisation_id,
-                                                   User.role.in_(VERIFIERS), User.active.is_(True)))
-    return sorted(people, key=lambda user: user.email)
-
-
-def _reassign_form(report: Report, submitted: bool = False) -> ReassignForm:
-    form = ReassignForm(prefix="reassign") if submitted else ReassignForm(formdata=None, prefix="reassign")
-    form.assignee.choices = opts([("", _("— choose —"))] + [
-        (user.public_id, f"{user.email} ({user.role.label})") for user in colleagues(report.organisation_id)
-        if user.id != report.claimed_by_id])
-    return form
-
-
-def review_context(report: Report, forms: dict[str, Any]) -> dict[str, Any]:
-    """What the report page needs for its review panel and timeline; `forms` replace the blank ones."""
-    checks = {name: getattr(report, name) for name in
-              ("location_verified", "time_verified", "media_authentic", "weapon_checked", "independent_sources")}
-    pending = report.pending_assessment
-    blank: dict[str, Callable[[], Any]] = {
-        "assessment_form": lambda: AssessmentForm(formdata=None, prefix="assess", data={
-            **checks, "grade": pending.grade.value if pending else "",
-            "source_reliability": (pending.source_reliability.value if pending else
-                                   report.source_reliability.value if report.source_reliability else "")}),
-        "reject_form": lambda: ReasonForm(formdata=None, prefix="reject"),
-        "reopen_form": lambda: ReasonForm(formdata=None, prefix="reopen"),
-        "downgrade_form": lambda: _downgrade_form(report),
-        "reassign_form": lambda: _reassign_form(report),
-        "duplicate_form": lambda: DuplicateForm(formdata=None, prefix="duplicate"),
-        "comment_form": lambda: CommentForm(formdata=None, prefix="comment"),
-        "question_form": lambda: QuestionForm(formdata=None, prefix="question"),
-    }
-    context = {name: forms.get(name) or make() for name, make in blank.items()}
-    context.update(
-        action_form=FlaskForm(formdata=None),
-        timeline=timeline(report),
-        is_claimant=report.state == ReportState.IN_REVIEW and report.claimed_by_id == current_user.id,
-        is_coordinator=current_user.role == Role.COORDINATOR,
-        pending=pending,
-        may_sign_off=pending is not None and pending.assessed_by_id != current_user.id,
-        open_action=forms.get("open_action"),
-    )
-    return context
-
-
-def _downgrade_form(report: Report, submitted: bool = False) -> DowngradeForm:
-    form = DowngradeForm(prefix="downgrade") if submitted else DowngradeForm(formdata=None, prefix="downgrade")
-    weaker = [grade for grade in Grade if report.grade is not None and grade.rank < report.grade.rank]
-    form.grade.choices = opts([("", _("— choose —"))] + [(g.value, g.label) for g in weaker])
-    return form
 
 
 def _found(public_id: str) -> Report:
@@ -122,11 +66,9 @@ def _found(public_id: str) -> Report:
 
 
 def _page(report: Report, status: int, error: str | None = None, **forms: Any) -> tuple[str, int]:
-    from .verify import report_page
-
     if error:
         flash(error, "error")
-    return report_page(report, forms=forms), status
+    return render_report_page(report, forms=forms), status
 
 
 def _done(report: Report, message: str, anonymize: bool = False) -> Response:
@@ -183,7 +125,7 @@ def sign_off_grade(public_id: str) -> PageResult:
 @roles_required(*COORDINATORS)
 def reassign(public_id: str) -> PageResult:
     report = _found(public_id)
-    form = _reassign_form(report, submitted=True)
+    form = reassign_form(report, submitted=True)
     if not form.validate_on_submit():
         return _page(report, 422, reassign_form=form, open_action="reassign")
     assignee = db.session.scalar(select(User).where(User.public_id == form.assignee.data,
@@ -256,7 +198,7 @@ def reopen(public_id: str) -> PageResult:
 @roles_required(*COORDINATORS)
 def downgrade(public_id: str) -> PageResult:
     report = _found(public_id)
-    form = _downgrade_form(report, submitted=True)
+    form = downgrade_form(report, submitted=True)
     if not form.validate_on_submit():
         return _page(report, 422, downgrade_form=form, open_action="downgrade")
     try:

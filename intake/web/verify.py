@@ -28,9 +28,8 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
-from wtforms.fields.choices import SelectChoice
 
-from ..anonymization import PLACEHOLDER, segments
+from ..anonymization import PLACEHOLDER
 from ..crypto import SealBroken
 from ..dispatch import dispatch_report
 from ..enums import (
@@ -44,9 +43,9 @@ from ..enums import (
     ReportState,
 )
 from ..extensions import db
-from ..forms import HideMoreForm, LiftRedactionForm, OriginalFileForm, RevealForm, opts
+from ..forms import HideMoreForm, OriginalFileForm, RevealForm, opts
 from ..media import ALLOWED_TYPES
-from ..models import RedactionCorrection, Report
+from ..models import RedactionCorrection
 from ..pipeline import dead_jobs, owe_work, retry_job
 from ..queue import Filters, queue_page
 from ..reports import organisation_report
@@ -54,7 +53,7 @@ from ..review import note_activity
 from ..review_forms import QueueFilterForm
 from ..submissions import held_submissions, retry_submission
 from .access import COORDINATORS, VERIFIERS, roles_required
-from .review import colleagues, review_context
+from .report_page import colleagues, lift_form, render_report_page
 
 bp = Blueprint("verify", __name__, url_prefix="/queue")
 log = logging.getLogger(__name__)
@@ -160,27 +159,6 @@ def export_csv() -> FlaskResponse:
     return response
 
 
-def _lift_form(report: Report, formdata: bool = False) -> LiftRedactionForm:
-    form = LiftRedactionForm(prefix="lift") if formdata else LiftRedactionForm(formdata=None, prefix="lift")
-    placeholders = sorted({m.group(0) for m in PLACEHOLDER.finditer(report.narrative_anonymized or "")})
-    form.placeholder.choices = [SelectChoice(p, p) for p in placeholders]
-    return form
-
-
-def _report_page(report: Report, *, reveal_form: RevealForm | None = None, revealed: str | None = None,
-                 file_form: OriginalFileForm | None = None, file_error: str | None = None,
-                 hide_form: HideMoreForm | None = None, lift_form: LiftRedactionForm | None = None,
-                 forms: dict[str, object] | None = None) -> str:
-    return render_template(
-        "verify/report.html", report=report, revealed=revealed, file_error=file_error, segments=segments,
-        reveal_form=reveal_form or RevealForm(formdata=None, prefix="reveal"),
-        file_form=file_form or OriginalFileForm(formdata=None),
-        hide_form=hide_form or HideMoreForm(formdata=None, prefix="hide"),
-        lift_form=lift_form or _lift_form(report),
-        **review_context(report, forms or {}),
-    )
-
-
 @bp.post("/reports/<public_id>/redactions")
 @roles_required(*VERIFIERS)
 def correct_redactions(public_id: str) -> Response | tuple[str, int]:
@@ -195,15 +173,15 @@ def correct_redactions(public_id: str) -> Response | tuple[str, int]:
     if action == "hide":
         hide = HideMoreForm(prefix="hide")
         if not hide.validate_on_submit():
-            return _report_page(found, hide_form=hide), 422
+            return render_report_page(found, hide_form=hide), 422
         corrections = [RedactionCorrection(report=found, actor_id=current_user.id, kind="add",
                                            entity_type=hide.entity_type.data or "OTHER",
                                            surface=(hide.surface.data or "").strip())]
         detail: dict[str, str | int] = {"kind": "add", "type": hide.entity_type.data or "OTHER"}
     elif action == "lift":
-        lift = _lift_form(found, formdata=True)
+        lift = lift_form(found, formdata=True)
         if not lift.validate_on_submit():
-            return _report_page(found, lift_form=lift), 422
+            return render_report_page(found, lift=lift), 422
         placeholder = lift.placeholder.data or ""
         surfaces = (found.redaction_map or {}).get(placeholder, [])
         kind = PLACEHOLDER.fullmatch(placeholder)
@@ -225,18 +203,13 @@ def correct_redactions(public_id: str) -> Response | tuple[str, int]:
 
 
 
-def report_page(report: Report, forms: dict[str, object]) -> str:
-    """The report page with some of its review forms as submitted (errors and what was typed)."""
-    return _report_page(report, forms=forms)
-
-
 @bp.route("/reports/<public_id>")
 @roles_required(*VERIFIERS)
 def report(public_id: str) -> str:
     found = organisation_report(db.session, current_user, public_id) or abort(404)
     if note_activity(found, current_user):
         db.session.commit()  # the claimant reading their report keeps the claim from expiring
-    return _report_page(found)
+    return render_report_page(found)
 
 
 @bp.post("/reports/<public_id>/reveal")
@@ -248,15 +221,15 @@ def reveal(public_id: str) -> tuple[str, int] | str:
     found = organisation_report(db.session, current_user, public_id) or abort(404)
     form = RevealForm(prefix="reveal")
     if not form.validate_on_submit():
-        return _report_page(found, reveal_form=form), 422
+        return render_report_page(found, reveal_form=form), 422
     if found.erased:
         flash(_("The originals of this report were erased; there is nothing to reveal."), "error")
-        return _report_page(found), 410
+        return render_report_page(found), 410
     record(AuditAction.REPORT_REVEALED.value, actor=current_user, target_type="report", target_id=found.public_id,
            detail={"fields": form.what.data, "reason": (form.reason.data or "").strip()})
     db.session.commit()
     log.info("report %s: originals (%s) revealed to a verifier", found.id, form.what.data)
-    return _report_page(found, revealed=form.what.data)
+    return render_report_page(found, revealed=form.what.data)
 
 
 def _file_response(chunks: Iterator[bytes], mimetype: str) -> FlaskResponse:
@@ -313,7 +286,7 @@ def original_file(public_id: str, file_id: str) -> FlaskResponse | tuple[str, in
     attachment = next((a for a in found.attachments if a.public_id == file_id), None) or abort(404)
     form = OriginalFileForm()
     if not form.validate_on_submit():
-        return _report_page(found, file_form=form, file_error=file_id), 422
+        return render_report_page(found, file_form=form, file_error=file_id), 422
     if attachment.status == AttachmentStatus.ERASED or found.erased:
         abort(410)
     record(AuditAction.ORIGINAL_DOWNLOADED.value, actor=current_user, target_type="attachment",
