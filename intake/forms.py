@@ -447,9 +447,3 @@ class HideMoreForm(FlaskForm):
         ("ID", _l("An ID or document number")), ("ADDRESS", _l("A street address")),
         ("COORDINATE", _l("A position")), ("URL", _l("A link or profile")), ("OTHER", _l("Something else")),
     ]))
-
-
-class LiftRedactionForm(FlaskForm):
-    """A verifier shows words the anonymizer hid needlessly (a town, a weapon)."""
-
-    placeholder = SelectField(_l("Redaction to lift"), choices=[], validate_choice=True)

@@ -23,9 +23,20 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
+from .anonymization import PLACEHOLDER
 from .audit import DetailValue, record
 from .enums import AuditAction, Grade, ReportState, Role, SourceReliability
-from .models import Assessment, InfoRequest, Report, ReviewComment, StateTransition, User, new_public_id, utcnow
+from .models import (
+    Assessment,
+    InfoRequest,
+    RedactionCorrection,
+    Report,
+    ReviewComment,
+    StateTransition,
+    User,
+    new_public_id,
+    utcnow,
+)
 from .reports import VERIFIERS, transition
 
 
@@ -389,6 +400,57 @@ def answer_question(session: Session, report: Report, reporter: User, answer: st
     transition(session, report, ReportState.TRIAGE, reporter)
     _audit(session, AuditAction.INFO_ANSWERED, reporter, report, request=request.public_id, files=files_added)
     return request
+
+
+# ---- corrections of the anonymization ------------------------------------------------------------
+
+# The one kind of redaction whose lifting shows nobody: words a verifier hid as "something else" (a
+# town, a weapon). Every other kind the engine or a verifier makes — a person, phone, e-mail, ID,
+# address, position, link or account number — says who someone is or how to reach or find them, and
+# so does any kind not known here: lifting it is a reveal.
+NAMELESS_KINDS = frozenset({"OTHER"})
+
+
+def placeholder_kind(placeholder: str) -> str:
+    found = PLACEHOLDER.fullmatch(placeholder)
+    return found.group(1) if found else "OTHER"
+
+
+def lifting_reveals(placeholder: str) -> bool:
+    """Lifting this redaction shows an identity, a contact or a position (so it needs a reason)."""
+    found = PLACEHOLDER.fullmatch(placeholder)
+    return found is None or found.group(1) not in NAMELESS_KINDS
+
+
+def hide_words(session: Session, report: Report, user: User, surface: str, entity_type: str) -> None:
+    """Hide more: every occurrence of `surface` (sealed in the correction; the log has only the kind)."""
+    session.add(RedactionCorrection(report=report, actor_id=user.id, kind="add", entity_type=entity_type,
+                                    surface=surface.strip()))
+    _audit(session, AuditAction.ANONYMIZATION_CORRECTED, user, report, kind="add", type=entity_type)
+
+
+def lift_redaction(session: Session, report: Report, user: User, placeholder: str,
+                   reason: str | None) -> int:
+    """Show what a redaction hides, in the report's anonymized view from the next run on.
+
+    Lifting a name, a contact, an ID or a position is a reveal, audited as one with its typed reason
+    (without the words). What it shows stays sealed under the report's data key, like the whole
+    anonymized view, and goes with it. Returns how many different words the redaction stood for.
+    """
+    surfaces = list((report.redaction_map or {}).get(placeholder, []))
+    kind = placeholder_kind(placeholder)
+    session.add_all(RedactionCorrection(report=report, actor_id=user.id, kind="remove", entity_type=kind,
+                                        surface=surface) for surface in surfaces)
+    if lifting_reveals(placeholder):
+        reason = _reason(reason)
+        if reason is None:
+            raise ReviewError(_l("Lifting this redaction shows who or where someone is: say why."))
+        _audit(session, AuditAction.REPORT_REVEALED, user, report, fields="lifted_redaction",
+               placeholder=placeholder, type=kind, occurrences=len(surfaces), reason=reason)
+    else:
+        _audit(session, AuditAction.ANONYMIZATION_CORRECTED, user, report, kind="remove",
+               placeholder=placeholder, occurrences=len(surfaces))
+    return len(surfaces)
 
 
 # ---- the timeline -------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from wtforms.fields.choices import SelectChoice
 from ..anonymization import PLACEHOLDER, segments
 from ..enums import Grade, ReportState, Role
 from ..extensions import db
-from ..forms import HideMoreForm, LiftRedactionForm, OriginalFileForm, RevealForm, opts
+from ..forms import HideMoreForm, OriginalFileForm, RevealForm, opts
 from ..models import Report, User
 from ..review import timeline
 from ..review_forms import (
@@ -26,6 +26,7 @@ from ..review_forms import (
     CommentForm,
     DowngradeForm,
     DuplicateForm,
+    LiftRedactionForm,
     QuestionForm,
     ReasonForm,
     ReassignForm,
@@ -57,7 +58,8 @@ def downgrade_form(report: Report, submitted: bool = False) -> DowngradeForm:
 
 def lift_form(report: Report, formdata: bool = False) -> LiftRedactionForm:
     form = LiftRedactionForm(prefix="lift") if formdata else LiftRedactionForm(formdata=None, prefix="lift")
-    placeholders = sorted({m.group(0) for m in PLACEHOLDER.finditer(report.narrative_anonymized or "")})
+    account = None if report.erased else report.narrative_anonymized
+    placeholders = sorted({m.group(0) for m in PLACEHOLDER.finditer(account or "")})
     form.placeholder.choices = [SelectChoice(p, p) for p in placeholders]
     return form
 

@@ -29,7 +29,6 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from ..anonymization import PLACEHOLDER
 from ..crypto import SealBroken
 from ..dispatch import dispatch_report
 from ..enums import (
@@ -45,11 +44,10 @@ from ..enums import (
 from ..extensions import db
 from ..forms import HideMoreForm, OriginalFileForm, RevealForm, opts
 from ..media import ALLOWED_TYPES
-from ..models import RedactionCorrection
 from ..pipeline import dead_jobs, owe_work, retry_job
 from ..queue import Filters, queue_page
 from ..reports import organisation_report
-from ..review import note_activity
+from ..review import ReviewError, hide_words, lift_redaction, note_activity
 from ..review_forms import QueueFilterForm
 from ..submissions import held_submissions, retry_submission
 from .access import COORDINATORS, VERIFIERS, roles_required
@@ -163,44 +161,35 @@ def export_csv() -> FlaskResponse:
 @roles_required(*VERIFIERS)
 def correct_redactions(public_id: str) -> Response | tuple[str, int]:
     """Hide more, or lift a redaction: kept as a correction (evaluation data), audited, and applied by
-    the workers on a new run of the report's pipeline."""
-    from ..audit import record
-
+    the workers on a new run of the report's pipeline. Lifting a name, a contact, an ID or a position
+    is a reveal: it needs a typed reason and is audited as one (`review.lift_redaction`)."""
     found = organisation_report(db.session, current_user, public_id) or abort(404)
     if found.erased:
-        abort(410)
+        flash(_("The originals of this report were erased; there is nothing to correct."), "error")
+        return render_report_page(found), 410
     action = request.form.get("action")
     if action == "hide":
         hide = HideMoreForm(prefix="hide")
         if not hide.validate_on_submit():
             return render_report_page(found, hide_form=hide), 422
-        corrections = [RedactionCorrection(report=found, actor_id=current_user.id, kind="add",
-                                           entity_type=hide.entity_type.data or "OTHER",
-                                           surface=(hide.surface.data or "").strip())]
-        detail: dict[str, str | int] = {"kind": "add", "type": hide.entity_type.data or "OTHER"}
+        hide_words(db.session, found, current_user, hide.surface.data or "", hide.entity_type.data or "OTHER")
     elif action == "lift":
         lift = lift_form(found, formdata=True)
         if not lift.validate_on_submit():
             return render_report_page(found, lift=lift), 422
-        placeholder = lift.placeholder.data or ""
-        surfaces = (found.redaction_map or {}).get(placeholder, [])
-        kind = PLACEHOLDER.fullmatch(placeholder)
-        corrections = [RedactionCorrection(report=found, actor_id=current_user.id, kind="remove",
-                                           entity_type=kind.group(1) if kind else "OTHER", surface=surface)
-                       for surface in surfaces]
-        detail = {"kind": "remove", "placeholder": placeholder, "occurrences": len(surfaces)}
+        try:
+            lift_redaction(db.session, found, current_user, lift.placeholder.data or "", lift.reason.data)
+        except ReviewError as exc:
+            db.session.rollback()
+            lift.reason.errors = [str(exc)]
+            return render_report_page(found, lift=lift), 422
     else:
         abort(400)
-    db.session.add_all(corrections)
     owe_work(db.session, found, current_app.config["PIPELINE_DEADLINE_SECONDS"])
-    record(AuditAction.ANONYMIZATION_CORRECTED.value, actor=current_user, target_type="report",
-           target_id=found.public_id, detail=detail)
     db.session.commit()
     dispatch_report(found.id)
     flash(_("Your correction was saved; the anonymized account is being made again."), "info")
     return redirect(url_for("verify.report", public_id=found.public_id))
-
-
 
 
 @bp.route("/reports/<public_id>")
