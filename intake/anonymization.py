@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import crypto
-from .models import Organisation, RedactionCorrection, Report, utcnow
+from .models import Assessment, Organisation, RedactionCorrection, Report, StateTransition, utcnow
 
 PLACEHOLDER = re.compile(r"\[([A-Z]+)-(\d+)\]")
 CORRECTION_TYPES = ("PERSON", "PHONE", "EMAIL", "ID", "ADDRESS", "COORDINATE", "URL", "OTHER")
@@ -134,6 +134,11 @@ def anonymize_report(session: Session, config: dict[str, Any], report: Report) -
         request.answer_anonymized = anonymized(request.answer)
     for comment in report.comments:
         comment.text_anonymized = anonymized(comment.text)
+    # Reasons typed for a step (reject, reopen) or a lower grade quote people as comments do.
+    reasons_rows: list[StateTransition | Assessment] = [*report.transitions, *report.assessments]
+    for row in reasons_rows:
+        if row.reason or row.reason_anonymized is not None:
+            row.reason_anonymized = anonymized(row.reason)
     for victim in report.victims:
         victim.pseudonym = pseudonymize("PERSON", victim.name) if victim.name else None
     for witness in report.witnesses:

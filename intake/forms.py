@@ -424,7 +424,7 @@ class RevealForm(FlaskForm):
     what = SelectField(_l("What to reveal"), choices=opts([
         ("identities", _l("Names and contacts (victims, witnesses)")),
         ("location", _l("Exact coordinates")),
-        ("account", _l("The original account, answers and comments")),
+        ("account", _l("The original account, answers, comments and reasons")),
         ("links", _l("Links to posts")),
         ("files", _l("File names, descriptions and the metadata read from them")),
     ]))

@@ -768,6 +768,8 @@ class StateTransition(SealedRow, Base):
     # None when the system (a worker) made the step.
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     reason = SealedField[str | None](Sensitivity.SENSITIVE)
+    # What verifiers see by default of the reason (made by the workers, like comments').
+    reason_anonymized = SealedField[str | None](Sensitivity.SENSITIVE)
     at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow)
     # Who holds the claim after a claim or a reassignment.
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -810,8 +812,9 @@ class Assessment(_ReviewRow, Base):
     assessed_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow)
     signed_off_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     signed_off_at: Mapped[dt.datetime | None] = mapped_column(Timestamp())
-    # Why the grade was lowered (a downgrade must say why).
+    # Why the grade was lowered (a downgrade must say why), and what verifiers see of it by default.
     reason = SealedField[str | None](Sensitivity.SENSITIVE)
+    reason_anonymized = SealedField[str | None](Sensitivity.SENSITIVE)
 
     report: Mapped[Report] = relationship(back_populates="assessments")
     assessed_by: Mapped[User] = relationship(foreign_keys=[assessed_by_id])

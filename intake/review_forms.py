@@ -22,8 +22,8 @@ from .enums import DeliveryPlatform, Grade, IncidentType, QueueSort, SourceRelia
 from .forms import REVEAL_REASON_HELP, blank_choice, opts
 from .review import lifting_reveals
 
-REASON_HELP = _l("Kept with the report's history and shown to your organisation's verifiers. Describe the "
-                 "evidence; do not write names, phone numbers or addresses here.")
+REASON_HELP = _l("Kept sealed with the report's history; your organisation's verifiers see it anonymized, "
+                 "like comments. Describe the evidence; avoid names, phone numbers or addresses.")
 SEALED_HELP = _l("Stored encrypted with the report. You may quote people here.")
 
 

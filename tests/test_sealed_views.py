@@ -9,16 +9,17 @@ from typing import Any
 
 from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy import create_engine, inspect, select, text, update
 
 from intake.cli import alembic_config, upgrade_database
 from intake.db import Base
+from intake.enums import JobState, Role
 from intake.extensions import db
-from intake.models import AuditEntry, RedactionCorrection, Report, ReviewComment
+from intake.models import AuditEntry, PipelineJob, RedactionCorrection, Report, ReviewComment
 from intake.pipeline import process_report
-from tests.conftest import csrf_token, jpeg_bytes
+from tests.conftest import csrf_token, jpeg_bytes, make_user
 from tests.test_verify import signed_in, triaged_report
-from tests.test_workflow import act, claimed, page_of
+from tests.test_workflow import act, claimed, grade, page_of
 
 NARRATIVE = ("At 06:40 Gor Hakobyan called from +374 91 234567: a Bayraktar TB2 hit the bakery queue in Goris, "
              "two killed. His neighbour Anahit Petrosyan died at the Goris Medical Centre.")
@@ -199,3 +200,106 @@ def test_the_migration_seals_clear_anonymized_text_and_drops_its_columns(app: An
         again = db.session.get(Report, report.id)
         assert again is not None and again.narrative_anonymized == f"The {MISSED} crater is wide."
         assert db.session.scalars(select(ReviewComment)).one().text_anonymized == f"By {MISSED} again"
+
+
+# ---- item 13 --------------------------------------------------------------------------------------
+
+
+def test_every_cleaned_copy_served_is_audited(app: Any, reporter: Any, verifier: Any) -> None:
+    from intake.media import store_upload
+    from intake.models import Attachment
+
+    report = triaged_report(app, reporter)
+    with app.app_context():
+        store_upload(db.session, app.config, io.BytesIO(jpeg_bytes()), "a.jpg", reporter,
+                     report=db.session.get(Report, report.id))
+        db.session.commit()
+    run_pipeline(app, report.id)
+    with app.app_context():
+        attachment = db.session.scalars(select(Attachment)).one()
+        assert attachment.derivative_storage_name is not None
+        file_id, copy_sha = attachment.public_id, attachment.derivative_sha256
+    browser = signed_in(app, verifier)
+    url = f"/queue/reports/{report.public_id}/files/{file_id}/copy"
+    assert f'src="{url}"' in page_of(browser, report)
+    assert entries("report.copy_served") == [], "showing the page is not yet serving the copy"
+    served = browser.get(url)
+    assert served.status_code == 200 and served.data
+    (entry,) = entries("report.copy_served")
+    assert entry.actor_id == verifier.public_id and entry.target_type == "attachment" and entry.target_id == file_id
+    assert entry.detail == {"report": report.public_id, "copy": "image/jpeg", "sha256": copy_sha, "shown": "inline"}
+    browser.get(url)
+    assert len(entries("report.copy_served")) == 2, "every time"
+
+
+def test_a_coordinators_retry_of_held_processing_is_audited(app: Any, org: Any, reporter: Any) -> None:
+    report = triaged_report(app, reporter)
+    with app.app_context():
+        db.session.execute(update(PipelineJob).where(PipelineJob.report_id == report.id)
+                           .values(state=JobState.DEAD, last_error="PoisonError"))
+        db.session.commit()
+    coordinator = make_user(org, Role.COORDINATOR)
+    browser = signed_in(app, coordinator)
+    held = browser.get("/queue/held").get_data(as_text=True)
+    retried = browser.post(f"/queue/held/{report.public_id}/retry", data={"csrf_token": csrf_token(held)})
+    assert retried.status_code == 302
+    (entry,) = entries("report.processing_retried")
+    assert entry.actor_id == coordinator.public_id and entry.target_id == report.public_id
+
+
+def test_reasons_are_shown_anonymized_and_the_original_only_through_the_reveal(app: Any, org: Any,
+                                                                                reporter: Any,
+                                                                                verifier: Any) -> None:
+    report, browser = claimed(app, reporter, verifier)
+    reason = "Gor Hakobyan now says it was another day"
+    assert act(browser, report, "reject", "reject", reason=reason).status_code == 302
+    timeline = page_of(browser, report).split('id="timeline"')[1]
+    assert "Hakobyan" not in timeline and "withheld until the workers have made its anonymized version" in timeline
+    run_pipeline(app, report.id)
+    coordinator = make_user(org, Role.COORDINATOR)
+    boss = signed_in(app, coordinator)
+    assert act(boss, report, "reopen", "reopen", reason="Anahit Petrosyan's sister called back").status_code == 302
+    assert grade(boss, report, "fair", "B").status_code == 302
+    assert act(boss, report, "downgrade", "downgrade", grade="weak",
+               reason="Aram Petrosyan withdrew his account").status_code == 302
+    run_pipeline(app, report.id)
+    page = page_of(boss, report)
+    timeline = page.split('id="timeline"')[1]
+    for name in ("Hakobyan", "Petrosyan"):
+        assert name not in timeline, name
+    assert "now says it was another day" in timeline and "withdrew his account" in timeline
+    assert '<mark class="redaction" title="PERSON">[PERSON-' in timeline
+    assert "Hakobyan" not in everything(app) and "withdrew" not in everything(app)
+    # The original reason is shown through the audited reveal of the account.
+    revealed = boss.post(f"/queue/reports/{report.public_id}/reveal",
+                         data={"reveal-csrf_token": csrf_token(page), "reveal-what": "account",
+                               "reveal-reason": "Checking who withdrew the account"})
+    assert revealed.status_code == 200
+    assert reason in revealed.get_data(as_text=True).split('id="timeline"')[1]
+    assert [e.detail["fields"] for e in entries("report.revealed")] == ["account"]
+
+
+def test_a_coordinators_retry_of_a_held_submission_is_audited(app: Any, org: Any, reporter: Any) -> None:
+    from intake.models import Submission
+    from intake.submissions import start_filing
+    from tests.conftest import complete_report, make_token
+    from tests.test_journal import bearer
+
+    sent = app.test_client().post("/api/v1/reports", json=complete_report(),
+                                  headers=bearer(make_token(reporter), "held-retry-audit"))
+    assert sent.status_code == 201
+    with app.app_context():
+        entry_id, public_id = db.session.execute(select(Submission.id, Submission.public_id)).one()
+        limit = app.config["PIPELINE_MAX_ATTEMPTS"]
+        while start_filing(db.session, entry_id, limit, 300) is not None:
+            db.session.commit()
+        db.session.commit()
+    coordinator = make_user(org, Role.COORDINATOR)
+    browser = signed_in(app, coordinator)
+    held = browser.get("/queue/held").get_data(as_text=True)
+    assert sent.get_json()["receipt_code"] in held
+    retried = browser.post(f"/queue/held/submissions/{public_id}/retry", data={"csrf_token": csrf_token(held)})
+    assert retried.status_code == 302
+    (entry,) = entries("submission.filing_retried")
+    assert entry.actor_id == coordinator.public_id and entry.target_id == public_id
+    assert entry.organisation_id == org.id

@@ -162,9 +162,11 @@ def assessment(public_id: str) -> PageResult:
         grade_report(db.session, report, current_user, checklist, grade, reliability, form.reason.data)
     except ReviewError as exc:
         return _refused(report, exc, assessment_form=form)
+    typed = bool((form.reason.data or "").strip())  # a reason is anonymized like a comment
     if grade == Grade.CONFIRMED:
-        return _done(report, _("Graded confirmed. A different verifier or a coordinator must now sign it off."))
-    return _done(report, _("Graded %(grade)s: the report is verified.", grade=grade.label))
+        return _done(report, _("Graded confirmed. A different verifier or a coordinator must now sign it off."),
+                     anonymize=typed)
+    return _done(report, _("Graded %(grade)s: the report is verified.", grade=grade.label), anonymize=typed)
 
 
 def _with_reason(public_id: str, prefix: str, step: Callable[..., object], done: str) -> PageResult:
@@ -179,7 +181,7 @@ def _with_reason(public_id: str, prefix: str, step: Callable[..., object], done:
         step(db.session, report, current_user, form.reason.data)
     except ReviewError as exc:
         return _refused(report, exc, **forms)
-    return _done(report, done)
+    return _done(report, done, anonymize=True)
 
 
 @bp.post("/<public_id>/reject")
@@ -205,7 +207,7 @@ def downgrade(public_id: str) -> PageResult:
         downgrade_report(db.session, report, current_user, Grade(form.grade.data), form.reason.data)
     except ReviewError as exc:
         return _refused(report, exc, downgrade_form=form, open_action="downgrade")
-    return _done(report, _("The grade was lowered."))
+    return _done(report, _("The grade was lowered."), anonymize=True)
 
 
 @bp.post("/<public_id>/duplicate")

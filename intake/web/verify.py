@@ -115,8 +115,11 @@ def held() -> str:
 @bp.post("/held/<public_id>/retry")
 @roles_required(*COORDINATORS)
 def retry(public_id: str) -> Response:
+    from ..audit import record
+
     report_id = retry_job(db.session, current_user.organisation_id, public_id,
                           current_app.config["PIPELINE_DEADLINE_SECONDS"]) or abort(404)
+    record(AuditAction.PROCESSING_RETRIED.value, actor=current_user, target_type="report", target_id=public_id)
     db.session.commit()
     dispatch_report(report_id)
     log.info("report %s: processing retried by a coordinator", report_id)
@@ -128,7 +131,10 @@ def retry(public_id: str) -> Response:
 @roles_required(*COORDINATORS)
 def retry_filing(public_id: str) -> Response:
     """A submission that could not be filed goes back to the workers' relay with fresh attempts."""
+    from ..audit import record
+
     retry_submission(db.session, current_user.organisation_id, public_id) or abort(404)
+    record(AuditAction.FILING_RETRIED.value, actor=current_user, target_type="submission", target_id=public_id)
     db.session.commit()
     log.info("submission %s: filing retried by a coordinator", public_id)
     flash(_("The report was handed to the workers again."), "info")
@@ -244,7 +250,13 @@ INLINE_TYPES = frozenset({"image/jpeg", "image/png"})
 @bp.route("/reports/<public_id>/files/<file_id>/copy")
 @roles_required(*VERIFIERS)
 def derivative_file(public_id: str, file_id: str) -> FlaskResponse:
-    """The worker-made copy of a file (no metadata, faces in photos covered): what verifiers see."""
+    """The worker-made copy of a file (no metadata, faces in photos covered): what verifiers see.
+
+    Every copy served is audited, a photo shown in the page as much as a download: a copy still
+    shows what the file shows (a PDF keeps its pages, a video the faces in it), and the endpoint
+    cannot tell an <img> from a saved file. The entry is written before the first byte is sent.
+    """
+    from ..audit import record
     from ..media import read_derivative
 
     found = organisation_report(db.session, current_user, public_id) or abort(404)
@@ -253,8 +265,13 @@ def derivative_file(public_id: str, file_id: str) -> FlaskResponse:
         abort(404)
     media_type = attachment.derivative_media_type
     inline = media_type in INLINE_TYPES
-    response = _file_response(read_derivative(current_app.config, attachment),
-                              media_type if inline else "application/octet-stream")
+    chunks = read_derivative(current_app.config, attachment)
+    record(AuditAction.COPY_SERVED.value, actor=current_user, target_type="attachment",
+           target_id=attachment.public_id,
+           detail={"report": found.public_id, "copy": media_type, "sha256": attachment.derivative_sha256 or "",
+                   "shown": "inline" if inline else "download"})
+    db.session.commit()
+    response = _file_response(chunks, media_type if inline else "application/octet-stream")
     extension = ALLOWED_TYPES.get(media_type, "bin").lower()
     disposition = "inline" if inline else "attachment"
     response.headers["Content-Disposition"] = f'{disposition}; filename="copy-{attachment.sha256[:12]}.{extension}"'
