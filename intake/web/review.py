@@ -23,7 +23,6 @@ from ..dispatch import dispatch_report
 from ..enums import Grade, SourceReliability
 from ..extensions import db
 from ..models import Report, User
-from ..pipeline import owe_work
 from ..reports import normalise_receipt_code, organisation_report
 from ..review import (
     Checklist,
@@ -71,11 +70,14 @@ def _page(report: Report, status: int, error: str | None = None, **forms: Any) -
     return render_report_page(report, forms=forms), status
 
 
+def _rerun_within() -> int:
+    """The deadline of the run the workers owe a report given new free text (see `review._rerun`)."""
+    return int(current_app.config["PIPELINE_DEADLINE_SECONDS"])
+
+
 def _done(report: Report, message: str, anonymize: bool = False) -> Response:
-    """Commit; with `anonymize`, new free text was added and the workers owe the report a run that
-    makes its anonymized version."""
-    if anonymize:
-        owe_work(db.session, report, current_app.config["PIPELINE_DEADLINE_SECONDS"])
+    """Commit; with `anonymize`, new free text was added, the step recorded the run the workers owe
+    the report to make its anonymized version, and that run is dispatched after the commit."""
     db.session.commit()
     if anonymize:
         dispatch_report(report.id)
@@ -159,7 +161,8 @@ def assessment(public_id: str) -> PageResult:
             form.reason.errors = [_("Lowering the grade needs a reason.")]
             return _page(report, 422, assessment_form=form)
         reliability = SourceReliability(form.source_reliability.data)
-        grade_report(db.session, report, current_user, checklist, grade, reliability, form.reason.data)
+        grade_report(db.session, report, current_user, checklist, grade, reliability, form.reason.data,
+                     rerun_within=_rerun_within())
     except ReviewError as exc:
         return _refused(report, exc, assessment_form=form)
     typed = bool((form.reason.data or "").strip())  # a reason is anonymized like a comment
@@ -178,7 +181,7 @@ def _with_reason(public_id: str, prefix: str, step: Callable[..., object], done:
     if not form.validate_on_submit():
         return _page(report, 422, **forms)
     try:
-        step(db.session, report, current_user, form.reason.data)
+        step(db.session, report, current_user, form.reason.data, rerun_within=_rerun_within())
     except ReviewError as exc:
         return _refused(report, exc, **forms)
     return _done(report, done, anonymize=True)
@@ -204,7 +207,8 @@ def downgrade(public_id: str) -> PageResult:
     if not form.validate_on_submit():
         return _page(report, 422, downgrade_form=form, open_action="downgrade")
     try:
-        downgrade_report(db.session, report, current_user, Grade(form.grade.data), form.reason.data)
+        downgrade_report(db.session, report, current_user, Grade(form.grade.data), form.reason.data,
+                         rerun_within=_rerun_within())
     except ReviewError as exc:
         return _refused(report, exc, downgrade_form=form, open_action="downgrade")
     return _done(report, _("The grade was lowered."), anonymize=True)
@@ -237,7 +241,7 @@ def comment(public_id: str) -> PageResult:
     form = CommentForm(prefix="comment")
     if not form.validate_on_submit():
         return _page(report, 422, comment_form=form)
-    add_comment(db.session, report, current_user, form.text.data or "")
+    add_comment(db.session, report, current_user, form.text.data or "", rerun_within=_rerun_within())
     return _done(report, _("Comment added."), anonymize=True)
 
 
@@ -249,7 +253,7 @@ def question(public_id: str) -> PageResult:
     if not form.validate_on_submit():
         return _page(report, 422, question_form=form, open_action="question")
     try:
-        ask_reporter(db.session, report, current_user, form.question.data or "")
+        ask_reporter(db.session, report, current_user, form.question.data or "", rerun_within=_rerun_within())
     except ReviewError as exc:
         return _refused(report, exc, question_form=form, open_action="question")
     return _done(report, _("The question was sent to the reporter; the report waits for the answer."),

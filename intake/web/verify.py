@@ -44,7 +44,7 @@ from ..enums import (
 from ..extensions import db
 from ..forms import HideMoreForm, OriginalFileForm, RevealForm, opts
 from ..media import ALLOWED_TYPES
-from ..pipeline import dead_jobs, owe_work, retry_job
+from ..pipeline import dead_jobs, retry_job
 from ..queue import Filters, queue_page
 from ..reports import organisation_report
 from ..review import ReviewError, hide_words, lift_redaction, note_activity
@@ -174,24 +174,26 @@ def correct_redactions(public_id: str) -> Response | tuple[str, int]:
         flash(_("The originals of this report were erased; there is nothing to correct."), "error")
         return render_report_page(found), 410
     action = request.form.get("action")
+    deadline = int(current_app.config["PIPELINE_DEADLINE_SECONDS"])
     if action == "hide":
         hide = HideMoreForm(prefix="hide")
         if not hide.validate_on_submit():
             return render_report_page(found, hide_form=hide), 422
-        hide_words(db.session, found, current_user, hide.surface.data or "", hide.entity_type.data or "OTHER")
+        hide_words(db.session, found, current_user, hide.surface.data or "", hide.entity_type.data or "OTHER",
+                   rerun_within=deadline)
     elif action == "lift":
         lift = lift_form(found, formdata=True)
         if not lift.validate_on_submit():
             return render_report_page(found, lift=lift), 422
         try:
-            lift_redaction(db.session, found, current_user, lift.placeholder.data or "", lift.reason.data)
+            lift_redaction(db.session, found, current_user, lift.placeholder.data or "", lift.reason.data,
+                           rerun_within=deadline)
         except ReviewError as exc:
             db.session.rollback()
             lift.reason.errors = [str(exc)]
             return render_report_page(found, lift=lift), 422
     else:
         abort(400)
-    owe_work(db.session, found, current_app.config["PIPELINE_DEADLINE_SECONDS"])
     db.session.commit()
     dispatch_report(found.id)
     flash(_("Your correction was saved; the anonymized account is being made again."), "info")
