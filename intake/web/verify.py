@@ -1,9 +1,11 @@
-"""The verifiers' views: the queue (tabs, filters, sorts), a report page, reveals and exports.
-The actions on a report (claims, grades, comments, questions) are in `review.py`.
+"""The verifiers' views: the queue (tabs, filters, sorts), a report page, reveals, files, corrections,
+held work and exports. The actions on a report (claims, grades, comments, questions) are in
+`review.py`; the page itself is rendered by `report_page.py`.
 
-Until anonymization lands, a verifier sees only the publishable fields of a report; identifying and
-sensitive ones are counted, not shown, until the verifier reveals one group of them (or downloads an
-original file) for a typed reason, which is written to the audit log first.
+A verifier sees the publishable fields and the workers' anonymized view (itself sealed under the
+report's data key); identifying and sensitive fields are counted, not shown, until the verifier reveals
+one group of them, lifts the redaction of a name or contact, or downloads an original file, for a typed
+reason written to the audit log first. Cleaned copies need no reason but every one served is audited.
 """
 
 from __future__ import annotations
