@@ -256,7 +256,7 @@ def check(app: Any, text_ids: list[int], photo_ids: list[int]) -> list[str]:
                 continue
             triaged = db.session.scalar(select(func.count()).select_from(Report).where(
                 Report.id.in_(report_ids), Report.state == ReportState.TRIAGE, Report.anonymized_at.is_not(None),
-                Report.narrative_anonymized.is_not(None), Report.location_cell.is_not(None)))
+                Report.sealed.is_not(None), Report.location_cell.is_not(None)))
             done = db.session.scalar(select(func.count()).select_from(PipelineJob).where(
                 PipelineJob.report_id.in_(report_ids), PipelineJob.state == JobState.DONE))
             if triaged != len(ids) or done != len(ids):

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import crypto
-from .models import Organisation, RedactionCorrection, Report, utcnow
+from .models import Assessment, Organisation, RedactionCorrection, Report, StateTransition, utcnow
 
 PLACEHOLDER = re.compile(r"\[([A-Z]+)-(\d+)\]")
 CORRECTION_TYPES = ("PERSON", "PHONE", "EMAIL", "ID", "ADDRESS", "COORDINATE", "URL", "OTHER")
@@ -126,14 +126,24 @@ def anonymize_report(session: Session, config: dict[str, Any], report: Report) -
         return rebuild(text, apply_corrections(text, [Span(e.start, e.end, e.type, e.placeholder)
                                                       for e in found.entities], corrections, numbering))
 
-    # The review's free text: answers from the reporter, and comments and questions that may quote people.
+    # The review's free text: answers from the reporter, and comments and questions that may quote people;
+    # reasons typed for a step (reject, reopen) or a lower grade quote people as comments do. Each is
+    # sealed; one that did not change is not sealed and written again.
+    def put(row: Any, name: str, source: str | None) -> None:
+        value = anonymized(source)
+        if getattr(row, name) != value:
+            setattr(row, name, value)
+
     for attachment in report.attachments:
-        attachment.description_anonymized = anonymized(attachment.description)
+        put(attachment, "description_anonymized", attachment.description)
     for request in report.info_requests:
-        request.question_anonymized = anonymized(request.question)
-        request.answer_anonymized = anonymized(request.answer)
+        put(request, "question_anonymized", request.question)
+        put(request, "answer_anonymized", request.answer)
     for comment in report.comments:
-        comment.text_anonymized = anonymized(comment.text)
+        put(comment, "text_anonymized", comment.text)
+    reasons_rows: list[StateTransition | Assessment] = [*report.transitions, *report.assessments]
+    for row in reasons_rows:
+        put(row, "reason_anonymized", row.reason)
     for victim in report.victims:
         victim.pseudonym = pseudonymize("PERSON", victim.name) if victim.name else None
     for witness in report.witnesses:

@@ -76,7 +76,8 @@ def _rewrite_tables(database_url: str) -> None:
             if database_url.startswith("sqlite"):
                 conn.execute(text("VACUUM"))
             else:
-                tables = "reports, victims, witnesses, links, attachments, users, state_transitions"
+                tables = ("reports, victims, witnesses, links, attachments, users, state_transitions, "
+                          "review_comments, info_requests")
                 conn.execute(text(f"VACUUM FULL {tables}"))
     finally:
         engine.dispose()

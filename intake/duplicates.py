@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import ARRAY, ColumnElement, String, any_, func, literal, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only, selectinload
 
 from .enums import DatePrecision, DuplicateReason, IncidentType, LocationPrecision
 from .models import Attachment, DuplicateSuggestion, Report
@@ -271,11 +271,15 @@ def same_media_reports(session: Session, organisation_id: int, report_id: int, h
 
 
 def accounts(session: Session, report_ids: Iterable[int]) -> dict[int, str | None]:
+    """The anonymized accounts of a few reports (at most ACCOUNT_LIMIT): each is sealed under its own
+    report's data key, so each is unsealed here; an erased report has none."""
     ids = sorted(set(report_ids))
     if not ids:
         return {}
-    rows = session.execute(select(Report.id, Report.narrative_anonymized).where(Report.id.in_(ids)))
-    return {row.id: row.narrative_anonymized for row in rows}
+    rows = session.scalars(select(Report).where(Report.id.in_(ids))
+                           .options(load_only(Report.id, Report.sealed, Report.data_key_id),
+                                    selectinload(Report.data_key)))
+    return {report.id: report.narrative_anonymized for report in rows}
 
 
 def find_duplicates(session: Session, report: Report) -> list[Candidate]:

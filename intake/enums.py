@@ -367,3 +367,6 @@ class AuditAction(LabelledEnum):
     KEYS_ROTATED = "keys.rotated", _l("Master key rotated")
     KEYS_RETIRED = "keys.retired", _l("Old master keys retired")
     ANONYMIZATION_CORRECTED = "report.anonymization_corrected", _l("Anonymization corrected")
+    COPY_SERVED = "report.copy_served", _l("Cleaned copy of a file shown or downloaded")
+    PROCESSING_RETRIED = "report.processing_retried", _l("Held processing of a report retried")
+    FILING_RETRIED = "submission.filing_retried", _l("Held filing of a submission retried")

@@ -440,7 +440,7 @@ class RevealForm(FlaskForm):
     what = SelectField(_l("What to reveal"), choices=opts([
         ("identities", _l("Names and contacts (victims, witnesses)")),
         ("location", _l("Exact coordinates")),
-        ("account", _l("The original account, answers and comments")),
+        ("account", _l("The original account, answers, comments and reasons")),
         ("links", _l("Links to posts")),
         ("files", _l("File names, descriptions and the metadata read from them")),
     ]))
@@ -463,9 +463,3 @@ class HideMoreForm(FlaskForm):
         ("ID", _l("An ID or document number")), ("ADDRESS", _l("A street address")),
         ("COORDINATE", _l("A position")), ("URL", _l("A link or profile")), ("OTHER", _l("Something else")),
     ]))
-
-
-class LiftRedactionForm(FlaskForm):
-    """A verifier shows words the anonymizer hid needlessly (a town, a weapon)."""
-
-    placeholder = SelectField(_l("Redaction to lift"), choices=[], validate_choice=True)

@@ -506,8 +506,10 @@ class Report(SealedRow, Base):
     narrative = SealedField[str](Sensitivity.SENSITIVE, default="")
     narrative_language: Mapped[str | None] = mapped_column(String(8), info=P)
     # What the workers made of it (intake/anonymization.py): the account with typed, numbered
-    # placeholders; the review flags; a coarse cell in place of the point; when.
-    narrative_anonymized: Mapped[str | None] = mapped_column(Text, info=P)
+    # placeholders; the review flags; a coarse cell in place of the point; when. The account is
+    # sealed, not publishable: it holds whatever the anonymizer missed and every redaction a
+    # verifier lifted, and goes with the report's data key.
+    narrative_anonymized = SealedField[str | None](Sensitivity.SENSITIVE)
     anonymization: Mapped[dict[str, Any] | None] = mapped_column(JSON, info=P)
     location_cell: Mapped[str | None] = mapped_column(String(16), index=True, info=P)
     anonymized_at: Mapped[dt.datetime | None] = mapped_column(Timestamp(), info=P)
@@ -747,7 +749,8 @@ class Attachment(SealedRow, Base):
     # Local time as the reporter gave it; the time zone of the place is not known here.
     captured_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=False), info=P)
     description = SealedField[str | None](Sensitivity.SENSITIVE)
-    description_anonymized: Mapped[str | None] = mapped_column(Text, info=P)
+    # Its anonymized version, sealed like the report's anonymized account (what was missed stays hidden).
+    description_anonymized = SealedField[str | None](Sensitivity.SENSITIVE)
     status: Mapped[AttachmentStatus] = mapped_column(
         enum_column(AttachmentStatus), default=AttachmentStatus.STORED, info=P
     )
@@ -821,6 +824,8 @@ class StateTransition(SealedRow, Base):
     # None when the system (a worker) made the step.
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     reason = SealedField[str | None](Sensitivity.SENSITIVE)
+    # What verifiers see by default of the reason (made by the workers, like comments').
+    reason_anonymized = SealedField[str | None](Sensitivity.SENSITIVE)
     at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow)
     # Who holds the claim after a claim or a reassignment.
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -863,8 +868,9 @@ class Assessment(_ReviewRow, Base):
     assessed_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow)
     signed_off_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     signed_off_at: Mapped[dt.datetime | None] = mapped_column(Timestamp())
-    # Why the grade was lowered (a downgrade must say why).
+    # Why the grade was lowered (a downgrade must say why), and what verifiers see of it by default.
     reason = SealedField[str | None](Sensitivity.SENSITIVE)
+    reason_anonymized = SealedField[str | None](Sensitivity.SENSITIVE)
 
     report: Mapped[Report] = relationship(back_populates="assessments")
     assessed_by: Mapped[User] = relationship(foreign_keys=[assessed_by_id])
@@ -881,8 +887,9 @@ class ReviewComment(_ReviewRow, Base):
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow)
     text = SealedField[str](Sensitivity.SENSITIVE, default="")
-    # Comments may quote people: verifiers see this version by default (made by the workers).
-    text_anonymized: Mapped[str | None] = mapped_column(Text, info=P)
+    # Comments may quote people: verifiers see this version by default (made by the workers), sealed
+    # as well, since it holds what the anonymizer missed.
+    text_anonymized = SealedField[str | None](Sensitivity.SENSITIVE)
 
     report: Mapped[Report] = relationship(back_populates="comments")
     author: Mapped[User] = relationship()
@@ -902,9 +909,9 @@ class InfoRequest(_ReviewRow, Base):
     # Files the reporter sent with the answer (the files themselves are the report's attachments).
     files_added: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     question = SealedField[str](Sensitivity.SENSITIVE, default="")
-    # What verifiers see by default of the question and the answer (made by the workers).
-    question_anonymized: Mapped[str | None] = mapped_column(Text, info=P)
-    answer_anonymized: Mapped[str | None] = mapped_column(Text, info=P)
+    # What verifiers see by default of the question and the answer (made by the workers, sealed).
+    question_anonymized = SealedField[str | None](Sensitivity.SENSITIVE)
+    answer_anonymized = SealedField[str | None](Sensitivity.SENSITIVE)
     answer = SealedField[str | None](Sensitivity.SENSITIVE)
 
     report: Mapped[Report] = relationship(back_populates="info_requests")

@@ -23,9 +23,21 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
+from .anonymization import PLACEHOLDER
 from .audit import DetailValue, record
 from .enums import AuditAction, Grade, ReportState, Role, SourceReliability
-from .models import Assessment, InfoRequest, Report, ReviewComment, StateTransition, User, new_public_id, utcnow
+from .models import (
+    Assessment,
+    InfoRequest,
+    RedactionCorrection,
+    Report,
+    ReviewComment,
+    StateTransition,
+    User,
+    new_public_id,
+    utcnow,
+)
+from .pipeline import owe_work
 from .reports import VERIFIERS, transition
 
 
@@ -104,6 +116,14 @@ def _apply(report: Report, checklist: Checklist) -> None:
 
 def _reason(text: str | None) -> str | None:
     return (text or "").strip() or None
+
+
+def _rerun(session: Session, report: Report, within: int | None) -> None:
+    """With `within` (seconds), new free text was typed: the workers owe the report a run that makes
+    its anonymized version. Called just before the audit entry, which stays the transaction's last
+    write (the report's row, then its job, then the log)."""
+    if within is not None:
+        owe_work(session, report, within)
 
 
 # ---- claims -------------------------------------------------------------------------------------
@@ -209,7 +229,7 @@ def is_downgrade(report: Report, grade: Grade) -> bool:
 
 def grade_report(session: Session, report: Report, user: User, checklist: Checklist, grade: Grade,
                  reliability: SourceReliability, reason: str | None = None,
-                 now: dt.datetime | None = None) -> Assessment:
+                 now: dt.datetime | None = None, rerun_within: int | None = None) -> Assessment:
     """Grade the report the claimant holds.
 
     Any grade but "confirmed" verifies the report at once. "Confirmed" keeps it in review, awaiting
@@ -236,6 +256,7 @@ def grade_report(session: Session, report: Report, user: User, checklist: Checkl
         transition(session, report, ReportState.VERIFIED, user)
         report.grade, report.source_reliability = grade, reliability
         _let_go(report)
+    _rerun(session, report, rerun_within if reason is not None else None)
     _audit(session, AuditAction.REPORT_GRADED, user, report, grade=grade.value, reliability=reliability.value,
            sign_off="pending" if grade == Grade.CONFIRMED else "not_needed", downgrade=downgrade)
     return assessment
@@ -265,7 +286,7 @@ def sign_off(session: Session, report: Report, user: User, now: dt.datetime | No
 
 
 def downgrade_report(session: Session, report: Report, coordinator: User, grade: Grade, reason: str | None,
-                     now: dt.datetime | None = None) -> Assessment:
+                     now: dt.datetime | None = None, rerun_within: int | None = None) -> Assessment:
     """A coordinator lowers the grade of a verified report, for a reason, without reopening it."""
     now = now or utcnow()
     reason = _reason(reason)
@@ -284,6 +305,7 @@ def downgrade_report(session: Session, report: Report, coordinator: User, grade:
     assessment.reason = reason
     session.add(assessment)
     report.grade = grade
+    _rerun(session, report, rerun_within)
     _audit(session, AuditAction.REPORT_DOWNGRADED, coordinator, report, from_grade=current.value,
            to_grade=grade.value)
     return assessment
@@ -292,7 +314,8 @@ def downgrade_report(session: Session, report: Report, coordinator: User, grade:
 # ---- leaving review -----------------------------------------------------------------------------
 
 
-def reject_report(session: Session, report: Report, user: User, reason: str | None) -> None:
+def reject_report(session: Session, report: Report, user: User, reason: str | None,
+                  rerun_within: int | None = None) -> None:
     """The claimant rejects the report, saying why."""
     _require_claimant(report, user)
     reason = _reason(reason)
@@ -301,11 +324,12 @@ def reject_report(session: Session, report: Report, user: User, reason: str | No
     _guard(session, report, [ReportState.IN_REVIEW], claimant=user)
     transition(session, report, ReportState.REJECTED, user, reason=reason)
     _let_go(report)
+    _rerun(session, report, rerun_within)
     _audit(session, AuditAction.REPORT_REJECTED, user, report)
 
 
 def reopen_report(session: Session, report: Report, coordinator: User, reason: str | None,
-                  now: dt.datetime | None = None) -> None:
+                  now: dt.datetime | None = None, rerun_within: int | None = None) -> None:
     """A coordinator takes a verified or rejected report back into review (and holds its claim)."""
     now = now or utcnow()
     if coordinator.role != Role.COORDINATOR:
@@ -319,6 +343,7 @@ def reopen_report(session: Session, report: Report, coordinator: User, reason: s
     _guard(session, report, [was])
     transition(session, report, ReportState.IN_REVIEW, coordinator, reason=reason).assignee = coordinator
     _hold(report, coordinator, now)
+    _rerun(session, report, rerun_within)
     _audit(session, AuditAction.REPORT_REOPENED, coordinator, report, from_state=was.value)
 
 
@@ -345,19 +370,20 @@ def mark_duplicate(session: Session, report: Report, user: User, original: Repor
 
 
 def add_comment(session: Session, report: Report, user: User, text: str,
-                now: dt.datetime | None = None) -> ReviewComment:
+                now: dt.datetime | None = None, rerun_within: int | None = None) -> ReviewComment:
     """A verifier's note in the report's timeline (sealed: comments quote people)."""
     now = now or utcnow()
     comment = ReviewComment(report=report, author=user, created_at=now)
     comment.text = text.strip()
     session.add(comment)
     note_activity(report, user, now, every_seconds=0)
+    _rerun(session, report, rerun_within)
     _audit(session, AuditAction.COMMENT_ADDED, user, report)
     return comment
 
 
 def ask_reporter(session: Session, report: Report, user: User, question: str,
-                 now: dt.datetime | None = None) -> InfoRequest:
+                 now: dt.datetime | None = None, rerun_within: int | None = None) -> InfoRequest:
     """The claimant asks the reporter for more: the report waits in needs_info for the answer."""
     now = now or utcnow()
     _require_claimant(report, user)
@@ -367,6 +393,7 @@ def ask_reporter(session: Session, report: Report, user: User, question: str,
     session.add(request)
     transition(session, report, ReportState.NEEDS_INFO, user)
     _let_go(report)
+    _rerun(session, report, rerun_within)
     _audit(session, AuditAction.INFO_REQUESTED, user, report, request=request.public_id)
     return request
 
@@ -389,6 +416,61 @@ def answer_question(session: Session, report: Report, reporter: User, answer: st
     transition(session, report, ReportState.TRIAGE, reporter)
     _audit(session, AuditAction.INFO_ANSWERED, reporter, report, request=request.public_id, files=files_added)
     return request
+
+
+# ---- corrections of the anonymization ------------------------------------------------------------
+
+# The one kind of redaction whose lifting shows nobody: words a verifier hid as "something else" (a
+# town, a weapon). Every other kind the engine or a verifier makes — a person, phone, e-mail, ID,
+# address, position, link or account number — says who someone is or how to reach or find them, and
+# so does any kind not known here: lifting it is a reveal.
+NAMELESS_KINDS = frozenset({"OTHER"})
+
+
+def placeholder_kind(placeholder: str) -> str:
+    found = PLACEHOLDER.fullmatch(placeholder)
+    return found.group(1) if found else "OTHER"
+
+
+def lifting_reveals(placeholder: str) -> bool:
+    """Lifting this redaction shows an identity, a contact or a position (so it needs a reason)."""
+    found = PLACEHOLDER.fullmatch(placeholder)
+    return found is None or found.group(1) not in NAMELESS_KINDS
+
+
+def hide_words(session: Session, report: Report, user: User, surface: str, entity_type: str,
+               rerun_within: int | None = None) -> None:
+    """Hide more: every occurrence of `surface` (sealed in the correction; the log has only the kind)."""
+    session.add(RedactionCorrection(report=report, actor_id=user.id, kind="add", entity_type=entity_type,
+                                    surface=surface.strip()))
+    _rerun(session, report, rerun_within)
+    _audit(session, AuditAction.ANONYMIZATION_CORRECTED, user, report, kind="add", type=entity_type)
+
+
+def lift_redaction(session: Session, report: Report, user: User, placeholder: str,
+                   reason: str | None, rerun_within: int | None = None) -> int:
+    """Show what a redaction hides, in the report's anonymized view from the next run on.
+
+    Lifting a name, a contact, an ID or a position is a reveal, audited as one with its typed reason
+    (without the words). What it shows stays sealed under the report's data key, like the whole
+    anonymized view, and goes with it. Returns how many different words the redaction stood for.
+    """
+    reveals = lifting_reveals(placeholder)
+    reason = _reason(reason)
+    if reveals and reason is None:
+        raise ReviewError(_l("Lifting this redaction shows who or where someone is: say why."))
+    surfaces = list((report.redaction_map or {}).get(placeholder, []))
+    kind = placeholder_kind(placeholder)
+    session.add_all(RedactionCorrection(report=report, actor_id=user.id, kind="remove", entity_type=kind,
+                                        surface=surface) for surface in surfaces)
+    _rerun(session, report, rerun_within)
+    if reveals:
+        _audit(session, AuditAction.REPORT_REVEALED, user, report, fields="lifted_redaction",
+               placeholder=placeholder, type=kind, occurrences=len(surfaces), reason=reason)
+    else:
+        _audit(session, AuditAction.ANONYMIZATION_CORRECTED, user, report, kind="remove",
+               placeholder=placeholder, occurrences=len(surfaces))
+    return len(surfaces)
 
 
 # ---- the timeline -------------------------------------------------------------------------------

@@ -19,10 +19,11 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from .enums import DeliveryPlatform, Grade, IncidentType, QueueSort, SourceReliability
-from .forms import blank_choice, opts
+from .forms import REVEAL_REASON_HELP, blank_choice, opts
+from .review import lifting_reveals
 
-REASON_HELP = _l("Kept with the report's history and shown to your organisation's verifiers. Describe the "
-                 "evidence; do not write names, phone numbers or addresses here.")
+REASON_HELP = _l("Kept sealed with the report's history; your organisation's verifiers see it anonymized, "
+                 "like comments. Describe the evidence; avoid names, phone numbers or addresses.")
 SEALED_HELP = _l("Stored encrypted with the report. You may quote people here.")
 
 
@@ -121,3 +122,18 @@ class AnswerForm(FlaskForm):
                            render_kw={"rows": 6})
     files = MultipleFileField(_l("More photos, videos, audio or PDF (optional)"),
                               render_kw={"accept": "image/*,video/*,audio/*,application/pdf"})
+
+
+class LiftRedactionForm(FlaskForm):
+    """A verifier shows what a redaction hides. A town or a weapon hidden needlessly is a correction;
+    a name, a contact, an ID or a position is a reveal, for a typed reason that goes to the audit log."""
+
+    placeholder = SelectField(_l("Redaction to lift"), choices=[], validate_choice=True)
+    reason = TextAreaField(_l("Reason (needed to lift a name, a contact, an ID or a position: that is a reveal, "
+                              "recorded in the audit log)"), [Optional(), Length(max=500)],
+                           description=REVEAL_REASON_HELP, render_kw={"rows": 2})
+
+    def validate_reason(self, field: Any) -> None:
+        if lifting_reveals(self.placeholder.data or "") and len((field.data or "").strip()) < 10:
+            raise ValidationError(_l("Lifting this redaction shows who or where someone is: say why you need "
+                                     "it (at least 10 characters)."))

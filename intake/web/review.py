@@ -20,11 +20,9 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from ..dispatch import dispatch_report
-from ..enums import Grade, ReportState, Role, SourceReliability
+from ..enums import Grade, SourceReliability
 from ..extensions import db
-from ..forms import opts
 from ..models import Report, User
-from ..pipeline import owe_work
 from ..reports import normalise_receipt_code, organisation_report
 from ..review import (
     Checklist,
@@ -42,76 +40,21 @@ from ..review import (
     reopen_report,
     save_checklist,
     sign_off,
-    timeline,
 )
 from ..review_forms import (
     AssessmentForm,
     CommentForm,
-    DowngradeForm,
     DuplicateForm,
     QuestionForm,
     ReasonForm,
-    ReassignForm,
 )
 from .access import COORDINATORS, VERIFIERS, roles_required
+from .report_page import downgrade_form, reassign_form, render_report_page
 
 bp = Blueprint("review", __name__, url_prefix="/queue/reports")
 log = logging.getLogger(__name__)
 
 PageResult = Response | tuple[str, int]
-
-
-def colleagues(organisation_id: int) -> list[User]:
-    """Active verifiers and coordinators of the organisation: who may hold a claim."""
-    people = db.session.scalars(select(User).where(User.organisation_id == organisation_id,
-                                                   User.role.in_(VERIFIERS), User.active.is_(True)))
-    return sorted(people, key=lambda user: user.email)
-
-
-def _reassign_form(report: Report, submitted: bool = False) -> ReassignForm:
-    form = ReassignForm(prefix="reassign") if submitted else ReassignForm(formdata=None, prefix="reassign")
-    form.assignee.choices = opts([("", _("— choose —"))] + [
-        (user.public_id, f"{user.email} ({user.role.label})") for user in colleagues(report.organisation_id)
-        if user.id != report.claimed_by_id])
-    return form
-
-
-def review_context(report: Report, forms: dict[str, Any]) -> dict[str, Any]:
-    """What the report page needs for its review panel and timeline; `forms` replace the blank ones."""
-    checks = {name: getattr(report, name) for name in
-              ("location_verified", "time_verified", "media_authentic", "weapon_checked", "independent_sources")}
-    pending = report.pending_assessment
-    blank: dict[str, Callable[[], Any]] = {
-        "assessment_form": lambda: AssessmentForm(formdata=None, prefix="assess", data={
-            **checks, "grade": pending.grade.value if pending else "",
-            "source_reliability": (pending.source_reliability.value if pending else
-                                   report.source_reliability.value if report.source_reliability else "")}),
-        "reject_form": lambda: ReasonForm(formdata=None, prefix="reject"),
-        "reopen_form": lambda: ReasonForm(formdata=None, prefix="reopen"),
-        "downgrade_form": lambda: _downgrade_form(report),
-        "reassign_form": lambda: _reassign_form(report),
-        "duplicate_form": lambda: DuplicateForm(formdata=None, prefix="duplicate"),
-        "comment_form": lambda: CommentForm(formdata=None, prefix="comment"),
-        "question_form": lambda: QuestionForm(formdata=None, prefix="question"),
-    }
-    context = {name: forms.get(name) or make() for name, make in blank.items()}
-    context.update(
-        action_form=FlaskForm(formdata=None),
-        timeline=timeline(report),
-        is_claimant=report.state == ReportState.IN_REVIEW and report.claimed_by_id == current_user.id,
-        is_coordinator=current_user.role == Role.COORDINATOR,
-        pending=pending,
-        may_sign_off=pending is not None and pending.assessed_by_id != current_user.id,
-        open_action=forms.get("open_action"),
-    )
-    return context
-
-
-def _downgrade_form(report: Report, submitted: bool = False) -> DowngradeForm:
-    form = DowngradeForm(prefix="downgrade") if submitted else DowngradeForm(formdata=None, prefix="downgrade")
-    weaker = [grade for grade in Grade if report.grade is not None and grade.rank < report.grade.rank]
-    form.grade.choices = opts([("", _("— choose —"))] + [(g.value, g.label) for g in weaker])
-    return form
 
 
 def _found(public_id: str) -> Report:
@@ -122,18 +65,19 @@ def _found(public_id: str) -> Report:
 
 
 def _page(report: Report, status: int, error: str | None = None, **forms: Any) -> tuple[str, int]:
-    from .verify import report_page
-
     if error:
         flash(error, "error")
-    return report_page(report, forms=forms), status
+    return render_report_page(report, forms=forms), status
+
+
+def _rerun_within() -> int:
+    """The deadline of the run the workers owe a report given new free text (see `review._rerun`)."""
+    return int(current_app.config["PIPELINE_DEADLINE_SECONDS"])
 
 
 def _done(report: Report, message: str, anonymize: bool = False) -> Response:
-    """Commit; with `anonymize`, new free text was added and the workers owe the report a run that
-    makes its anonymized version."""
-    if anonymize:
-        owe_work(db.session, report, current_app.config["PIPELINE_DEADLINE_SECONDS"])
+    """Commit; with `anonymize`, new free text was added, the step recorded the run the workers owe
+    the report to make its anonymized version, and that run is dispatched after the commit."""
     db.session.commit()
     if anonymize:
         dispatch_report(report.id)
@@ -183,7 +127,7 @@ def sign_off_grade(public_id: str) -> PageResult:
 @roles_required(*COORDINATORS)
 def reassign(public_id: str) -> PageResult:
     report = _found(public_id)
-    form = _reassign_form(report, submitted=True)
+    form = reassign_form(report, submitted=True)
     if not form.validate_on_submit():
         return _page(report, 422, reassign_form=form, open_action="reassign")
     assignee = db.session.scalar(select(User).where(User.public_id == form.assignee.data,
@@ -217,12 +161,15 @@ def assessment(public_id: str) -> PageResult:
             form.reason.errors = [_("Lowering the grade needs a reason.")]
             return _page(report, 422, assessment_form=form)
         reliability = SourceReliability(form.source_reliability.data)
-        grade_report(db.session, report, current_user, checklist, grade, reliability, form.reason.data)
+        grade_report(db.session, report, current_user, checklist, grade, reliability, form.reason.data,
+                     rerun_within=_rerun_within())
     except ReviewError as exc:
         return _refused(report, exc, assessment_form=form)
+    typed = bool((form.reason.data or "").strip())  # a reason is anonymized like a comment
     if grade == Grade.CONFIRMED:
-        return _done(report, _("Graded confirmed. A different verifier or a coordinator must now sign it off."))
-    return _done(report, _("Graded %(grade)s: the report is verified.", grade=grade.label))
+        return _done(report, _("Graded confirmed. A different verifier or a coordinator must now sign it off."),
+                     anonymize=typed)
+    return _done(report, _("Graded %(grade)s: the report is verified.", grade=grade.label), anonymize=typed)
 
 
 def _with_reason(public_id: str, prefix: str, step: Callable[..., object], done: str) -> PageResult:
@@ -234,10 +181,10 @@ def _with_reason(public_id: str, prefix: str, step: Callable[..., object], done:
     if not form.validate_on_submit():
         return _page(report, 422, **forms)
     try:
-        step(db.session, report, current_user, form.reason.data)
+        step(db.session, report, current_user, form.reason.data, rerun_within=_rerun_within())
     except ReviewError as exc:
         return _refused(report, exc, **forms)
-    return _done(report, done)
+    return _done(report, done, anonymize=True)
 
 
 @bp.post("/<public_id>/reject")
@@ -256,14 +203,15 @@ def reopen(public_id: str) -> PageResult:
 @roles_required(*COORDINATORS)
 def downgrade(public_id: str) -> PageResult:
     report = _found(public_id)
-    form = _downgrade_form(report, submitted=True)
+    form = downgrade_form(report, submitted=True)
     if not form.validate_on_submit():
         return _page(report, 422, downgrade_form=form, open_action="downgrade")
     try:
-        downgrade_report(db.session, report, current_user, Grade(form.grade.data), form.reason.data)
+        downgrade_report(db.session, report, current_user, Grade(form.grade.data), form.reason.data,
+                         rerun_within=_rerun_within())
     except ReviewError as exc:
         return _refused(report, exc, downgrade_form=form, open_action="downgrade")
-    return _done(report, _("The grade was lowered."))
+    return _done(report, _("The grade was lowered."), anonymize=True)
 
 
 @bp.post("/<public_id>/duplicate")
@@ -293,7 +241,7 @@ def comment(public_id: str) -> PageResult:
     form = CommentForm(prefix="comment")
     if not form.validate_on_submit():
         return _page(report, 422, comment_form=form)
-    add_comment(db.session, report, current_user, form.text.data or "")
+    add_comment(db.session, report, current_user, form.text.data or "", rerun_within=_rerun_within())
     return _done(report, _("Comment added."), anonymize=True)
 
 
@@ -305,7 +253,7 @@ def question(public_id: str) -> PageResult:
     if not form.validate_on_submit():
         return _page(report, 422, question_form=form, open_action="question")
     try:
-        ask_reporter(db.session, report, current_user, form.question.data or "")
+        ask_reporter(db.session, report, current_user, form.question.data or "", rerun_within=_rerun_within())
     except ReviewError as exc:
         return _refused(report, exc, question_form=form, open_action="question")
     return _done(report, _("The question was sent to the reporter; the report waits for the answer."),

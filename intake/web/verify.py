@@ -1,9 +1,11 @@
-"""The verifiers' views: the queue (tabs, filters, sorts), a report page, reveals and exports.
-The actions on a report (claims, grades, comments, questions) are in `review.py`.
+"""The verifiers' views: the queue (tabs, filters, sorts), a report page, reveals, files, corrections,
+held work and exports. The actions on a report (claims, grades, comments, questions) are in
+`review.py`; the page itself is rendered by `report_page.py`.
 
-Until anonymization lands, a verifier sees only the publishable fields of a report; identifying and
-sensitive ones are counted, not shown, until the verifier reveals one group of them (or downloads an
-original file) for a typed reason, which is written to the audit log first.
+A verifier sees the publishable fields and the workers' anonymized view (itself sealed under the
+report's data key); identifying and sensitive fields are counted, not shown, until the verifier reveals
+one group of them, lifts the redaction of a name or contact, or downloads an original file, for a typed
+reason written to the audit log first. Cleaned copies need no reason but every one served is audited.
 """
 
 from __future__ import annotations
@@ -28,9 +30,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
-from wtforms.fields.choices import SelectChoice
 
-from ..anonymization import PLACEHOLDER, segments
 from ..crypto import SealBroken
 from ..dispatch import dispatch_report
 from ..enums import (
@@ -44,17 +44,16 @@ from ..enums import (
     ReportState,
 )
 from ..extensions import db
-from ..forms import HideMoreForm, LiftRedactionForm, OriginalFileForm, RevealForm, opts
+from ..forms import HideMoreForm, OriginalFileForm, RevealForm, opts
 from ..media import ALLOWED_TYPES
-from ..models import RedactionCorrection, Report
-from ..pipeline import dead_jobs, owe_work, retry_job
+from ..pipeline import dead_jobs, retry_job
 from ..queue import Filters, queue_page
 from ..reports import organisation_report
-from ..review import note_activity
+from ..review import ReviewError, hide_words, lift_redaction, note_activity
 from ..review_forms import QueueFilterForm
 from ..submissions import held_submissions, retry_submission
 from .access import COORDINATORS, VERIFIERS, roles_required
-from .review import colleagues, review_context
+from .report_page import colleagues, lift_form, render_report_page
 
 bp = Blueprint("verify", __name__, url_prefix="/queue")
 log = logging.getLogger(__name__)
@@ -118,8 +117,11 @@ def held() -> str:
 @bp.post("/held/<public_id>/retry")
 @roles_required(*COORDINATORS)
 def retry(public_id: str) -> Response:
+    from ..audit import record
+
     report_id = retry_job(db.session, current_user.organisation_id, public_id,
                           current_app.config["PIPELINE_DEADLINE_SECONDS"]) or abort(404)
+    record(AuditAction.PROCESSING_RETRIED.value, actor=current_user, target_type="report", target_id=public_id)
     db.session.commit()
     dispatch_report(report_id)
     log.info("report %s: processing retried by a coordinator", report_id)
@@ -131,7 +133,10 @@ def retry(public_id: str) -> Response:
 @roles_required(*COORDINATORS)
 def retry_filing(public_id: str) -> Response:
     """A submission that could not be filed goes back to the workers' relay with fresh attempts."""
+    from ..audit import record
+
     retry_submission(db.session, current_user.organisation_id, public_id) or abort(404)
+    record(AuditAction.FILING_RETRIED.value, actor=current_user, target_type="submission", target_id=public_id)
     db.session.commit()
     log.info("submission %s: filing retried by a coordinator", public_id)
     flash(_("The report was handed to the workers again."), "info")
@@ -160,74 +165,41 @@ def export_csv() -> FlaskResponse:
     return response
 
 
-def _lift_form(report: Report, formdata: bool = False) -> LiftRedactionForm:
-    form = LiftRedactionForm(prefix="lift") if formdata else LiftRedactionForm(formdata=None, prefix="lift")
-    placeholders = sorted({m.group(0) for m in PLACEHOLDER.finditer(report.narrative_anonymized or "")})
-    form.placeholder.choices = [SelectChoice(p, p) for p in placeholders]
-    return form
-
-
-def _report_page(report: Report, *, reveal_form: RevealForm | None = None, revealed: str | None = None,
-                 file_form: OriginalFileForm | None = None, file_error: str | None = None,
-                 hide_form: HideMoreForm | None = None, lift_form: LiftRedactionForm | None = None,
-                 forms: dict[str, object] | None = None) -> str:
-    return render_template(
-        "verify/report.html", report=report, revealed=revealed, file_error=file_error, segments=segments,
-        reveal_form=reveal_form or RevealForm(formdata=None, prefix="reveal"),
-        file_form=file_form or OriginalFileForm(formdata=None),
-        hide_form=hide_form or HideMoreForm(formdata=None, prefix="hide"),
-        lift_form=lift_form or _lift_form(report),
-        **review_context(report, forms or {}),
-    )
-
-
 @bp.post("/reports/<public_id>/redactions")
 @roles_required(*VERIFIERS)
 def correct_redactions(public_id: str) -> Response | tuple[str, int]:
     """Hide more, or lift a redaction: kept as a correction (evaluation data), audited, and applied by
-    the workers on a new run of the report's pipeline."""
-    from ..audit import record
-
+    the workers on a new run of the report's pipeline. Lifting a name, a contact, an ID or a position
+    is a reveal: it needs a typed reason and is audited as one (`review.lift_redaction`)."""
     found = organisation_report(db.session, current_user, public_id) or abort(404)
     if found.erased:
-        abort(410)
+        flash(_("The originals of this report were erased; there is nothing to correct."), "error")
+        return render_report_page(found), 410
     action = request.form.get("action")
+    deadline = int(current_app.config["PIPELINE_DEADLINE_SECONDS"])
     if action == "hide":
         hide = HideMoreForm(prefix="hide")
         if not hide.validate_on_submit():
-            return _report_page(found, hide_form=hide), 422
-        corrections = [RedactionCorrection(report=found, actor_id=current_user.id, kind="add",
-                                           entity_type=hide.entity_type.data or "OTHER",
-                                           surface=(hide.surface.data or "").strip())]
-        detail: dict[str, str | int] = {"kind": "add", "type": hide.entity_type.data or "OTHER"}
+            return render_report_page(found, hide_form=hide), 422
+        hide_words(db.session, found, current_user, hide.surface.data or "", hide.entity_type.data or "OTHER",
+                   rerun_within=deadline)
     elif action == "lift":
-        lift = _lift_form(found, formdata=True)
+        lift = lift_form(found, formdata=True)
         if not lift.validate_on_submit():
-            return _report_page(found, lift_form=lift), 422
-        placeholder = lift.placeholder.data or ""
-        surfaces = (found.redaction_map or {}).get(placeholder, [])
-        kind = PLACEHOLDER.fullmatch(placeholder)
-        corrections = [RedactionCorrection(report=found, actor_id=current_user.id, kind="remove",
-                                           entity_type=kind.group(1) if kind else "OTHER", surface=surface)
-                       for surface in surfaces]
-        detail = {"kind": "remove", "placeholder": placeholder, "occurrences": len(surfaces)}
+            return render_report_page(found, lift=lift), 422
+        try:
+            lift_redaction(db.session, found, current_user, lift.placeholder.data or "", lift.reason.data,
+                           rerun_within=deadline)
+        except ReviewError as exc:
+            db.session.rollback()
+            lift.reason.errors = [str(exc)]
+            return render_report_page(found, lift=lift), 422
     else:
         abort(400)
-    db.session.add_all(corrections)
-    owe_work(db.session, found, current_app.config["PIPELINE_DEADLINE_SECONDS"])
-    record(AuditAction.ANONYMIZATION_CORRECTED.value, actor=current_user, target_type="report",
-           target_id=found.public_id, detail=detail)
     db.session.commit()
     dispatch_report(found.id)
     flash(_("Your correction was saved; the anonymized account is being made again."), "info")
     return redirect(url_for("verify.report", public_id=found.public_id))
-
-
-
-
-def report_page(report: Report, forms: dict[str, object]) -> str:
-    """The report page with some of its review forms as submitted (errors and what was typed)."""
-    return _report_page(report, forms=forms)
 
 
 @bp.route("/reports/<public_id>")
@@ -236,7 +208,7 @@ def report(public_id: str) -> str:
     found = organisation_report(db.session, current_user, public_id) or abort(404)
     if note_activity(found, current_user):
         db.session.commit()  # the claimant reading their report keeps the claim from expiring
-    return _report_page(found)
+    return render_report_page(found)
 
 
 @bp.post("/reports/<public_id>/reveal")
@@ -248,15 +220,15 @@ def reveal(public_id: str) -> tuple[str, int] | str:
     found = organisation_report(db.session, current_user, public_id) or abort(404)
     form = RevealForm(prefix="reveal")
     if not form.validate_on_submit():
-        return _report_page(found, reveal_form=form), 422
+        return render_report_page(found, reveal_form=form), 422
     if found.erased:
         flash(_("The originals of this report were erased; there is nothing to reveal."), "error")
-        return _report_page(found), 410
+        return render_report_page(found), 410
     record(AuditAction.REPORT_REVEALED.value, actor=current_user, target_type="report", target_id=found.public_id,
            detail={"fields": form.what.data, "reason": (form.reason.data or "").strip()})
     db.session.commit()
     log.info("report %s: originals (%s) revealed to a verifier", found.id, form.what.data)
-    return _report_page(found, revealed=form.what.data)
+    return render_report_page(found, revealed=form.what.data)
 
 
 def _file_response(chunks: Iterator[bytes], mimetype: str) -> FlaskResponse:
@@ -282,7 +254,13 @@ INLINE_TYPES = frozenset({"image/jpeg", "image/png"})
 @bp.route("/reports/<public_id>/files/<file_id>/copy")
 @roles_required(*VERIFIERS)
 def derivative_file(public_id: str, file_id: str) -> FlaskResponse:
-    """The worker-made copy of a file (no metadata, faces in photos covered): what verifiers see."""
+    """The worker-made copy of a file (no metadata, faces in photos covered): what verifiers see.
+
+    Every copy served is audited, a photo shown in the page as much as a download: a copy still
+    shows what the file shows (a PDF keeps its pages, a video the faces in it), and the endpoint
+    cannot tell an <img> from a saved file. The entry is written before the first byte is sent.
+    """
+    from ..audit import record
     from ..media import read_derivative
 
     found = organisation_report(db.session, current_user, public_id) or abort(404)
@@ -291,8 +269,13 @@ def derivative_file(public_id: str, file_id: str) -> FlaskResponse:
         abort(404)
     media_type = attachment.derivative_media_type
     inline = media_type in INLINE_TYPES
-    response = _file_response(read_derivative(current_app.config, attachment),
-                              media_type if inline else "application/octet-stream")
+    chunks = read_derivative(current_app.config, attachment)
+    record(AuditAction.COPY_SERVED.value, actor=current_user, target_type="attachment",
+           target_id=attachment.public_id,
+           detail={"report": found.public_id, "copy": media_type, "sha256": attachment.derivative_sha256 or "",
+                   "shown": "inline" if inline else "download"})
+    db.session.commit()
+    response = _file_response(chunks, media_type if inline else "application/octet-stream")
     extension = ALLOWED_TYPES.get(media_type, "bin").lower()
     disposition = "inline" if inline else "attachment"
     response.headers["Content-Disposition"] = f'{disposition}; filename="copy-{attachment.sha256[:12]}.{extension}"'
@@ -313,7 +296,7 @@ def original_file(public_id: str, file_id: str) -> FlaskResponse | tuple[str, in
     attachment = next((a for a in found.attachments if a.public_id == file_id), None) or abort(404)
     form = OriginalFileForm()
     if not form.validate_on_submit():
-        return _report_page(found, file_form=form, file_error=file_id), 422
+        return render_report_page(found, file_form=form, file_error=file_id), 422
     if attachment.status == AttachmentStatus.ERASED or found.erased:
         abort(410)
     record(AuditAction.ORIGINAL_DOWNLOADED.value, actor=current_user, target_type="attachment",
