@@ -16,9 +16,11 @@ import base64
 import binascii
 import hashlib
 import hmac
+import io
 import os
 import secrets
 import struct
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -317,3 +319,118 @@ def open_sealed_file(source: IO[bytes], data_key: bytes, aad: bytes) -> Iterator
             return
         current = following
         index += 1
+
+
+SPOOL_AAD = b"intake upload spool"
+
+
+class SealedSpool:
+    """Where an upload waits while the request is parsed: a temporary file sealed in chunks (like a
+    stored file) under a random key that exists only in this object, so the plaintext never reaches
+    a disk and the file, unlinked from the start, is noise once the object is gone.
+
+    Werkzeug writes the part into it, seeks to the start and hands it on; whoever stores the
+    upload then reads it front to back. Only those moves are supported (and a seek to the end to
+    learn the size): anything else raises `io.UnsupportedOperation`.
+    """
+
+    def __init__(self, directory: str | None = None) -> None:
+        self._key = new_data_key()
+        self._file: IO[bytes] = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 (closed by close())
+        self._writer: SealedFileWriter | None = SealedFileWriter(self._file, self._key, SPOOL_AAD)
+        self._reader: Iterator[bytes] | None = None
+        self._pending = b""
+        self._size = 0
+        self._position = 0
+        self.closed = False
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return self._writer is not None
+
+    def seekable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        if self._writer is None:
+            raise io.UnsupportedOperation("the spool is written once, front to back, before it is read")
+        chunk = bytes(data)
+        self._writer.write(chunk)
+        self._size += len(chunk)
+        self._position = self._size
+        return len(chunk)
+
+    def flush(self) -> None:
+        pass
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET and offset == 0:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+            self._file.seek(0)
+            self._reader = open_sealed_file(self._file, self._key, SPOOL_AAD)
+            self._pending = b""
+            self._position = 0
+            return 0
+        if whence == io.SEEK_END and offset == 0:
+            self.seek(0)
+            self._reader = iter(())
+            self._position = self._size
+            return self._size
+        if whence == io.SEEK_CUR and offset == 0:
+            return self._position
+        raise io.UnsupportedOperation("the spool is read front to back")
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self._reader is None:
+            self.seek(0)
+        assert self._reader is not None
+        want = self._size if size is None or size < 0 else size
+        parts = [self._pending]
+        have = len(self._pending)
+        while have < want:
+            chunk = next(self._reader, None)
+            if chunk is None:
+                break
+            parts.append(chunk)
+            have += len(chunk)
+        data = b"".join(parts)
+        out, self._pending = data[:want], data[want:]
+        self._position += len(out)
+        return out
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        line = bytearray()
+        while size is None or size < 0 or len(line) < size:
+            byte = self.read(1)
+            if not byte:
+                break
+            line += byte
+            if byte == b"\n":
+                break
+        return bytes(line)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._writer = None
+            self._reader = None
+            self._key = b""
+            self._file.close()
+
+    def __enter__(self) -> SealedSpool:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
