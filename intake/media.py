@@ -139,7 +139,7 @@ def read_original(config: dict[str, Any], attachment: Attachment) -> Iterator[by
 
     Raises FileNotFoundError, crypto.SealBroken or crypto.DataKeyUnavailable (erased).
     """
-    key = attachment.data_key.plain()
+    key = _file_key(attachment)
     with open(stored_path(config, attachment), "rb") as handle:
         yield from crypto.open_sealed_file(handle, key, file_aad(attachment.storage_name))
 
@@ -162,6 +162,15 @@ class UploadRequest(Request):
         if total_content_length is not None and total_content_length <= IN_MEMORY_UPLOAD_BYTES:
             return io.BytesIO()
         return crypto.SealedSpool()  # type: ignore[return-value]
+
+
+def _file_key(attachment: Attachment) -> bytes:
+    """The key of an attachment's files, released only if its row is where it was sealed: the row's
+    document opens bound to its report and uploader, and its key is its report's (a file row moved
+    to another report in the database raises crypto.SealBroken)."""
+    key = attachment.data_key_for_sealing().plain()
+    attachment.sealed_document()
+    return key
 
 
 def _display_name(filename: str | None) -> str:
@@ -276,7 +285,7 @@ def read_derivative(config: dict[str, Any], attachment: Attachment) -> Iterator[
     """The worker-made copy's bytes, chunk by chunk (see `read_original`)."""
     if attachment.derivative_storage_name is None:
         raise FileNotFoundError("no derivative")
-    key = attachment.data_key.plain()
+    key = _file_key(attachment)
     with open(derivative_path(config, attachment), "rb") as handle:
         yield from crypto.open_sealed_file(handle, key, file_aad(attachment.derivative_storage_name))
 
@@ -382,8 +391,7 @@ def settle_stash(session: Session, config: dict[str, Any], report: Report, repor
         if attachment.sha256 in have:
             discard_upload(session, config, attachment)
             continue
-        attachment.stash_key = None
-        report.attachments.append(attachment)
+        attachment.rebind(report)
         have.add(attachment.sha256)
         attached += 1
     return attached

@@ -199,23 +199,58 @@ class SealedRow:
         raise NotImplementedError
 
     def _aad(self) -> bytes:
+        """What the sealed document is bound to: its table, its row and its report (and through the
+        report its organisation and reporter). A document copied into another row, or a row given
+        another report, reporter or organisation in the database, no longer opens (`SealBroken`)."""
+        return f"intake:{self.__tablename__}:{self.seal_row_id()}:{self.seal_context()}".encode()  # type: ignore[attr-defined]
+
+    def legacy_aad(self) -> bytes:
+        """What documents were bound to before migration 0015d: the table only."""
         return f"intake:{self.__tablename__}".encode()  # type: ignore[attr-defined]
+
+    def seal_row_id(self) -> str:
+        """The row's random identity: its public id, or `seal_id` where it has none (set once)."""
+        name = "public_id" if "public_id" in inspect(type(self)).columns else "seal_id"
+        value = getattr(self, name)
+        if value is None:
+            value = new_public_id()
+            setattr(self, name, value)
+        return str(value)
+
+    def seal_context(self) -> str:
+        """The report the row belongs to (rows of a report); see `Report.seal_context`."""
+        report = getattr(self, "report", None)
+        if report is None:
+            raise crypto.SealBroken("a sealed row of a report without its report")
+        return str(report.seal_context())
 
     def sealed_document(self) -> dict[str, Any]:
         state = self.__dict__.get("_sealed_state")
         blob = self.sealed
-        if state is not None and (state[2] or state[1] is blob):
+        if state is not None and state[2]:
+            return state[0]  # type: ignore[no-any-return]
+        # Nothing sealed yet (a new row), or opened already from these very bytes, bound as the row
+        # is bound now.
+        aad = None if blob is None else self._aad()
+        if state is not None and state[1] is blob and state[3] == aad:
             return state[0]  # type: ignore[no-any-return]
         document: dict[str, Any] = {}
         if blob is not None:
+            assert aad is not None
             key = self.data_key_for_sealing().plain()
-            document = json.loads(crypto.unseal(key, bytes(blob), self._aad()))
-        self.__dict__["_sealed_state"] = (document, blob, False)
+            try:
+                document = json.loads(crypto.unseal(key, bytes(blob), aad))
+            except crypto.SealBroken:
+                raise crypto.SealBroken(
+                    f"a sealed {self.__tablename__} document does not open in its row: altered, or moved "  # type: ignore[attr-defined]
+                    "from another row, report or reporter"
+                ) from None
+        self.__dict__["_sealed_state"] = (document, blob, False, aad)
         return document
 
     def mark_sealed_changed(self) -> None:
         document = self.sealed_document()
-        self.__dict__["_sealed_state"] = (document, self.sealed, True)
+        self.__dict__["_sealed_state"] = (document, self.sealed, True, None)
         if inspect(self).persistent:
             flag_modified(self, "sealed")
 
@@ -225,9 +260,10 @@ class SealedRow:
             return
         key = self.data_key_for_sealing().plain()
         payload = json.dumps(state[0], ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-        blob = crypto.seal(key, payload.encode(), self._aad())
+        aad = self._aad()
+        blob = crypto.seal(key, payload.encode(), aad)
         self.sealed = blob
-        self.__dict__["_sealed_state"] = (state[0], blob, False)
+        self.__dict__["_sealed_state"] = (state[0], blob, False, aad)
 
 
 @event.listens_for(Session, "before_flush")
@@ -547,6 +583,12 @@ class Report(SealedRow, Base):
             self.data_key = DataKey.create()
         return self.data_key
 
+    def seal_context(self) -> str:
+        """What every sealed value of the report is bound to: the report, its organisation and its
+        reporter (a report given to another reporter in the database does not open for them)."""
+        reporter_id = self.reporter_id if self.reporter_id is not None else self.reporter.id
+        return f"report:{self.seal_row_id()}:org:{self.organisation_id}:reporter:{reporter_id}"
+
     @property
     def erased(self) -> bool:
         """Its data key was erased: what was sealed (narrative, exact place, identities, files) is gone."""
@@ -716,7 +758,25 @@ class Attachment(SealedRow, Base):
     report: Mapped[Report | None] = relationship(back_populates="attachments")
 
     def data_key_for_sealing(self) -> DataKey:
+        # A report's files are sealed with its data key: a file row moved to another report is refused.
+        if self.report is not None and self.report.data_key is not self.data_key:
+            raise crypto.SealBroken("an attachment that is not sealed with its report's key")
         return self.data_key
+
+    def seal_context(self) -> str:
+        """Bound to its report once it has one (`rebind` when a kept upload joins its report), and
+        before that to its uploader's stash."""
+        if self.report is not None:
+            return self.report.seal_context()
+        uploader = self.uploaded_by_id
+        return f"stash:org:{self.organisation_id}:uploader:{uploader}"
+
+    def rebind(self, report: Report) -> None:
+        """A kept upload joins its report: its document is opened where it was and sealed again
+        bound to the report (at the next flush)."""
+        self.mark_sealed_changed()  # opened as it is bound now; sealed again at the flush
+        self.stash_key = None
+        report.attachments.append(self)
 
 
 class RedactionCorrection(SealedRow, Base):
@@ -978,6 +1038,9 @@ class Incident(SealedRow, Base):
             self.data_key = DataKey.create()
         return self.data_key
 
+    def seal_context(self) -> str:
+        return f"org:{self.organisation_id}"
+
     @property
     def reconciled(self) -> bool:
         return self.reconciled_at is not None
@@ -1018,3 +1081,13 @@ class DuplicateSuggestion(Base):
 
     report: Mapped[Report] = relationship(foreign_keys=[report_id])
     candidate: Mapped[Report] = relationship(foreign_keys=[candidate_id])
+
+
+# ---- sealing bound to row and report (issue 12, item 11; migration 0015d) ------------------------
+
+# Sealed rows without a public id get a random one of their own, named in their seal's associated
+# data (see `SealedRow._aad`): an integer id is only known after the INSERT, and the document is
+# sealed before it.
+for _sealed_table in (Victim, Witness, Link, RedactionCorrection, StateTransition, Assessment, ReviewComment):
+    _sealed_table.seal_id = mapped_column(  # type: ignore[attr-defined]
+        "seal_id", String(36), default=new_public_id, info=P)

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from . import crypto
 from .accounts import SUBMITTING_ROLES, TOKEN_USE_RESOLUTION, TokenHolder, can_submit, holder_of_token, token_digest
 from .enums import Channel, Role
-from .models import DataKey, Report, Submission, User, new_public_id, utcnow
+from .models import ApiToken, DataKey, Report, Submission, User, new_public_id, utcnow
 from .schema import ReportIn
 
 JOURNAL: Table = Submission.__table__  # type: ignore[assignment]
@@ -48,8 +48,31 @@ class Accepted:
     echo: str | None = None
 
 
-def _aad(public_id: str) -> bytes:
+def _aad(public_id: str, binding: str) -> bytes:
+    """A journal row's payload is bound to its public id and to who sent it: `reporter:<id>`, or
+    `token:<digest>` on the API's one-statement path, where the reporter is known only to the
+    database (the token is theirs alone). A row given another reporter does not open."""
+    return b"intake submission\x00" + public_id.encode() + b"\x00" + binding.encode()
+
+
+def legacy_aad(public_id: str) -> bytes:
+    """What journal rows were bound to before migration 0015d: the public id only."""
     return b"intake submission\x00" + public_id.encode()
+
+
+def _open_payload(session: Session, entry: Submission, plain: bytes) -> bytes:
+    """The journalled report, if the row is still its sender's (see `_aad`)."""
+    assert entry.payload is not None
+    try:
+        return crypto.unseal(plain, entry.payload, _aad(entry.public_id, f"reporter:{entry.reporter_id}"))
+    except crypto.SealBroken:
+        pass
+    for digest in session.scalars(select(ApiToken.token_hash).where(ApiToken.user_id == entry.reporter_id)):
+        try:
+            return crypto.unseal(plain, entry.payload, _aad(entry.public_id, f"token:{digest}"))
+        except crypto.SealBroken:
+            continue
+    raise crypto.SealBroken("a journalled submission does not open in its row: altered, or moved to another reporter")
 
 
 _ACCEPT_COLUMNS = ("public_id", "receipt_code", "organisation_id", "reporter_id", "channel", "submission_id",
@@ -77,7 +100,7 @@ _EXISTING = select(JOURNAL.c.public_id, JOURNAL.c.receipt_code, JOURNAL.c.receiv
 )
 
 
-def _sealed(data: ReportIn, channel: Channel, submission_id: str) -> tuple[dict[str, Any], str]:
+def _sealed(data: ReportIn, channel: Channel, submission_id: str, binding: str) -> tuple[dict[str, Any], str]:
     """A journal row's values but for its reporter and organisation (the report sealed under a new
     data key, its public id, and the time it is received, also when the relay's next pass is due),
     and the report as JSON, as it was sealed."""
@@ -91,7 +114,7 @@ def _sealed(data: ReportIn, channel: Channel, submission_id: str) -> tuple[dict[
         "channel": channel,
         "submission_id": submission_id,
         "received_at": now,
-        "payload": crypto.seal(plain, echo.encode(), _aad(public_id)),
+        "payload": crypto.seal(plain, echo.encode(), _aad(public_id, binding)),
         "key_wrapped": keyring.wrap(plain),
         "master_key_id": keyring.primary_id,
         "due_at": now,
@@ -116,7 +139,7 @@ def accept(connection: Connection, reporter_id: int, organisation_id: int, data:
     """
     from .reports import new_receipt_code
 
-    sealed, echo = _sealed(data, channel, submission_id)
+    sealed, echo = _sealed(data, channel, submission_id, f"reporter:{reporter_id}")
     values = {**sealed, "organisation_id": organisation_id, "reporter_id": reporter_id}
     for _attempt in range(5):
         try:
@@ -177,7 +200,7 @@ def accept_with_token(engine: Engine, token: str, data: ReportIn, channel: Chann
             if holder is None or not can_submit(holder):
                 return holder, None
             return holder, accept(connection, holder.user_id, holder.organisation_id, data, channel, submission_id)
-    sealed, echo = _sealed(data, channel, submission_id)
+    sealed, echo = _sealed(data, channel, submission_id, f"token:{digest}")
     # Only what the statement names (the journal row is due at once, no attempt made yet).
     values = {name: sealed[name] for name in ("public_id", "submission_id", "received_at", "payload", "key_wrapped",
                                               "master_key_id")}
@@ -258,7 +281,7 @@ def file_submission(session: Session, entry: Submission, deadline_seconds: int) 
     if entry.payload is None or entry.key_wrapped is None:
         raise crypto.DataKeyUnavailable("this submission holds no report to file")
     plain = crypto.active_keyring().unwrap(entry.key_wrapped)
-    data = ReportIn.model_validate_json(crypto.unseal(plain, entry.payload, _aad(entry.public_id)))
+    data = ReportIn.model_validate_json(_open_payload(session, entry, plain))
     data_key = DataKey(wrapped=entry.key_wrapped, master_key_id=entry.master_key_id)
     data_key.__dict__["_plain"] = plain
     report = _build(data, reporter, entry.channel, entry.submission_id, deadline_seconds, data_key)
