@@ -76,7 +76,9 @@ def _rewrite_tables(database_url: str) -> None:
             if database_url.startswith("sqlite"):
                 conn.execute(text("VACUUM"))
             else:
-                tables = "reports, victims, witnesses, links, attachments, users, state_transitions"
+                # data_keys and submissions: their master-wrapped keys went under erasure epochs (0015d).
+                tables = ("reports, victims, witnesses, links, attachments, users, state_transitions, data_keys, "
+                          "submissions")
                 conn.execute(text(f"VACUUM FULL {tables}"))
     finally:
         engine.dispose()

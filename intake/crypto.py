@@ -247,6 +247,22 @@ def unseal(data_key: bytes, blob: bytes, aad: bytes) -> bytes:
         raise SealBroken("sealed value does not open: altered, or not sealed with this key") from None
 
 
+EPOCH_WRAP_AAD = b"intake data key under an erasure epoch"
+
+
+def wrap_under_epoch(kek: bytes, data_key: bytes) -> bytes:
+    """A data key wrapped by an erasure epoch's key-encryption key (AES-256-GCM). (Each epoch has
+    its own KEK, so a wrapped key moved to another epoch does not open.)"""
+    return seal(kek, data_key, EPOCH_WRAP_AAD)
+
+
+def unwrap_under_epoch(kek: bytes, wrapped: bytes) -> bytes:
+    try:
+        return unseal(kek, wrapped, EPOCH_WRAP_AAD)
+    except SealBroken:
+        raise DataKeyUnavailable("this data key does not open with its epoch's key") from None
+
+
 def _chunk_nonce(prefix: bytes, index: int, last: bool) -> bytes:
     return prefix + struct.pack(">I", index) + (b"\x01" if last else b"\x00")
 

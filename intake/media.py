@@ -55,7 +55,30 @@ def _files_after_commit(session: Session) -> None:
     """New files are now recorded; files whose rows were deleted go from the disk too."""
     session.info.pop("new_upload_paths", None)
     for path in session.info.pop("removed_upload_paths", []):
-        Path(path).unlink(missing_ok=True)
+        overwrite_and_unlink(Path(path))
+
+
+def overwrite_and_unlink(path: Path) -> None:
+    """Overwrite a removed file's bytes in place with zeros, then unlink it.
+
+    The file is sealed and its key is destroyed with it; overwriting means the ciphertext does not
+    linger in free blocks either. On a journaling or copy-on-write filesystem (btrfs, ZFS, some
+    ext4 modes), in snapshots and behind an SSD's wear levelling the old blocks may survive: there
+    the erased key, not the overwrite, is what makes them unreadable.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except FileNotFoundError:
+        return
+    try:
+        remaining = os.fstat(fd).st_size
+        zeros = bytes(min(CHUNK, remaining))
+        while remaining > 0:
+            remaining -= os.write(fd, zeros[:remaining])
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    path.unlink(missing_ok=True)
 
 
 def _files_after_rollback(session: Session) -> None:

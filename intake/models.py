@@ -32,6 +32,7 @@ from sqlalchemy import (
     event,
     false,
     inspect,
+    select,
     text,
 )
 from sqlalchemy import Enum as SAEnum
@@ -115,18 +116,76 @@ class Timestamp(TypeDecorator[dt.datetime]):
         return value
 
 
+class KeyEpoch(Base):
+    """An erasure epoch: the key-encryption key (KEK) that wraps the data keys made on one day,
+    itself wrapped by the master keys. Erasing a report destroys its epoch's KEK after wrapping the
+    epoch's other data keys under a new one (`keys.shred_epochs`): the erased data key, wherever an
+    old copy of its wrapped bytes survives (a dead row version, the WAL), no longer unwraps. The
+    only bytes erasure must then remove from the disk are the few rows of this table."""
+
+    __tablename__ = "key_epochs"
+    # Ids never reused (SQLite would reuse the highest after a delete): a process that kept a
+    # shredded epoch in memory must meet the foreign key, not a new epoch under the same id.
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Random, never reused: what a process that keeps an epoch in memory checks it against.
+    uid: Mapped[str] = mapped_column(String(36), unique=True)
+    period: Mapped[dt.date] = mapped_column(Date, index=True)
+    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
+    master_key_id: Mapped[str] = mapped_column(String(16), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow)
+
+    @classmethod
+    def create(cls, period: dt.date, keyring: crypto.Keyring | None = None) -> KeyEpoch:
+        keyring = keyring or crypto.active_keyring()
+        plain = crypto.new_data_key()
+        epoch = cls(uid=new_public_id(), period=period, wrapped=keyring.wrap(plain), master_key_id=keyring.primary_id)
+        epoch.__dict__["_plain"] = plain
+        return epoch
+
+    @classmethod
+    def current(cls, session: Session) -> KeyEpoch:
+        """Today's epoch, made by the first key of the day (two made at once are both valid)."""
+        today = utcnow().date()
+        with session.no_autoflush:
+            epoch = session.scalar(select(cls).where(cls.period == today).order_by(cls.id.desc()).limit(1))
+        if epoch is None:
+            epoch = cls.create(today)
+            session.add(epoch)
+        return epoch
+
+    def plain(self) -> bytes:
+        cached = self.__dict__.get("_plain")
+        if cached is None:
+            cached = self.__dict__["_plain"] = crypto.active_keyring().unwrap(self.wrapped)
+        return bytes(cached)
+
+
 class DataKey(Base):
-    """One report's data key, stored only wrapped by a master key. Erasing it (wrapped = NULL)
-    makes everything sealed with it unreadable, in this database and in every copy of it."""
+    """One report's data key, stored only wrapped by its erasure epoch's KEK (or, from before
+    migration 0015d, by a master key). Erasing it (wrapped = NULL) and then its epoch's KEK makes
+    everything sealed with it unreadable, in this database and in every copy of it."""
 
     __tablename__ = "data_keys"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     wrapped: Mapped[bytes | None] = mapped_column(LargeBinary)
     # Which master key wrapped it (a fingerprint, not the key): what a rotation still has to rewrap.
+    # NULL for a key wrapped by its epoch's KEK (the epoch names its master key).
     master_key_id: Mapped[str | None] = mapped_column(String(16), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow)
     erased_at: Mapped[dt.datetime | None] = mapped_column(Timestamp())
+    epoch_id: Mapped[int | None] = mapped_column(ForeignKey("key_epochs.id"), index=True)
+    epoch: Mapped[KeyEpoch | None] = relationship()
+
+    def wrap_under(self, epoch: KeyEpoch, plain: bytes | None = None) -> None:
+        """Wrap this key under `epoch`'s KEK (a new key at its first flush, or in a shredding)."""
+        plain = plain if plain is not None else self.plain()
+        self.epoch = epoch
+        self.wrapped = crypto.wrap_under_epoch(epoch.plain(), plain)
+        self.master_key_id = None
+        self.__dict__["_plain"] = plain
 
     @classmethod
     def create(cls, keyring: crypto.Keyring | None = None) -> DataKey:
@@ -147,7 +206,13 @@ class DataKey(Base):
             return bytes(cached)
         if self.wrapped is None:
             raise crypto.DataKeyUnavailable("this report's data key was erased")
-        plain = crypto.active_keyring().unwrap(self.wrapped)
+        if self.epoch_id is not None or self.epoch is not None:
+            epoch = self.epoch
+            if epoch is None:
+                raise crypto.DataKeyUnavailable("this data key's epoch key was destroyed")
+            plain = crypto.unwrap_under_epoch(epoch.plain(), self.wrapped)
+        else:
+            plain = crypto.active_keyring().unwrap(self.wrapped)
         self.__dict__["_plain"] = plain
         return plain
 
@@ -430,6 +495,8 @@ class Submission(Base):
     payload: Mapped[bytes | None] = mapped_column(LargeBinary, info={"sensitivity": "sealed"})
     key_wrapped: Mapped[bytes | None] = mapped_column(LargeBinary, info=P)
     master_key_id: Mapped[str | None] = mapped_column(String(16), info=P)
+    # The erasure epoch whose KEK wraps `key_wrapped` (see KeyEpoch); NULL once filed.
+    key_epoch_id: Mapped[int | None] = mapped_column(ForeignKey("key_epochs.id"), index=True, info=P)
     report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id", ondelete="SET NULL"), unique=True,
                                                   info=P)
     # When the relay should dispatch its filing (again); NULL once filed.
@@ -1091,3 +1158,19 @@ class DuplicateSuggestion(Base):
 for _sealed_table in (Victim, Witness, Link, RedactionCorrection, StateTransition, Assessment, ReviewComment):
     _sealed_table.seal_id = mapped_column(  # type: ignore[attr-defined]
         "seal_id", String(36), default=new_public_id, info=P)
+
+
+# ---- erasure epochs (issue 12, item 10; migration 0015d) -----------------------------------------
+
+
+@event.listens_for(Session, "before_flush")
+def _wrap_new_keys_under_epoch(session: Session, _context: Any, _instances: Any) -> None:
+    """New data keys (made master-wrapped by `DataKey.create`, or sealed just now) are wrapped under
+    today's erasure epoch before they are first written. Registered after `_seal_before_flush`."""
+    fresh = [obj for obj in session.new if isinstance(obj, DataKey) and obj.epoch_id is None
+             and obj.epoch is None and obj.wrapped is not None]
+    if not fresh:
+        return
+    epoch = KeyEpoch.current(session)
+    for key in fresh:
+        key.wrap_under(epoch)

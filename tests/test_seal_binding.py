@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import select, text, update
+from sqlalchemy import create_engine, select, text, update
 
+from intake import crypto
 from intake.cli import alembic_config, upgrade_database
 from intake.crypto import SealBroken
 from intake.enums import Role
@@ -163,13 +164,14 @@ def test_the_migration_reseals_what_was_bound_to_its_table_and_is_idempotent(
     config = alembic_config(url)
     config.attributes["key_source"] = app.extensions["intake_keys"]
     command.downgrade(config, "0014")
-    with app.app_context():
-        legacy = db.session.scalar(select(Report))
-        assert legacy is not None
-        db.session.execute(text("SELECT 1"))  # the table-only binding no longer opens with today's code
-        with pytest.raises(SealBroken):
-            _ = legacy.narrative
-        db.session.remove()
+    # At 0014: documents bound to their tables only, data keys wrapped by the master key.
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        sealed, wrapped = conn.execute(text(
+            "SELECT r.sealed, k.wrapped FROM reports r JOIN data_keys k ON k.id = r.data_key_id")).first()
+    engine.dispose()
+    keyring = app.extensions["intake_keys"].keyring()
+    assert crypto.unseal(keyring.unwrap(wrapped), sealed, b"intake:reports")
     upgrade_database(url, app=app)
     everything_reads()
     command.stamp(alembic_config(url), "0014")

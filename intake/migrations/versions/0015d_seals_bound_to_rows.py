@@ -1,7 +1,12 @@
-"""seals bound to their row, report and reporter
+"""seals bound to their row, report and reporter; data keys under erasure epochs
 
 Revision ID: 0015d
 Revises: 0014
+
+Erasure epochs (`key_epochs`): every live data key, and every journalled submission's key, is
+wrapped again under the key-encryption key of an epoch (one per day the key was made), itself
+wrapped by the master keys; `intake db upgrade` then rewrites the tables, so the master-wrapped
+copies do not stay behind as old row versions.
 
 Every sealed document was bound (in its AES-GCM associated data) to its table only; it is sealed
 again bound to its row, its report, the report's organisation and its reporter (see
@@ -12,12 +17,15 @@ changes nothing. Run it through `intake db upgrade`, which supplies the master k
 """
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
+
+import intake.models
 
 # revision identifiers, used by Alembic.
 revision: str = '0015d'
@@ -46,17 +54,30 @@ def _legacy(table: str) -> bytes:
 
 
 class _Keys:
-    """Data keys by id, unwrapped once (None for an erased key)."""
+    """Data keys by id, unwrapped once (None for an erased key); master-wrapped or under an epoch."""
 
     def __init__(self, conn: sa.Connection, keyring: Any) -> None:
         self.conn = conn
         self.keyring = keyring
         self.plain: dict[int, bytes | None] = {}
+        self.epochs: dict[int, bytes] = {}
+
+    def unwrap(self, wrapped: bytes, epoch_id: int | None) -> bytes:
+        from intake import crypto
+
+        if epoch_id is None:
+            return bytes(self.keyring.unwrap(wrapped))
+        if epoch_id not in self.epochs:
+            kek = self.conn.execute(sa.text("SELECT wrapped FROM key_epochs WHERE id = :i"),
+                                    {"i": epoch_id}).scalar_one()
+            self.epochs[epoch_id] = self.keyring.unwrap(bytes(kek))
+        return crypto.unwrap_under_epoch(self.epochs[epoch_id], wrapped)
 
     def get(self, key_id: int) -> bytes | None:
         if key_id not in self.plain:
-            wrapped = self.conn.execute(sa.text("SELECT wrapped FROM data_keys WHERE id = :i"), {"i": key_id}).scalar()
-            self.plain[key_id] = None if wrapped is None else self.keyring.unwrap(bytes(wrapped))
+            row = self.conn.execute(sa.text("SELECT wrapped, epoch_id FROM data_keys WHERE id = :i"),
+                                    {"i": key_id}).one()
+            self.plain[key_id] = None if row.wrapped is None else self.unwrap(bytes(row.wrapped), row.epoch_id)
         return self.plain[key_id]
 
 
@@ -141,13 +162,13 @@ def _binding(table: str, row: dict[str, Any]) -> tuple[str, bytes, bytes]:
     return row["row_id"], _legacy(table), _aad(table, row["row_id"], context)
 
 
-def _rebind_journal(conn: sa.Connection, keyring: Any, forward: bool) -> None:
+def _rebind_journal(conn: sa.Connection, keys: _Keys, forward: bool) -> None:
     """Submissions accepted and not filed yet: bound to their reporter as well as their public id."""
     from intake import crypto
 
-    for row in _batches(conn, "SELECT t.id, t.public_id, t.reporter_id, t.payload, t.key_wrapped "
+    for row in _batches(conn, "SELECT t.id, t.public_id, t.reporter_id, t.payload, t.key_wrapped, t.key_epoch_id "
                               "FROM submissions t WHERE t.payload IS NOT NULL AND t.key_wrapped IS NOT NULL"):
-        key = keyring.unwrap(bytes(row["key_wrapped"]))
+        key = keys.unwrap(bytes(row["key_wrapped"]), row["key_epoch_id"])
         legacy = b"intake submission\x00" + row["public_id"].encode()
         bound = legacy + b"\x00" + f"reporter:{row['reporter_id']}".encode()
         old, new = (legacy, bound) if forward else (bound, legacy)
@@ -167,6 +188,84 @@ def _has_rows(conn: sa.Connection) -> bool:
     )).scalar())
 
 
+def _create_epochs(conn: sa.Connection) -> None:
+    if sa.inspect(conn).has_table('key_epochs'):
+        return  # run again
+    op.create_table(
+        'key_epochs',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('uid', sa.String(length=36), nullable=False),
+        sa.Column('period', sa.Date(), nullable=False),
+        sa.Column('wrapped', sa.LargeBinary(), nullable=False),
+        sa.Column('master_key_id', sa.String(length=16), nullable=False),
+        sa.Column('created_at', intake.models.Timestamp(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_key_epochs')),
+        sa.UniqueConstraint('uid', name=op.f('uq_key_epochs_uid')),
+        sqlite_autoincrement=True,
+    )
+    with op.batch_alter_table('key_epochs', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_key_epochs_master_key_id'), ['master_key_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_key_epochs_period'), ['period'], unique=False)
+    for table, column in (('data_keys', 'epoch_id'), ('submissions', 'key_epoch_id')):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.add_column(sa.Column(column, sa.Integer(), nullable=True))
+            batch_op.create_index(batch_op.f(f'ix_{table}_{column}'), [column], unique=False)
+            batch_op.create_foreign_key(batch_op.f(f'fk_{table}_{column}_key_epochs'), 'key_epochs', [column], ['id'])
+
+
+def _under_epochs(conn: sa.Connection, keys: _Keys) -> None:
+    """Every master-wrapped data key goes under the epoch of the day it was made."""
+    from intake import crypto
+    from intake.models import KeyEpoch, utcnow
+
+    epochs: dict[Any, tuple[int, bytes]] = {}
+
+    def epoch_for(day: Any) -> tuple[int, bytes]:
+        if day not in epochs:
+            made = KeyEpoch.create(day, keys.keyring)
+            new_id = conn.execute(sa.text(
+                "INSERT INTO key_epochs (uid, period, wrapped, master_key_id, created_at) "
+                "VALUES (:u, :p, :w, :m, :c) RETURNING id"),
+                {"u": made.uid, "p": day, "w": made.wrapped, "m": made.master_key_id, "c": utcnow()}).scalar_one()
+            epochs[day] = (new_id, made.plain())
+        return epochs[day]
+
+    def day_of(value: Any) -> dt.date:
+        # Stored in UTC; SQLite gives the text back.
+        if isinstance(value, str):
+            return dt.date.fromisoformat(value[:10])
+        return value.astimezone(dt.UTC).date() if value.tzinfo else value.date()  # type: ignore[no-any-return]
+
+    for row in _batches(conn, "SELECT t.id, t.wrapped, t.created_at FROM data_keys t "
+                              "WHERE t.wrapped IS NOT NULL AND t.epoch_id IS NULL"):
+        epoch_id, kek = epoch_for(day_of(row["created_at"]))
+        plain = keys.unwrap(bytes(row["wrapped"]), None)
+        conn.execute(sa.text("UPDATE data_keys SET wrapped = :w, epoch_id = :e, master_key_id = NULL WHERE id = :i"),
+                     {"w": crypto.wrap_under_epoch(kek, plain), "e": epoch_id, "i": row["id"]})
+    for row in _batches(conn, "SELECT t.id, t.key_wrapped, t.received_at FROM submissions t "
+                              "WHERE t.key_wrapped IS NOT NULL AND t.key_epoch_id IS NULL"):
+        epoch_id, kek = epoch_for(day_of(row["received_at"]))
+        plain = keys.unwrap(bytes(row["key_wrapped"]), None)
+        conn.execute(sa.text("UPDATE submissions SET key_wrapped = :w, key_epoch_id = :e, master_key_id = NULL "
+                             "WHERE id = :i"),
+                     {"w": crypto.wrap_under_epoch(kek, plain), "e": epoch_id, "i": row["id"]})
+
+
+def _out_of_epochs(conn: sa.Connection, keys: _Keys) -> None:
+    """Downgrade: every key back under the primary master key."""
+    for row in _batches(conn, "SELECT t.id, t.wrapped, t.epoch_id FROM data_keys t "
+                              "WHERE t.wrapped IS NOT NULL AND t.epoch_id IS NOT NULL"):
+        plain = keys.unwrap(bytes(row["wrapped"]), row["epoch_id"])
+        conn.execute(sa.text("UPDATE data_keys SET wrapped = :w, epoch_id = NULL, master_key_id = :m WHERE id = :i"),
+                     {"w": keys.keyring.wrap(plain), "m": keys.keyring.primary_id, "i": row["id"]})
+    for row in _batches(conn, "SELECT t.id, t.key_wrapped, t.key_epoch_id FROM submissions t "
+                              "WHERE t.key_wrapped IS NOT NULL AND t.key_epoch_id IS NOT NULL"):
+        plain = keys.unwrap(bytes(row["key_wrapped"]), row["key_epoch_id"])
+        conn.execute(sa.text("UPDATE submissions SET key_wrapped = :w, key_epoch_id = NULL, master_key_id = :m "
+                             "WHERE id = :i"),
+                     {"w": keys.keyring.wrap(plain), "m": keys.keyring.primary_id, "i": row["id"]})
+
+
 def upgrade() -> None:
     conn = op.get_bind()
     for table in SEAL_ID_TABLES:
@@ -174,12 +273,14 @@ def upgrade() -> None:
             continue  # run again
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.add_column(sa.Column('seal_id', sa.String(length=36), nullable=True))
+    _create_epochs(conn)
     if _has_rows(conn):
         from intake.migrations.sealing import keyring_for_sealing
 
-        keyring = keyring_for_sealing("documents bound to their rows")
-        _rebind(conn, _Keys(conn, keyring), True, _binding)
-        _rebind_journal(conn, keyring, True)
+        keys = _Keys(conn, keyring_for_sealing("documents bound to their rows, and keys under epochs"))
+        _rebind(conn, keys, True, _binding)
+        _rebind_journal(conn, keys, True)
+        _under_epochs(conn, keys)
 
 
 def downgrade() -> None:
@@ -187,9 +288,16 @@ def downgrade() -> None:
     if _has_rows(conn):
         from intake.migrations.sealing import keyring_for_sealing
 
-        keyring = keyring_for_sealing("documents bound to their tables")
-        _rebind(conn, _Keys(conn, keyring), False, _binding)
-        _rebind_journal(conn, keyring, False)
+        keys = _Keys(conn, keyring_for_sealing("documents bound to their tables"))
+        _rebind(conn, keys, False, _binding)
+        _rebind_journal(conn, keys, False)
+        _out_of_epochs(conn, keys)
+    for table, column in (('data_keys', 'epoch_id'), ('submissions', 'key_epoch_id')):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.drop_constraint(batch_op.f(f'fk_{table}_{column}_key_epochs'), type_='foreignkey')
+            batch_op.drop_index(batch_op.f(f'ix_{table}_{column}'))
+            batch_op.drop_column(column)
+    op.drop_table('key_epochs')
     for table in SEAL_ID_TABLES:
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.drop_column('seal_id')
