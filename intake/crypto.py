@@ -345,17 +345,16 @@ class SealedSpool:
     stored file) under a random key that exists only in this object, so the plaintext never reaches
     a disk and the file, unlinked from the start, is noise once the object is gone.
 
-    Werkzeug writes the part into it, seeks to the start and hands it on; whoever stores the
-    upload then reads it front to back. Only those moves are supported (and a seek to the end to
-    learn the size): anything else raises `io.UnsupportedOperation`.
+    Written front to back once (Werkzeug writes the part into it), then read like a file: any seek,
+    any read; each read decrypts and checks the one chunk it needs.
     """
 
     def __init__(self, directory: str | None = None) -> None:
         self._key = new_data_key()
         self._file: IO[bytes] = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 (closed by close())
         self._writer: SealedFileWriter | None = SealedFileWriter(self._file, self._key, SPOOL_AAD)
-        self._reader: Iterator[bytes] | None = None
-        self._pending = b""
+        self._prefix = self._writer._prefix
+        self._chunk: tuple[int, bytes] | None = None  # the chunk decrypted last: (index, plaintext)
         self._size = 0
         self._position = 0
         self.closed = False
@@ -384,42 +383,45 @@ class SealedSpool:
     def tell(self) -> int:
         return self._position
 
+    def _finish_writing(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+            self._file.flush()
+
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        if whence == io.SEEK_SET and offset == 0:
-            if self._writer is not None:
-                self._writer.close()
-                self._writer = None
-            self._file.seek(0)
-            self._reader = open_sealed_file(self._file, self._key, SPOOL_AAD)
-            self._pending = b""
-            self._position = 0
-            return 0
-        if whence == io.SEEK_END and offset == 0:
-            self.seek(0)
-            self._reader = iter(())
-            self._position = self._size
-            return self._size
-        if whence == io.SEEK_CUR and offset == 0:
-            return self._position
-        raise io.UnsupportedOperation("the spool is read front to back")
+        self._finish_writing()
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._position = base + offset
+        return self._position
+
+    def _plain_chunk(self, index: int) -> bytes:
+        if self._chunk is not None and self._chunk[0] == index:
+            return self._chunk[1]
+        count = max(1, -(-self._size // FILE_CHUNK))
+        length = min(FILE_CHUNK, self._size - index * FILE_CHUNK) if self._size else 0
+        self._file.seek(len(FILE_MAGIC) + FILE_PREFIX_BYTES + index * (FILE_CHUNK + TAG_BYTES))
+        sealed = self._file.read(length + TAG_BYTES)
+        try:
+            plain = AESGCM(self._key).decrypt(_chunk_nonce(self._prefix, index, index == count - 1), sealed,
+                                              SPOOL_AAD)
+        except InvalidTag:
+            raise SealBroken("the upload spool was altered") from None
+        self._chunk = (index, plain)
+        return plain
 
     def read(self, size: int | None = -1) -> bytes:
-        if self._reader is None:
-            self.seek(0)
-        assert self._reader is not None
-        want = self._size if size is None or size < 0 else size
-        parts = [self._pending]
-        have = len(self._pending)
-        while have < want:
-            chunk = next(self._reader, None)
-            if chunk is None:
-                break
-            parts.append(chunk)
-            have += len(chunk)
-        data = b"".join(parts)
-        out, self._pending = data[:want], data[want:]
-        self._position += len(out)
-        return out
+        self._finish_writing()
+        end = self._size if size is None or size < 0 else min(self._size, self._position + size)
+        parts: list[bytes] = []
+        while self._position < end:
+            index, within = divmod(self._position, FILE_CHUNK)
+            piece = self._plain_chunk(index)[within: within + end - self._position]
+            parts.append(piece)
+            self._position += len(piece)
+        return b"".join(parts)
 
     def readinto(self, buffer: bytearray | memoryview) -> int:
         data = self.read(len(buffer))
@@ -427,13 +429,16 @@ class SealedSpool:
         return len(data)
 
     def readline(self, size: int | None = -1) -> bytes:
+        limit = self._size if size is None or size < 0 else min(self._size, self._position + size)
         line = bytearray()
-        while size is None or size < 0 or len(line) < size:
-            byte = self.read(1)
-            if not byte:
-                break
-            line += byte
-            if byte == b"\n":
+        while self._position < limit:
+            index, within = divmod(self._position, FILE_CHUNK)
+            chunk = self._plain_chunk(index)[within: within + limit - self._position]
+            cut = chunk.find(b"\n")
+            piece = chunk if cut < 0 else chunk[: cut + 1]
+            line += piece
+            self._position += len(piece)
+            if cut >= 0:
                 break
         return bytes(line)
 
@@ -441,7 +446,7 @@ class SealedSpool:
         if not self.closed:
             self.closed = True
             self._writer = None
-            self._reader = None
+            self._chunk = None
             self._key = b""
             self._file.close()
 

@@ -131,7 +131,9 @@ def erase_report(session: Session, config: dict[str, Any], report: Report) -> in
     """Erase a report's originals for good: its data keys, sealed documents and stored files.
 
     Publishable fields (place names, date, counts, weapon) stay. Returns how many files went.
-    The caller records why in the audit log and commits; files go from the disk after commit.
+    The caller records why in the audit log and commits; files go from the disk after commit
+    (overwritten, then unlinked). The erased keys' epochs are shredded by `shred_pending`, which
+    every retention pass runs (and which a caller erasing outside retention runs after its commit).
     """
     from .media import discard_file
 

@@ -125,3 +125,19 @@ def test_the_spool_gives_back_what_was_written(tmp_path: Path) -> None:
         spool.seek(0)
         assert spool.read() == payload
         assert spool.seek(0, io.SEEK_END) == len(payload)
+        # Read like a file (an image library seeks about): any position, any length.
+        for at, size in ((65_535, 3), (131_072, 70_000), (len(payload) - 5, 100), (7, 0)):
+            spool.seek(at)
+            assert spool.read(size) == payload[at:at + size] and spool.tell() == min(len(payload), at + size)
+        spool.seek(-10, io.SEEK_END)
+        assert spool.read() == payload[-10:]
+
+
+def test_an_empty_spool_and_lines(tmp_path: Path) -> None:
+    with crypto.SealedSpool(str(tmp_path)) as empty:
+        assert empty.read() == b"" and empty.seek(0, io.SEEK_END) == 0
+    with crypto.SealedSpool(str(tmp_path)) as lines:
+        lines.write(b"first\nsecond\n" + b"x" * 70_000 + b"\nlast")
+        lines.seek(0)
+        assert lines.readline() == b"first\n" and lines.readline() == b"second\n"
+        assert len(lines.readline()) == 70_001 and lines.readline() == b"last" and lines.readline() == b""
