@@ -37,7 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.ext.hybrid import Comparator, hybrid_property
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, mapped_column, object_session, relationship
 from sqlalchemy.orm.attributes import flag_modified
 
 from . import crypto
@@ -208,6 +208,12 @@ class DataKey(Base):
             raise crypto.DataKeyUnavailable("this report's data key was erased")
         if self.epoch_id is not None or self.epoch is not None:
             epoch = self.epoch
+            if epoch is None and inspect(self).persistent:
+                # Its epoch was shredded since this row was read: it is under a new epoch now.
+                object_session(self).refresh(self)  # type: ignore[union-attr]
+                if self.wrapped is None:
+                    raise crypto.DataKeyUnavailable("this report's data key was erased")
+                epoch = self.epoch
             if epoch is None:
                 raise crypto.DataKeyUnavailable("this data key's epoch key was destroyed")
             plain = crypto.unwrap_under_epoch(epoch.plain(), self.wrapped)

@@ -139,3 +139,24 @@ def test_a_submission_written_under_a_shredded_epoch_is_written_again(app: Any, 
             got = db.session.scalar(select(Report).where(Report.public_id == public_id))
             assert got is not None and got.narrative
         db.session.remove()
+
+
+def test_a_key_read_before_its_epoch_was_shredded_still_opens(app: Any, reporter: Any) -> None:
+    """A request that read a data key row just before another process shredded its epoch opens it."""
+    from sqlalchemy.orm import Session
+
+    from intake import keys
+
+    with app.app_context():
+        report_id = file_report(reporter, locality="Early").id
+        db.session.remove()
+    with app.app_context():
+        report = db.session.get(Report, report_id)
+        assert report is not None
+        key = report.data_key
+        assert key.epoch_id is not None and "_plain" not in key.__dict__
+        with Session(db.engine) as other:
+            assert keys.shred_epoch(other, key.epoch_id)
+            other.commit()
+        assert report.narrative == NARRATIVE
+        db.session.remove()
