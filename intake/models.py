@@ -119,7 +119,7 @@ class Timestamp(TypeDecorator[dt.datetime]):
 class KeyEpoch(Base):
     """An erasure epoch: the key-encryption key (KEK) that wraps the data keys made on one day,
     itself wrapped by the master keys. Erasing a report destroys its epoch's KEK after wrapping the
-    epoch's other data keys under a new one (`keys.shred_epochs`): the erased data key, wherever an
+    epoch's other data keys under a new one (`keys.shred_epoch`): the erased data key, wherever an
     old copy of its wrapped bytes survives (a dead row version, the WAL), no longer unwraps. The
     only bytes erasure must then remove from the disk are the few rows of this table."""
 
@@ -274,10 +274,6 @@ class SealedRow:
         report its organisation and reporter). A document copied into another row, or a row given
         another report, reporter or organisation in the database, no longer opens (`SealBroken`)."""
         return f"intake:{self.__tablename__}:{self.seal_row_id()}:{self.seal_context()}".encode()  # type: ignore[attr-defined]
-
-    def legacy_aad(self) -> bytes:
-        """What documents were bound to before migration 0015d: the table only."""
-        return f"intake:{self.__tablename__}".encode()  # type: ignore[attr-defined]
 
     def seal_row_id(self) -> str:
         """The row's random identity: its public id, or `seal_id` where it has none (set once)."""

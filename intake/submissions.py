@@ -56,11 +56,6 @@ def _aad(public_id: str, binding: str) -> bytes:
     return b"intake submission\x00" + public_id.encode() + b"\x00" + binding.encode()
 
 
-def legacy_aad(public_id: str) -> bytes:
-    """What journal rows were bound to before migration 0015d: the public id only."""
-    return b"intake submission\x00" + public_id.encode()
-
-
 def _open_payload(session: Session, entry: Submission, plain: bytes) -> bytes:
     """The journalled report, if the row is still its sender's (see `_aad`)."""
     assert entry.payload is not None
