@@ -349,9 +349,14 @@ class SealedSpool:
     any read; each read decrypts and checks the one chunk it needs.
     """
 
+    # Sealed bytes are kept in memory up to this size, then moved to the temporary file: a request of
+    # many small parts holds no file descriptor per part.
+    MEMORY_BYTES = 512 * 1024
+
     def __init__(self, directory: str | None = None) -> None:
         self._key = new_data_key()
-        self._file: IO[bytes] = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 (closed by close())
+        self._directory = directory
+        self._file: IO[bytes] = io.BytesIO()
         self._writer: SealedFileWriter | None = SealedFileWriter(self._file, self._key, SPOOL_AAD)
         self._prefix = self._writer._prefix
         self._chunk: tuple[int, bytes] | None = None  # the chunk decrypted last: (index, plaintext)
@@ -375,6 +380,10 @@ class SealedSpool:
         self._writer.write(chunk)
         self._size += len(chunk)
         self._position = self._size
+        if isinstance(self._file, io.BytesIO) and self._file.tell() > self.MEMORY_BYTES:
+            spilled = tempfile.TemporaryFile(dir=self._directory)  # noqa: SIM115 (closed by close())
+            spilled.write(self._file.getvalue())
+            self._file = self._writer._out = spilled
         return len(chunk)
 
     def flush(self) -> None:

@@ -116,6 +116,7 @@ def test_the_spool_gives_back_what_was_written(tmp_path: Path) -> None:
         for at in range(0, len(payload), 70_001):
             spool.write(payload[at:at + 70_001])
         assert spool.seek(0) == 0
+        assert not isinstance(spool._file, io.BytesIO), "a big part goes to the (sealed) temporary file"
         raw = os.pread(spool._file.fileno(), os.fstat(spool._file.fileno()).st_size, 0)
         assert CANARY not in raw
         parts = []
@@ -131,6 +132,14 @@ def test_the_spool_gives_back_what_was_written(tmp_path: Path) -> None:
             assert spool.read(size) == payload[at:at + size] and spool.tell() == min(len(payload), at + size)
         spool.seek(-10, io.SEEK_END)
         assert spool.read() == payload[-10:]
+
+
+def test_a_small_part_stays_in_memory(tmp_path: Path) -> None:
+    with crypto.SealedSpool(str(tmp_path)) as spool:
+        spool.write(b"a" * 200_000)
+        spool.seek(0)
+        assert isinstance(spool._file, io.BytesIO) and spool.read() == b"a" * 200_000
+        assert b"a" * 64 not in spool._file.getvalue()
 
 
 def test_an_empty_spool_and_lines(tmp_path: Path) -> None:
