@@ -45,11 +45,13 @@ def build_report(data: Any) -> Any:
     """A report object with every sealed row, as submit_report builds it (no database involved)."""
     from intake.models import Attachment, Link, Report, Victim, Witness
 
-    report = Report(narrative=data.narrative, latitude=data.latitude, longitude=data.longitude)
+    # Its organisation and reporter are named in every seal's associated data.
+    report = Report(organisation_id=1, reporter_id=1, narrative=data.narrative, latitude=data.latitude,
+                    longitude=data.longitude)
     report.victims = [Victim(position=i, name=v.name) for i, v in enumerate(data.victims)]
     report.witnesses = [Witness(position=i, **w.model_dump()) for i, w in enumerate(data.witnesses)]
     report.links = [Link(position=i, url=link.url) for i, link in enumerate(data.links)]
-    attachment = Attachment(original_filename="IMG_20260314_064012.jpg",
+    attachment = Attachment(organisation_id=1, uploaded_by_id=1, original_filename="IMG_20260314_064012.jpg",
                             description="The bakery queue after the strike, from the pharmacy door")
     return report, attachment
 

@@ -39,6 +39,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config["SECRET_KEY"] = "debug-only-" + "x" * 32
     _configure_keys(app, instance_path)
     _trust_proxies(app)
+    from .media import UploadRequest
+
+    app.request_class = UploadRequest  # uploads never reach a disk in the clear (see media.py)
     app.session_interface = _SessionInterface()
     from .retention import retention_rules
 

@@ -76,8 +76,9 @@ def _rewrite_tables(database_url: str) -> None:
             if database_url.startswith("sqlite"):
                 conn.execute(text("VACUUM"))
             else:
+                # data_keys and submissions: their master-wrapped keys went under erasure epochs (0015d).
                 tables = ("reports, victims, witnesses, links, attachments, users, state_transitions, "
-                          "review_comments, info_requests")
+                          "review_comments, info_requests, data_keys, submissions")
                 conn.execute(text(f"VACUUM FULL {tables}"))
     finally:
         engine.dispose()

@@ -16,9 +16,11 @@ import base64
 import binascii
 import hashlib
 import hmac
+import io
 import os
 import secrets
 import struct
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -245,6 +247,22 @@ def unseal(data_key: bytes, blob: bytes, aad: bytes) -> bytes:
         raise SealBroken("sealed value does not open: altered, or not sealed with this key") from None
 
 
+EPOCH_WRAP_AAD = b"intake data key under an erasure epoch"
+
+
+def wrap_under_epoch(kek: bytes, data_key: bytes) -> bytes:
+    """A data key wrapped by an erasure epoch's key-encryption key (AES-256-GCM). (Each epoch has
+    its own KEK, so a wrapped key moved to another epoch does not open.)"""
+    return seal(kek, data_key, EPOCH_WRAP_AAD)
+
+
+def unwrap_under_epoch(kek: bytes, wrapped: bytes) -> bytes:
+    try:
+        return unseal(kek, wrapped, EPOCH_WRAP_AAD)
+    except SealBroken:
+        raise DataKeyUnavailable("this data key does not open with its epoch's key") from None
+
+
 def _chunk_nonce(prefix: bytes, index: int, last: bool) -> bytes:
     return prefix + struct.pack(">I", index) + (b"\x01" if last else b"\x00")
 
@@ -317,3 +335,132 @@ def open_sealed_file(source: IO[bytes], data_key: bytes, aad: bytes) -> Iterator
             return
         current = following
         index += 1
+
+
+SPOOL_AAD = b"intake upload spool"
+
+
+class SealedSpool:
+    """Where an upload waits while the request is parsed: a temporary file sealed in chunks (like a
+    stored file) under a random key that exists only in this object, so the plaintext never reaches
+    a disk and the file, unlinked from the start, is noise once the object is gone.
+
+    Written front to back once (Werkzeug writes the part into it), then read like a file: any seek,
+    any read; each read decrypts and checks the one chunk it needs.
+    """
+
+    # Sealed bytes are kept in memory up to this size, then moved to the temporary file: a request of
+    # many small parts holds no file descriptor per part.
+    MEMORY_BYTES = 512 * 1024
+
+    def __init__(self, directory: str | None = None) -> None:
+        self._key = new_data_key()
+        self._directory = directory
+        self._file: IO[bytes] = io.BytesIO()
+        self._writer: SealedFileWriter | None = SealedFileWriter(self._file, self._key, SPOOL_AAD)
+        self._prefix = self._writer._prefix
+        self._chunk: tuple[int, bytes] | None = None  # the chunk decrypted last: (index, plaintext)
+        self._size = 0
+        self._position = 0
+        self.closed = False
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return self._writer is not None
+
+    def seekable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        if self._writer is None:
+            raise io.UnsupportedOperation("the spool is written once, front to back, before it is read")
+        chunk = bytes(data)
+        self._writer.write(chunk)
+        self._size += len(chunk)
+        self._position = self._size
+        if isinstance(self._file, io.BytesIO) and self._file.tell() > self.MEMORY_BYTES:
+            spilled = tempfile.TemporaryFile(dir=self._directory)  # noqa: SIM115 (closed by close())
+            spilled.write(self._file.getvalue())
+            self._file = self._writer._out = spilled
+        return len(chunk)
+
+    def flush(self) -> None:
+        pass
+
+    def tell(self) -> int:
+        return self._position
+
+    def _finish_writing(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+            self._file.flush()
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._finish_writing()
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._position = base + offset
+        return self._position
+
+    def _plain_chunk(self, index: int) -> bytes:
+        if self._chunk is not None and self._chunk[0] == index:
+            return self._chunk[1]
+        count = max(1, -(-self._size // FILE_CHUNK))
+        length = min(FILE_CHUNK, self._size - index * FILE_CHUNK) if self._size else 0
+        self._file.seek(len(FILE_MAGIC) + FILE_PREFIX_BYTES + index * (FILE_CHUNK + TAG_BYTES))
+        sealed = self._file.read(length + TAG_BYTES)
+        try:
+            plain = AESGCM(self._key).decrypt(_chunk_nonce(self._prefix, index, index == count - 1), sealed,
+                                              SPOOL_AAD)
+        except InvalidTag:
+            raise SealBroken("the upload spool was altered") from None
+        self._chunk = (index, plain)
+        return plain
+
+    def read(self, size: int | None = -1) -> bytes:
+        self._finish_writing()
+        end = self._size if size is None or size < 0 else min(self._size, self._position + size)
+        parts: list[bytes] = []
+        while self._position < end:
+            index, within = divmod(self._position, FILE_CHUNK)
+            piece = self._plain_chunk(index)[within: within + end - self._position]
+            parts.append(piece)
+            self._position += len(piece)
+        return b"".join(parts)
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        limit = self._size if size is None or size < 0 else min(self._size, self._position + size)
+        line = bytearray()
+        while self._position < limit:
+            index, within = divmod(self._position, FILE_CHUNK)
+            chunk = self._plain_chunk(index)[within: within + limit - self._position]
+            cut = chunk.find(b"\n")
+            piece = chunk if cut < 0 else chunk[: cut + 1]
+            line += piece
+            self._position += len(piece)
+            if cut >= 0:
+                break
+        return bytes(line)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._writer = None
+            self._chunk = None
+            self._key = b""
+            self._file.close()
+
+    def __enter__(self) -> SealedSpool:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import filetype
+from flask import Request
 from flask_babel import gettext as _
 from PIL import ExifTags, Image, UnidentifiedImageError
 from sqlalchemy import event, select
@@ -54,7 +55,30 @@ def _files_after_commit(session: Session) -> None:
     """New files are now recorded; files whose rows were deleted go from the disk too."""
     session.info.pop("new_upload_paths", None)
     for path in session.info.pop("removed_upload_paths", []):
-        Path(path).unlink(missing_ok=True)
+        overwrite_and_unlink(Path(path))
+
+
+def overwrite_and_unlink(path: Path) -> None:
+    """Overwrite a removed file's bytes in place with zeros, then unlink it.
+
+    The file is sealed and its key is destroyed with it; overwriting means the ciphertext does not
+    linger in free blocks either. On a journaling or copy-on-write filesystem (btrfs, ZFS, some
+    ext4 modes), in snapshots and behind an SSD's wear levelling the old blocks may survive: there
+    the erased key, not the overwrite, is what makes them unreadable.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except FileNotFoundError:
+        return
+    try:
+        remaining = os.fstat(fd).st_size
+        zeros = bytes(min(CHUNK, remaining))
+        while remaining > 0:
+            remaining -= os.write(fd, zeros[:remaining])
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    path.unlink(missing_ok=True)
 
 
 def _files_after_rollback(session: Session) -> None:
@@ -138,9 +162,38 @@ def read_original(config: dict[str, Any], attachment: Attachment) -> Iterator[by
 
     Raises FileNotFoundError, crypto.SealBroken or crypto.DataKeyUnavailable (erased).
     """
-    key = attachment.data_key.plain()
+    key = _file_key(attachment)
     with open(stored_path(config, attachment), "rb") as handle:
         yield from crypto.open_sealed_file(handle, key, file_aad(attachment.storage_name))
+
+
+# Parts up to this size are parsed in memory (as Werkzeug does); larger ones go to a sealed spool.
+IN_MEMORY_UPLOAD_BYTES = 500 * 1024
+
+
+class UploadRequest(Request):
+    """Flask's request, with uploads held in memory or in a sealed spool while the body is parsed.
+
+    Werkzeug spools every file part above 500 KB to a plain temporary file; here a part goes to
+    memory when the whole request is small and otherwise to a `crypto.SealedSpool` (a temporary file
+    sealed under a key that lives only in the process), so no uploaded byte reaches a disk in the
+    clear, for the form and the API alike. `MAX_CONTENT_LENGTH` bounds either.
+    """
+
+    def _get_file_stream(self, total_content_length: int | None, content_type: str | None,
+                         filename: str | None = None, content_length: int | None = None) -> IO[bytes]:
+        if total_content_length is not None and total_content_length <= IN_MEMORY_UPLOAD_BYTES:
+            return io.BytesIO()
+        return crypto.SealedSpool()  # type: ignore[return-value]
+
+
+def _file_key(attachment: Attachment) -> bytes:
+    """The key of an attachment's files, released only if its row is where it was sealed: the row's
+    document opens bound to its report and uploader, and its key is its report's (a file row moved
+    to another report in the database raises crypto.SealBroken)."""
+    key = attachment.data_key_for_sealing().plain()
+    attachment.sealed_document()
+    return key
 
 
 def _display_name(filename: str | None) -> str:
@@ -255,7 +308,7 @@ def read_derivative(config: dict[str, Any], attachment: Attachment) -> Iterator[
     """The worker-made copy's bytes, chunk by chunk (see `read_original`)."""
     if attachment.derivative_storage_name is None:
         raise FileNotFoundError("no derivative")
-    key = attachment.data_key.plain()
+    key = _file_key(attachment)
     with open(derivative_path(config, attachment), "rb") as handle:
         yield from crypto.open_sealed_file(handle, key, file_aad(attachment.derivative_storage_name))
 
@@ -361,8 +414,7 @@ def settle_stash(session: Session, config: dict[str, Any], report: Report, repor
         if attachment.sha256 in have:
             discard_upload(session, config, attachment)
             continue
-        attachment.stash_key = None
-        report.attachments.append(attachment)
+        attachment.rebind(report)
         have.add(attachment.sha256)
         attached += 1
     return attached

@@ -32,11 +32,12 @@ from sqlalchemy import (
     event,
     false,
     inspect,
+    select,
     text,
 )
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.ext.hybrid import Comparator, hybrid_property
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, mapped_column, object_session, relationship
 from sqlalchemy.orm.attributes import flag_modified
 
 from . import crypto
@@ -115,18 +116,76 @@ class Timestamp(TypeDecorator[dt.datetime]):
         return value
 
 
+class KeyEpoch(Base):
+    """An erasure epoch: the key-encryption key (KEK) that wraps the data keys made on one day,
+    itself wrapped by the master keys. Erasing a report destroys its epoch's KEK after wrapping the
+    epoch's other data keys under a new one (`keys.shred_epoch`): the erased data key, wherever an
+    old copy of its wrapped bytes survives (a dead row version, the WAL), no longer unwraps. The
+    only bytes erasure must then remove from the disk are the few rows of this table."""
+
+    __tablename__ = "key_epochs"
+    # Ids never reused (SQLite would reuse the highest after a delete): a process that kept a
+    # shredded epoch in memory must meet the foreign key, not a new epoch under the same id.
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Random, never reused: what a process that keeps an epoch in memory checks it against.
+    uid: Mapped[str] = mapped_column(String(36), unique=True)
+    period: Mapped[dt.date] = mapped_column(Date, index=True)
+    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
+    master_key_id: Mapped[str] = mapped_column(String(16), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow)
+
+    @classmethod
+    def create(cls, period: dt.date, keyring: crypto.Keyring | None = None) -> KeyEpoch:
+        keyring = keyring or crypto.active_keyring()
+        plain = crypto.new_data_key()
+        epoch = cls(uid=new_public_id(), period=period, wrapped=keyring.wrap(plain), master_key_id=keyring.primary_id)
+        epoch.__dict__["_plain"] = plain
+        return epoch
+
+    @classmethod
+    def current(cls, session: Session) -> KeyEpoch:
+        """Today's epoch, made by the first key of the day (two made at once are both valid)."""
+        today = utcnow().date()
+        with session.no_autoflush:
+            epoch = session.scalar(select(cls).where(cls.period == today).order_by(cls.id.desc()).limit(1))
+        if epoch is None:
+            epoch = cls.create(today)
+            session.add(epoch)
+        return epoch
+
+    def plain(self) -> bytes:
+        cached = self.__dict__.get("_plain")
+        if cached is None:
+            cached = self.__dict__["_plain"] = crypto.active_keyring().unwrap(self.wrapped)
+        return bytes(cached)
+
+
 class DataKey(Base):
-    """One report's data key, stored only wrapped by a master key. Erasing it (wrapped = NULL)
-    makes everything sealed with it unreadable, in this database and in every copy of it."""
+    """One report's data key, stored only wrapped by its erasure epoch's KEK (or, from before
+    migration 0015d, by a master key). Erasing it (wrapped = NULL) and then its epoch's KEK makes
+    everything sealed with it unreadable, in this database and in every copy of it."""
 
     __tablename__ = "data_keys"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     wrapped: Mapped[bytes | None] = mapped_column(LargeBinary)
     # Which master key wrapped it (a fingerprint, not the key): what a rotation still has to rewrap.
+    # NULL for a key wrapped by its epoch's KEK (the epoch names its master key).
     master_key_id: Mapped[str | None] = mapped_column(String(16), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow)
     erased_at: Mapped[dt.datetime | None] = mapped_column(Timestamp())
+    epoch_id: Mapped[int | None] = mapped_column(ForeignKey("key_epochs.id"), index=True)
+    epoch: Mapped[KeyEpoch | None] = relationship()
+
+    def wrap_under(self, epoch: KeyEpoch, plain: bytes | None = None) -> None:
+        """Wrap this key under `epoch`'s KEK (a new key at its first flush, or in a shredding)."""
+        plain = plain if plain is not None else self.plain()
+        self.epoch = epoch
+        self.wrapped = crypto.wrap_under_epoch(epoch.plain(), plain)
+        self.master_key_id = None
+        self.__dict__["_plain"] = plain
 
     @classmethod
     def create(cls, keyring: crypto.Keyring | None = None) -> DataKey:
@@ -147,7 +206,19 @@ class DataKey(Base):
             return bytes(cached)
         if self.wrapped is None:
             raise crypto.DataKeyUnavailable("this report's data key was erased")
-        plain = crypto.active_keyring().unwrap(self.wrapped)
+        if self.epoch_id is not None or self.epoch is not None:
+            epoch = self.epoch
+            if epoch is None and inspect(self).persistent:
+                # Its epoch was shredded since this row was read: it is under a new epoch now.
+                object_session(self).refresh(self)  # type: ignore[union-attr]
+                if self.wrapped is None:
+                    raise crypto.DataKeyUnavailable("this report's data key was erased")
+                epoch = self.epoch
+            if epoch is None:
+                raise crypto.DataKeyUnavailable("this data key's epoch key was destroyed")
+            plain = crypto.unwrap_under_epoch(epoch.plain(), self.wrapped)
+        else:
+            plain = crypto.active_keyring().unwrap(self.wrapped)
         self.__dict__["_plain"] = plain
         return plain
 
@@ -199,23 +270,54 @@ class SealedRow:
         raise NotImplementedError
 
     def _aad(self) -> bytes:
-        return f"intake:{self.__tablename__}".encode()  # type: ignore[attr-defined]
+        """What the sealed document is bound to: its table, its row and its report (and through the
+        report its organisation and reporter). A document copied into another row, or a row given
+        another report, reporter or organisation in the database, no longer opens (`SealBroken`)."""
+        return f"intake:{self.__tablename__}:{self.seal_row_id()}:{self.seal_context()}".encode()  # type: ignore[attr-defined]
+
+    def seal_row_id(self) -> str:
+        """The row's random identity: its public id, or `seal_id` where it has none (set once)."""
+        name = "public_id" if "public_id" in inspect(type(self)).columns else "seal_id"
+        value = getattr(self, name)
+        if value is None:
+            value = new_public_id()
+            setattr(self, name, value)
+        return str(value)
+
+    def seal_context(self) -> str:
+        """The report the row belongs to (rows of a report); see `Report.seal_context`."""
+        report = getattr(self, "report", None)
+        if report is None:
+            raise crypto.SealBroken("a sealed row of a report without its report")
+        return str(report.seal_context())
 
     def sealed_document(self) -> dict[str, Any]:
         state = self.__dict__.get("_sealed_state")
         blob = self.sealed
-        if state is not None and (state[2] or state[1] is blob):
+        if state is not None and state[2]:
+            return state[0]  # type: ignore[no-any-return]
+        # Nothing sealed yet (a new row), or opened already from these very bytes, bound as the row
+        # is bound now.
+        aad = None if blob is None else self._aad()
+        if state is not None and state[1] is blob and state[3] == aad:
             return state[0]  # type: ignore[no-any-return]
         document: dict[str, Any] = {}
         if blob is not None:
+            assert aad is not None
             key = self.data_key_for_sealing().plain()
-            document = json.loads(crypto.unseal(key, bytes(blob), self._aad()))
-        self.__dict__["_sealed_state"] = (document, blob, False)
+            try:
+                document = json.loads(crypto.unseal(key, bytes(blob), aad))
+            except crypto.SealBroken:
+                raise crypto.SealBroken(
+                    f"a sealed {self.__tablename__} document does not open in its row: altered, or moved "  # type: ignore[attr-defined]
+                    "from another row, report or reporter"
+                ) from None
+        self.__dict__["_sealed_state"] = (document, blob, False, aad)
         return document
 
     def mark_sealed_changed(self) -> None:
         document = self.sealed_document()
-        self.__dict__["_sealed_state"] = (document, self.sealed, True)
+        self.__dict__["_sealed_state"] = (document, self.sealed, True, None)
         if inspect(self).persistent:
             flag_modified(self, "sealed")
 
@@ -225,9 +327,10 @@ class SealedRow:
             return
         key = self.data_key_for_sealing().plain()
         payload = json.dumps(state[0], ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-        blob = crypto.seal(key, payload.encode(), self._aad())
+        aad = self._aad()
+        blob = crypto.seal(key, payload.encode(), aad)
         self.sealed = blob
-        self.__dict__["_sealed_state"] = (state[0], blob, False)
+        self.__dict__["_sealed_state"] = (state[0], blob, False, aad)
 
 
 @event.listens_for(Session, "before_flush")
@@ -450,6 +553,8 @@ class Submission(Base):
     payload: Mapped[bytes | None] = mapped_column(LargeBinary, info={"sensitivity": "sealed"})
     key_wrapped: Mapped[bytes | None] = mapped_column(LargeBinary, info=P)
     master_key_id: Mapped[str | None] = mapped_column(String(16), info=P)
+    # The erasure epoch whose KEK wraps `key_wrapped` (see KeyEpoch); NULL once filed.
+    key_epoch_id: Mapped[int | None] = mapped_column(ForeignKey("key_epochs.id"), index=True, info=P)
     report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id", ondelete="SET NULL"), unique=True,
                                                   info=P)
     # When the relay should dispatch its filing (again); NULL once filed.
@@ -604,6 +709,12 @@ class Report(SealedRow, Base):
         if self.data_key is None:
             self.data_key = DataKey.create()
         return self.data_key
+
+    def seal_context(self) -> str:
+        """What every sealed value of the report is bound to: the report, its organisation and its
+        reporter (a report given to another reporter in the database does not open for them)."""
+        reporter_id = self.reporter_id if self.reporter_id is not None else self.reporter.id
+        return f"report:{self.seal_row_id()}:org:{self.organisation_id}:reporter:{reporter_id}"
 
     @property
     def erased(self) -> bool:
@@ -775,7 +886,25 @@ class Attachment(SealedRow, Base):
     report: Mapped[Report | None] = relationship(back_populates="attachments")
 
     def data_key_for_sealing(self) -> DataKey:
+        # A report's files are sealed with its data key: a file row moved to another report is refused.
+        if self.report is not None and self.report.data_key is not self.data_key:
+            raise crypto.SealBroken("an attachment that is not sealed with its report's key")
         return self.data_key
+
+    def seal_context(self) -> str:
+        """Bound to its report once it has one (`rebind` when a kept upload joins its report), and
+        before that to its uploader's stash."""
+        if self.report is not None:
+            return self.report.seal_context()
+        uploader = self.uploaded_by_id
+        return f"stash:org:{self.organisation_id}:uploader:{uploader}"
+
+    def rebind(self, report: Report) -> None:
+        """A kept upload joins its report: its document is opened where it was and sealed again
+        bound to the report (at the next flush)."""
+        self.mark_sealed_changed()  # opened as it is bound now; sealed again at the flush
+        self.stash_key = None
+        report.attachments.append(self)
 
 
 class RedactionCorrection(SealedRow, Base):
@@ -1041,6 +1170,9 @@ class Incident(SealedRow, Base):
             self.data_key = DataKey.create()
         return self.data_key
 
+    def seal_context(self) -> str:
+        return f"org:{self.organisation_id}"
+
     @property
     def reconciled(self) -> bool:
         return self.reconciled_at is not None
@@ -1081,3 +1213,29 @@ class DuplicateSuggestion(Base):
 
     report: Mapped[Report] = relationship(foreign_keys=[report_id])
     candidate: Mapped[Report] = relationship(foreign_keys=[candidate_id])
+
+
+# ---- sealing bound to row and report (issue 12, item 11; migration 0015d) ------------------------
+
+# Sealed rows without a public id get a random one of their own, named in their seal's associated
+# data (see `SealedRow._aad`): an integer id is only known after the INSERT, and the document is
+# sealed before it.
+for _sealed_table in (Victim, Witness, Link, RedactionCorrection, StateTransition, Assessment, ReviewComment):
+    _sealed_table.seal_id = mapped_column(  # type: ignore[attr-defined]
+        "seal_id", String(36), default=new_public_id, info=P)
+
+
+# ---- erasure epochs (issue 12, item 10; migration 0015d) -----------------------------------------
+
+
+@event.listens_for(Session, "before_flush")
+def _wrap_new_keys_under_epoch(session: Session, _context: Any, _instances: Any) -> None:
+    """New data keys (made master-wrapped by `DataKey.create`, or sealed just now) are wrapped under
+    today's erasure epoch before they are first written. Registered after `_seal_before_flush`."""
+    fresh = [obj for obj in session.new if isinstance(obj, DataKey) and obj.epoch_id is None
+             and obj.epoch is None and obj.wrapped is not None]
+    if not fresh:
+        return
+    epoch = KeyEpoch.current(session)
+    for key in fresh:
+        key.wrap_under(epoch)

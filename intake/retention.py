@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from .config import ConfigError
 from .enums import AuditAction, ReportState
-from .keys import erase_report
+from .keys import erase_report, purge_after_erasure, shred_pending
 from .models import DataKey, Report, utcnow
 
 
@@ -59,6 +59,13 @@ def apply_retention(session: Session, config: dict[str, Any], now: dt.datetime |
     while True:
         batch = due_for_erasure(session, config, now)
         if not batch:
+            # The erased keys' epochs are shredded (also any left by an interrupted pass or by another
+            # erasure), then the database is purged of the old rows as far as the engine allows. The
+            # purge runs at every pass: PostgreSQL keeps a deleted row version while a transaction
+            # that may see it is open, so a pass can only finish what an earlier one could not.
+            shredded = shred_pending(session)
+            session.commit()
+            purge_after_erasure(session.get_bind(), thorough=bool(erased or shredded))  # type: ignore[arg-type]
             return erased
         for report in batch:
             files = erase_report(session, config, report)

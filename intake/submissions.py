@@ -29,7 +29,8 @@ from sqlalchemy.orm import Session
 from . import crypto
 from .accounts import SUBMITTING_ROLES, TOKEN_USE_RESOLUTION, TokenHolder, can_submit, holder_of_token, token_digest
 from .enums import Channel, Role
-from .models import DataKey, Report, Submission, User, new_public_id, utcnow
+from .keys import JournalEpoch, forget_journal_epoch, journal_epoch, unwrap_journal_key
+from .models import ApiToken, DataKey, Report, Submission, User, new_public_id, utcnow
 from .schema import ReportIn
 
 JOURNAL: Table = Submission.__table__  # type: ignore[assignment]
@@ -48,12 +49,30 @@ class Accepted:
     echo: str | None = None
 
 
-def _aad(public_id: str) -> bytes:
-    return b"intake submission\x00" + public_id.encode()
+def _aad(public_id: str, binding: str) -> bytes:
+    """A journal row's payload is bound to its public id and to who sent it: `reporter:<id>`, or
+    `token:<digest>` on the API's one-statement path, where the reporter is known only to the
+    database (the token is theirs alone). A row given another reporter does not open."""
+    return b"intake submission\x00" + public_id.encode() + b"\x00" + binding.encode()
+
+
+def _open_payload(session: Session, entry: Submission, plain: bytes) -> bytes:
+    """The journalled report, if the row is still its sender's (see `_aad`)."""
+    assert entry.payload is not None
+    try:
+        return crypto.unseal(plain, entry.payload, _aad(entry.public_id, f"reporter:{entry.reporter_id}"))
+    except crypto.SealBroken:
+        pass
+    for digest in session.scalars(select(ApiToken.token_hash).where(ApiToken.user_id == entry.reporter_id)):
+        try:
+            return crypto.unseal(plain, entry.payload, _aad(entry.public_id, f"token:{digest}"))
+        except crypto.SealBroken:
+            continue
+    raise crypto.SealBroken("a journalled submission does not open in its row: altered, or moved to another reporter")
 
 
 _ACCEPT_COLUMNS = ("public_id", "receipt_code", "organisation_id", "reporter_id", "channel", "submission_id",
-                   "received_at", "payload", "key_wrapped", "master_key_id", "due_at", "attempts")
+                   "received_at", "payload", "key_wrapped", "master_key_id", "key_epoch_id", "due_at", "attempts")
 _accept_statements: dict[str, Any] = {}
 
 
@@ -77,11 +96,11 @@ _EXISTING = select(JOURNAL.c.public_id, JOURNAL.c.receipt_code, JOURNAL.c.receiv
 )
 
 
-def _sealed(data: ReportIn, channel: Channel, submission_id: str) -> tuple[dict[str, Any], str]:
+def _sealed(data: ReportIn, channel: Channel, submission_id: str, binding: str,
+            epoch: JournalEpoch) -> tuple[dict[str, Any], str]:
     """A journal row's values but for its reporter and organisation (the report sealed under a new
     data key, its public id, and the time it is received, also when the relay's next pass is due),
     and the report as JSON, as it was sealed."""
-    keyring = crypto.active_keyring()
     plain = crypto.new_data_key()
     public_id = new_public_id()
     now = utcnow()
@@ -91,9 +110,10 @@ def _sealed(data: ReportIn, channel: Channel, submission_id: str) -> tuple[dict[
         "channel": channel,
         "submission_id": submission_id,
         "received_at": now,
-        "payload": crypto.seal(plain, echo.encode(), _aad(public_id)),
-        "key_wrapped": keyring.wrap(plain),
-        "master_key_id": keyring.primary_id,
+        "payload": crypto.seal(plain, echo.encode(), _aad(public_id, binding)),
+        "key_wrapped": crypto.wrap_under_epoch(epoch.kek, plain),
+        "master_key_id": None,
+        "key_epoch_id": epoch.id,
         "due_at": now,
         "attempts": 0,
     }, echo
@@ -116,14 +136,16 @@ def accept(connection: Connection, reporter_id: int, organisation_id: int, data:
     """
     from .reports import new_receipt_code
 
-    sealed, echo = _sealed(data, channel, submission_id)
-    values = {**sealed, "organisation_id": organisation_id, "reporter_id": reporter_id}
     for _attempt in range(5):
+        sealed, echo = _sealed(data, channel, submission_id, f"reporter:{reporter_id}", journal_epoch(connection))
+        values = {**sealed, "organisation_id": organisation_id, "reporter_id": reporter_id}
         try:
             receipt = connection.execute(_accept_statement(connection.dialect.name),
                                          {**values, "receipt_code": new_receipt_code()}).scalar()
         except IntegrityError:
-            continue  # the receipt code collided: draw another
+            # The receipt code collided, or the epoch this process keeps was shredded: again.
+            forget_journal_epoch()
+            continue
         if receipt is not None:
             return Accepted(values["public_id"], receipt, values["received_at"], created=True, report_id=None,
                             echo=echo)
@@ -140,12 +162,14 @@ WITH holder AS (
     FROM api_tokens t JOIN users u ON u.id = t.user_id
     WHERE t.token_hash = %(digest)s AND t.revoked_at IS NULL AND u.active
       AND (t.expires_at IS NULL OR t.expires_at > %(received_at)s)
+), epoch AS (
+    SELECT id FROM key_epochs WHERE id = %(key_epoch_id)s AND uid = %(epoch_uid)s
 ), accepted AS (
     INSERT INTO submissions (public_id, receipt_code, organisation_id, reporter_id, channel, submission_id,
-                             received_at, payload, key_wrapped, master_key_id, due_at, attempts)
+                             received_at, payload, key_wrapped, master_key_id, key_epoch_id, due_at, attempts)
     SELECT %(public_id)s, %(receipt_code)s, organisation_id, user_id, %(channel)s, %(submission_id)s,
-           %(received_at)s, %(payload)s, %(key_wrapped)s, %(master_key_id)s, %(received_at)s, 0
-    FROM holder WHERE role IN ({submitting_roles})
+           %(received_at)s, %(payload)s, %(key_wrapped)s, %(master_key_id)s, epoch.id, %(received_at)s, 0
+    FROM holder, epoch WHERE role IN ({submitting_roles})
     ON CONFLICT (reporter_id, submission_id) DO NOTHING
     RETURNING receipt_code
 ), used AS (
@@ -154,7 +178,8 @@ WITH holder AS (
     WHERE api_tokens.id = holder.token_id
       AND (holder.last_used_at IS NULL OR holder.last_used_at < %(used_before)s)
 )
-SELECT user_id, organisation_id, role, (SELECT receipt_code FROM accepted) AS receipt_code FROM holder
+SELECT user_id, organisation_id, role, (SELECT receipt_code FROM accepted) AS receipt_code,
+       EXISTS (SELECT 1 FROM epoch) AS epoch_ok FROM holder
 """.format(submitting_roles=", ".join(f"'{role.value}'" for role in SUBMITTING_ROLES))  # noqa: S608 (our enum's values)
 
 
@@ -178,11 +203,18 @@ def accept_with_token(engine: Engine, token: str, data: ReportIn, channel: Chann
             if holder is None or not can_submit(holder):
                 return holder, None
             return holder, accept(connection, holder.user_id, holder.organisation_id, data, channel, submission_id)
-    sealed, echo = _sealed(data, channel, submission_id)
-    # Only what the statement names (the journal row is due at once, no attempt made yet).
-    values = {name: sealed[name] for name in ("public_id", "submission_id", "received_at", "payload", "key_wrapped",
-                                              "master_key_id")}
-    values.update(digest=digest, channel=channel.value, used_before=values["received_at"] - TOKEN_USE_RESOLUTION)
+    def sealed_values(connection: Connection | None = None) -> tuple[dict[str, Any], str]:
+        # Inside the statement's connection when it holds one: never a second from the same pool.
+        epoch = journal_epoch(connection, engine=engine)
+        sealed, echo = _sealed(data, channel, submission_id, f"token:{digest}", epoch)
+        # Only what the statement names (the journal row is due at once, no attempt made yet).
+        values = {name: sealed[name] for name in ("public_id", "submission_id", "received_at", "payload",
+                                                  "key_wrapped", "master_key_id", "key_epoch_id")}
+        values.update(digest=digest, channel=channel.value, epoch_uid=epoch.uid,
+                      used_before=values["received_at"] - TOKEN_USE_RESOLUTION)
+        return values, echo
+
+    values, echo = sealed_values()
     with engine.connect() as connection:
         # The driver's own cursor: one statement needs none of SQLAlchemy's result machinery.
         driver = connection.connection.driver_connection
@@ -192,6 +224,11 @@ def accept_with_token(engine: Engine, token: str, data: ReportIn, channel: Chann
                 row = driver.execute(_ACCEPT_BY_BEARER, {**values, "receipt_code": new_receipt_code()}).fetchone()
             except psycopg.errors.UniqueViolation:
                 continue  # the receipt code collided: draw another
+            except psycopg.errors.ForeignKeyViolation:
+                # The epoch this process keeps was shredded while the row was written: again under today's.
+                forget_journal_epoch()
+                values, echo = sealed_values(connection)
+                continue
             except psycopg.OperationalError as exc:
                 # The connection died (the database restarted, or the network): this request is
                 # answered 503, and no other request gets a connection of the same pool.
@@ -200,10 +237,15 @@ def accept_with_token(engine: Engine, token: str, data: ReportIn, channel: Chann
                 raise OperationalError("the API's submit", None, exc) from None
             if row is None:
                 return None, None
-            user_id, organisation_id, role, receipt_code = row
+            user_id, organisation_id, role, receipt_code, epoch_ok = row
             holder = TokenHolder(user_id, organisation_id, Role(role))
             if not can_submit(holder):
                 return holder, None
+            if not epoch_ok:
+                # The epoch this process kept is gone (shredded): nothing was written; again under today's.
+                forget_journal_epoch()
+                values, echo = sealed_values(connection)
+                continue
             if receipt_code is not None:
                 return holder, Accepted(values["public_id"], receipt_code, values["received_at"], created=True,
                                         report_id=None, echo=echo)
@@ -258,9 +300,9 @@ def file_submission(session: Session, entry: Submission, deadline_seconds: int) 
         return already
     if entry.payload is None or entry.key_wrapped is None:
         raise crypto.DataKeyUnavailable("this submission holds no report to file")
-    plain = crypto.active_keyring().unwrap(entry.key_wrapped)
-    data = ReportIn.model_validate_json(crypto.unseal(plain, entry.payload, _aad(entry.public_id)))
-    data_key = DataKey(wrapped=entry.key_wrapped, master_key_id=entry.master_key_id)
+    plain = unwrap_journal_key(session, entry)
+    data = ReportIn.model_validate_json(_open_payload(session, entry, plain))
+    data_key = DataKey(wrapped=entry.key_wrapped, master_key_id=entry.master_key_id, epoch_id=entry.key_epoch_id)
     data_key.__dict__["_plain"] = plain
     report = _build(data, reporter, entry.channel, entry.submission_id, deadline_seconds, data_key)
     report.public_id = entry.public_id
@@ -285,6 +327,7 @@ def file_submission(session: Session, entry: Submission, deadline_seconds: int) 
 def _mark_filed(entry: Submission, report: Report) -> None:
     entry.report_id = report.id
     entry.payload = entry.key_wrapped = entry.master_key_id = None
+    entry.key_epoch_id = None
     entry.due_at = None
 
 
