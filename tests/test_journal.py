@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, func, select, text
 from intake import crypto
 from intake.enums import ReportState
 from intake.extensions import db
-from intake.models import Report, Submission
+from intake.models import KeyEpoch, Report, Submission
 from intake.submissions import file_submission, start_filing
 from tests.conftest import (
     all_at_once,
@@ -165,9 +165,15 @@ def test_rotation_covers_reports_not_yet_filed(app: Any, client: Any, reporter: 
     assert "Rewrapped 1 data key(s)" in rotated.output, rotated.output
     assert run_cli("keys", "retire").exit_code == 0
     (entry,) = journal()
-    assert entry.key_wrapped is not None
-    with pytest.raises(crypto.DataKeyUnavailable):
-        crypto.Keyring(old).unwrap(entry.key_wrapped)
+    assert entry.key_wrapped is not None and entry.key_epoch_id is not None
+    # The journal's data key is wrapped by its erasure epoch's key, and that one by the master key.
+    with app.app_context():
+        epoch = db.session.get(KeyEpoch, entry.key_epoch_id)
+        assert epoch is not None
+        with pytest.raises(crypto.DataKeyUnavailable):
+            crypto.Keyring(old).unwrap(epoch.wrapped)
+        assert crypto.active_keyring().unwrap(epoch.wrapped)
+        db.session.remove()
     db.session.remove()
     file_accepted(app)
     with app.app_context():
