@@ -359,3 +359,4 @@ class AuditAction(LabelledEnum):
     KEYS_ROTATED = "keys.rotated", _l("Master key rotated")
     KEYS_RETIRED = "keys.retired", _l("Old master keys retired")
     ANONYMIZATION_CORRECTED = "report.anonymization_corrected", _l("Anonymization corrected")
+    ATTACHMENT_ADDED = "report.attachment_added", _l("File added to a filed report")

@@ -10,11 +10,13 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, g, jsonify, request, url_for
 from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from .. import audit
 from ..accounts import TokenHolder, can_submit, holder_of_token
 from ..dispatch import dispatch_report
-from ..enums import Channel, ReportState
+from ..enums import AuditAction, Channel, ReportState
 from ..extensions import db
 from ..media import UploadRefused, store_upload
 from ..models import Attachment, Report, User
@@ -233,9 +235,28 @@ def get_report(public_id: str) -> Response:
     return jsonify(report_json(report, full=True))
 
 
+# A file joins a report only while the report is still being filed (received: the workers have not
+# handed it to the verifiers yet) or answers a verifier's question (needs_info). Anywhere else a new
+# file would change evidence a verifier is weighing or has weighed (design/workflow.md).
+ATTACHMENT_STATES = frozenset({ReportState.RECEIVED, ReportState.NEEDS_INFO})
+
+
+def _closed_to_files(state: ReportState) -> tuple[Response, int]:
+    return _problem(
+        409, "report_closed_to_files",
+        "Files can be added to a report only while it is being filed or while it answers a verifier's "
+        "question; this report is no longer open to new files. Send the file with a new report, or wait "
+        "for a question about this one.",
+        report_status=state.value,
+    )
+
+
 @bp.post("/reports/<public_id>/attachments")
 def add_attachment(public_id: str) -> tuple[Response, int]:
     report = own_report(db.session, _user(), public_id) or abort(404)
+    if report.state not in ATTACHMENT_STATES:
+        # Refused before the upload is read.
+        return _closed_to_files(report.state)
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         return _problem(422, "invalid", "Send the file as multipart/form-data in the field `file`.",
@@ -254,8 +275,20 @@ def add_attachment(public_id: str) -> tuple[Response, int]:
             captured_at=captured_at, description=description,
         )
         if created:
+            # The state again, as committed now: a verifier may have claimed the report while its
+            # file was arriving (an upload on a slow link takes minutes).
+            state = db.session.scalar(select(Report.state).where(Report.id == report.id))
+            if state not in ATTACHMENT_STATES:
+                db.session.rollback()  # the stored file goes with the transaction
+                return _closed_to_files(state or report.state)
             # The new file is owed an inspection: in the same transaction as the file's row.
             owe_work(db.session, report, current_app.config["PIPELINE_DEADLINE_SECONDS"])
+            # A file arriving after the report itself is part of its record: audited (last write,
+            # the chain head is locked from here to the commit) and shown on the timeline.
+            audit.record(AuditAction.ATTACHMENT_ADDED.value, actor=_user(), organisation_id=report.organisation_id,
+                         target_type="report", target_id=report.public_id,
+                         detail={"attachment": attachment.public_id, "state": state.value,
+                                 "media_type": attachment.media_type, "size": attachment.size})
         db.session.commit()
     except UploadRefused as exc:
         db.session.rollback()
