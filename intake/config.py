@@ -111,6 +111,14 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "SIGN_IN_RATE_LIMIT": "20 per minute;200 per hour",
         # Per client address and, separately, per account waiting for its code.
         "SECOND_FACTOR_RATE_LIMIT": "10 per minute;60 per hour",
+        # What one reporter may send (intake.quotas): reports per API token and per user (every
+        # channel; a user may hold a token per phone), and bytes of files per user per day. Far above
+        # a field team's day, even a phone syncing a week offline; far below a flood. Empty or 0: off.
+        "API_REPORTS_PER_TOKEN": "60 per minute;600 per hour",
+        "REPORTS_PER_USER": "120 per minute;1200 per hour",
+        "UPLOAD_BYTES_PER_USER_PER_DAY": 4 * 1024 * 1024 * 1024,
+        # The API's JSON body: a report at every schema limit fits; refused (413) before it is read.
+        "API_MAX_JSON_BYTES": 1024 * 1024,
         # This many wrong passwords or codes in a row lock the account's sign-in for this long.
         "LOCKOUT_ATTEMPTS": 6,
         "LOCKOUT_SECONDS": 15 * 60,

@@ -4,6 +4,7 @@ that a real field team never meets, answered 429 with Retry-After."""
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -70,3 +71,208 @@ def test_files_while_filing_and_while_answering_a_question_are_audited_and_on_th
     assert entry.detail["attachment"] == late.get_json()["id"] and entry.detail["state"] == "needs_info"
     html = page_of(signed_in(app, verifier), report)
     assert "File added by the reporter after filing" in html and "image/jpeg" in html
+
+
+# ---- item 17: the token before the body, a JSON cap, and idle clients ------------------------------
+
+
+class CountingStream(io.BytesIO):
+    """A request body that records how much of it the app read."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.data, self.read_bytes = data, 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        chunk = super().read(size)
+        self.read_bytes += len(chunk)
+        return chunk
+
+    def read1(self, size: int | None = -1) -> bytes:
+        return self.read(size)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        chunk = super().readline(size)
+        self.read_bytes += len(chunk)
+        return chunk
+
+    def readinto(self, buffer: Any) -> int:
+        count = super().readinto(buffer)
+        self.read_bytes += count
+        return count
+
+
+def _post_stream(client: Any, stream: CountingStream, token: str | None, *, length: bool = True) -> Any:
+    headers = {"Idempotency-Key": "key-stream-01", "Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    overrides = {} if length else {"wsgi.input_terminated": True}
+    return client.post(REPORTS, input_stream=stream, content_length=len(stream.data) if length else None,
+                       headers=headers, environ_overrides=overrides)
+
+
+def test_an_unknown_token_is_refused_before_the_body_is_read(app: Any, org: Any, reporter: Any) -> None:
+    """401 for a missing, malformed or unknown token and 404 for one that may not submit, with nothing read."""
+    from intake.enums import Role
+    from tests.conftest import make_user
+
+    client = app.test_client()
+    body = json_body(complete_report())
+    admin_token = make_token(make_user(org, Role.ADMIN))
+    for token, status in ((None, 401), ("x", 401), ("intake_" + "A" * 40, 401), (admin_token, 404)):
+        stream = CountingStream(body)
+        response = _post_stream(client, stream, token)
+        assert response.status_code == status, (token, response.get_json())
+        assert stream.read_bytes == 0, token
+    # A valid token's report is read and accepted as before.
+    stream = CountingStream(body)
+    assert _post_stream(client, stream, make_token(reporter)).status_code == 201
+    assert stream.read_bytes == len(body)
+
+
+def json_body(report: dict[str, Any], pad: int = 0) -> bytes:
+    import json
+
+    if pad:
+        report = {**report, "narrative": "x" * pad}
+    return json.dumps(report).encode()
+
+
+def test_a_json_body_over_the_cap_is_refused_413_without_being_parsed(app: Any, reporter: Any) -> None:
+    token = make_token(reporter)
+    client = app.test_client()
+    cap = app.config["API_MAX_JSON_BYTES"]
+    assert cap <= 1024 * 1024 < app.config["MAX_CONTENT_LENGTH"] // 50
+    big = json_body(complete_report(), pad=cap)
+    # Announced by Content-Length: refused before a byte is read.
+    stream = CountingStream(big)
+    response = _post_stream(client, stream, token)
+    assert response.status_code == 413 and stream.read_bytes == 0
+    assert response.get_json()["error"] == "too_large" and response.get_json()["max_bytes"] == cap
+    # Sent without a length (chunked): refused once the cap is passed, not read to the end.
+    stream = CountingStream(big)
+    response = _post_stream(client, stream, token, length=False)
+    assert response.status_code == 413, response.get_data()
+    assert stream.read_bytes <= cap + 64 * 1024
+    # A report at the schema's limits still fits.
+    assert _post_stream(client, CountingStream(json_body(complete_report(), pad=50_000)), token).status_code == 201
+
+
+# ---- item 15: reports per token and per user, bytes per user and day ------------------------------------
+
+
+def _submit(client: Any, token: str, key: str) -> Any:
+    return client.post(REPORTS, json=complete_report(), headers={**bearer(token), "Idempotency-Key": key})
+
+
+def test_reports_per_token_and_per_user_are_limited_with_retry_after(app: Any, reporter: Any) -> None:
+    app.config.update(API_REPORTS_PER_TOKEN="3 per minute", REPORTS_PER_USER="5 per minute")
+    client = app.test_client()
+    first, second = make_token(reporter), make_token(reporter)
+    assert [_submit(client, first, f"key-tok1-{i:04}").status_code for i in range(3)] == [201] * 3
+    refused = _submit(client, first, "key-tok1-0003")
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert refused.get_json()["error"] == "too_many_requests"
+    # Another token of the same user has its own count, up to the user's.
+    assert [_submit(client, second, f"key-tok2-{i:04}").status_code for i in range(2)] == [201] * 2
+    assert _submit(client, second, "key-tok2-0002").status_code == 429
+    db.session.remove()
+    from intake.models import Submission
+
+    assert db.session.scalar(select(func.count()).select_from(Submission)) == 5
+
+
+def test_the_defaults_leave_a_field_team_alone(app: Any) -> None:
+    from intake.quotas import limits_of
+
+    per_token = {item.get_expiry(): item.amount for item in limits_of(app.config, "API_REPORTS_PER_TOKEN")}
+    per_user = {item.get_expiry(): item.amount for item in limits_of(app.config, "REPORTS_PER_USER")}
+    assert per_token[60] >= 60 and per_token[3600] >= 600 and per_user[60] >= per_token[60]
+    assert app.config["UPLOAD_BYTES_PER_USER_PER_DAY"] >= 40 * app.config["MAX_REPORT_BYTES"]
+
+
+def test_bytes_uploaded_per_user_and_day_are_limited(app: Any, reporter: Any) -> None:
+    token = make_token(reporter)
+    client = app.test_client()
+    photos = [jpeg_bytes((60 + i, 40)) for i in range(3)]
+    app.config["UPLOAD_BYTES_PER_USER_PER_DAY"] = len(photos[0]) + len(photos[1]) + 10
+    created = _submit(client, token, "key-bytes-001")
+    public_id = created.get_json()["id"]
+    assert upload(client, token, public_id, photos[0]).status_code == 201
+    assert upload(client, token, public_id, photos[1]).status_code == 201
+    refused = upload(client, token, public_id, photos[2])
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert "bytes" in refused.get_json()["message"]
+    report = db.session.scalar(select(Report).where(Report.public_id == public_id))
+    assert _attachments_of(report) == 2
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_idle_clients_do_not_occupy_every_web_worker(app: Any, app_config: dict[str, Any], reporter: Any,
+                                                     instance_path: Any) -> None:
+    """Real gunicorn as `intake serve` runs it (two worker processes): connections that send part of
+    their headers, or headers announcing a body that never comes, and then nothing; /sign-in still
+    answers at once."""
+    import http.client
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from intake.cli import web_command
+    from tests.conftest import ROOT, wait_for, worker_env
+
+    port = _free_port()
+    token = make_token(reporter)
+    log_path = instance_path / "gunicorn.log"
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(web_command(Path(sys.executable).parent, "127.0.0.1", port, 2), cwd=ROOT,
+                                  env=worker_env(app_config), stdout=log, stderr=subprocess.STDOUT)
+    idle: list[socket.socket] = []
+
+    def sign_in_page(timeout: float) -> int:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        try:
+            connection.request("GET", "/sign-in")
+            return connection.getresponse().status
+        finally:
+            connection.close()
+
+    def answers() -> bool:
+        try:
+            return sign_in_page(2) == 200
+        except OSError:
+            return False
+
+    try:
+        wait_for(answers, timeout=60)
+        for index in range(4):
+            sock = socket.create_connection(("127.0.0.1", port))
+            if index % 2:
+                sock.sendall(b"GET /sign-in HTTP/1.1\r\nHost: x\r\n")  # headers never finished
+            else:
+                sock.sendall(f"POST /api/v1/reports HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                             f"Authorization: Bearer {token}\r\nContent-Length: 5000\r\n\r\n{{".encode())
+            idle.append(sock)
+        time.sleep(1.0)  # every idle connection has reached a worker
+        started = time.monotonic()
+        assert sign_in_page(10) == 200
+        assert time.monotonic() - started < 5
+    finally:
+        for sock in idle:
+            sock.close()
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
