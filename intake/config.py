@@ -43,6 +43,12 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "MAX_FILE_BYTES": 25 * 1024 * 1024,
         "MAX_REPORT_BYTES": 100 * 1024 * 1024,
         "MAX_ATTACHMENTS": 20,
+        # A picture's cleaned copy has at most this many pixels (JPEGs are decoded at the smaller
+        # size); one pipeline run decodes at most REPORT_MAX_IMAGE_PIXELS for a report's pictures
+        # (twelve 50-megapixel pictures, twenty of 30): the rest stay "original only", with a note.
+        # Pictures above 50 megapixels are refused at upload (intake.media.MAX_IMAGE_PIXELS).
+        "DERIVATIVE_MAX_PIXELS": 16_000_000,
+        "REPORT_MAX_IMAGE_PIXELS": 600_000_000,
         # A phone on 2G can spend an hour on one form with photos: CSRF tokens live a day.
         "WTF_CSRF_TIME_LIMIT": 24 * 3600,
         "SESSION_COOKIE_HTTPONLY": True,
