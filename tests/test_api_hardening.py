@@ -276,3 +276,30 @@ def test_idle_clients_do_not_occupy_every_web_worker(app: Any, app_config: dict[
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+def test_the_form_shares_the_per_user_limit_and_the_byte_quota(app: Any, reporter_client: Any) -> None:
+    """The web form counts against the same per-user limits, and keeps what was typed when refused."""
+    from tests.test_field import form_fields, page_of, photo, report_count
+
+    app.config.update(REPORTS_PER_USER="2 per minute")
+    for _round in range(2):
+        _, token, submission_id = page_of(reporter_client)
+        assert reporter_client.post("/reports/new", data=form_fields(token, submission_id)).status_code == 302
+    _, token, submission_id = page_of(reporter_client)
+    refused = reporter_client.post("/reports/new", data=form_fields(token, submission_id, locality="Zolote"))
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    html = refused.get_data(as_text=True)
+    assert "more reports in a short time than the server accepts" in html and 'value="Zolote"' in html
+    assert report_count() == 2
+
+    app.config.update(REPORTS_PER_USER="", UPLOAD_BYTES_PER_USER_PER_DAY=len(jpeg_bytes()) + 10)
+    _, token, submission_id = page_of(reporter_client)
+    data = form_fields(token, submission_id, latitude="123", **{"attachments-0-file": photo("one.jpg")})
+    assert reporter_client.post("/reports/new", data=data, content_type="multipart/form-data").status_code == 422
+    _, token, submission_id = page_of(reporter_client)
+    data = form_fields(token, submission_id, **{"attachments-0-file": photo("two.jpg", jpeg_bytes((70, 50)))})
+    response = reporter_client.post("/reports/new", data=data, content_type="multipart/form-data")
+    assert response.status_code == 422
+    assert "two.jpg was not accepted: this account has uploaded as much as it may in one day" in \
+        response.get_data(as_text=True)
