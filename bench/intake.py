@@ -997,7 +997,8 @@ def soak_run(args: argparse.Namespace, stop: threading.Event, instance: Path) ->
     describe_machine(args, db)
     port = free_port()
     web = Process("gunicorn", [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers",
-                               str(args.web_workers), "--timeout", "120", "--no-control-socket", "intake.wsgi:app"],
+                               str(args.web_workers), *GUNICORN_WEB_OPTIONS, "--no-control-socket",
+                               "intake.wsgi:app"],
                   setup.env, instance / "web.log")
     worker_log = instance / "worker.log"
     worker_cmd = [str(BIN / "celery"), "-A", "workers.worker", "worker", "--loglevel", "INFO",
@@ -1093,7 +1094,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=20.0, help="measured seconds per scenario")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of load before each measured window")
     parser.add_argument("--web-workers", type=int, default=4,
-                        help="gunicorn sync worker processes, for intake (intake serve --web-workers) and the ceiling")
+                        help="gunicorn worker processes (threaded, as intake serve runs them), for intake "
+                             "(intake serve --web-workers) and the ceiling")
     parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS), metavar="NAME",
                         help=f"intake scenarios to run, of: {', '.join(SCENARIOS)}")
     parser.add_argument("--no-ceiling", action="store_true", help="skip the bare Flask ceiling")
