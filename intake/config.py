@@ -123,7 +123,9 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "API_REPORTS_PER_TOKEN": "60 per minute;600 per hour",
         "REPORTS_PER_USER": "120 per minute;1200 per hour",
         "UPLOAD_BYTES_PER_USER_PER_DAY": 4 * 1024 * 1024 * 1024,
-        # The API's JSON body: a report at every schema limit fits; refused (413) before it is read.
+        # The API's JSON body, refused (413) above this before it is read: a 50,000-character account in
+        # Cyrillic or Arabic, even \u-escaped, with 200 named victims is under 500 kB (every list of the
+        # schema at its limit at once would not fit; no real report is that).
         "API_MAX_JSON_BYTES": 1024 * 1024,
         # This many wrong passwords or codes in a row lock the account's sign-in for this long.
         "LOCKOUT_ATTEMPTS": 6,

@@ -271,7 +271,7 @@ def _report_in_body() -> tuple[ReportIn, str]:
 
 
 def _json_body() -> bytes:
-    """The body, if it is no larger than API_MAX_JSON_BYTES (a report at every schema limit fits):
+    """The body, if it is no larger than API_MAX_JSON_BYTES (twice the largest real report, see config):
     a larger one is refused by its Content-Length before it is read, or once that much was read."""
     cap = int(current_app.config["API_MAX_JSON_BYTES"])
     too_large = _Refused(413, "too_large", f"A report's JSON may be at most {cap:,} bytes; send files as "
