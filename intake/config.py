@@ -43,6 +43,10 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "MAX_FILE_BYTES": 25 * 1024 * 1024,
         "MAX_REPORT_BYTES": 100 * 1024 * 1024,
         "MAX_ATTACHMENTS": 20,
+        # A report waiting in triage still takes files through the API for this long after it was
+        # received (a client sends the report, then its files, on a slow link); later, or once a
+        # verifier took it up, only while it answers a question.
+        "ATTACHMENT_WINDOW_SECONDS": 24 * 3600,
         # A picture's cleaned copy has at most this many pixels (JPEGs are decoded at the smaller
         # size); one pipeline run decodes at most REPORT_MAX_IMAGE_PIXELS for a report's pictures
         # (twelve 50-megapixel pictures, twenty of 30): the rest stay "original only", with a note.

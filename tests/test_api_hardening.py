@@ -34,12 +34,18 @@ def _audited(report: Report, action: str) -> list[AuditEntry]:
 
 
 def test_files_are_refused_once_the_report_is_with_the_verifiers(app: Any, reporter: Any) -> None:
-    """A triaged, in-review or verified report takes no new file: 409 with a clear message, nothing stored."""
+    """A report a verifier took up (in review, verified, rejected …), or one waiting in triage for longer
+    than the filing window, takes no new file: 409 with a clear message, nothing stored."""
+    import datetime as dt
+
     token = make_token(reporter)
     report = triaged_report(app, reporter)
     client = app.test_client()
-    for state in (ReportState.TRIAGE, ReportState.IN_REVIEW, ReportState.VERIFIED, ReportState.REJECTED):
-        db.session.execute(update(Report).where(Report.id == report.id).values(state=state))
+    late = report.received_at - dt.timedelta(seconds=app.config["ATTACHMENT_WINDOW_SECONDS"] + 60)
+    for state, received_at in ((ReportState.IN_REVIEW, report.received_at), (ReportState.VERIFIED, report.received_at),
+                               (ReportState.REJECTED, report.received_at), (ReportState.DUPLICATE, report.received_at),
+                               (ReportState.TRIAGE, late)):
+        db.session.execute(update(Report).where(Report.id == report.id).values(state=state, received_at=received_at))
         db.session.commit()
         response = upload(client, token, report.public_id, jpeg_bytes())
         assert response.status_code == 409, (state, response.get_json())
@@ -61,6 +67,11 @@ def test_files_while_filing_and_while_answering_a_question_are_audited_and_on_th
     early = upload(client, token, created.get_json()["id"], jpeg_bytes((32, 32)))
     assert early.status_code == 201, early.get_json()
 
+    # Waiting in triage, nobody has taken it up, within the filing window: the files that follow a
+    # report on a slow link are still part of its filing.
+    waiting = triaged_report(app, reporter)
+    assert upload(client, token, waiting.public_id, jpeg_bytes((36, 36))).status_code == 201
+
     # Answering a question: accepted, audited, and on the verifiers' timeline.
     report, browser = claimed(app, reporter, verifier)
     assert act(browser, report, "question", "question", question=QUESTION).status_code == 302
@@ -70,7 +81,7 @@ def test_files_while_filing_and_while_answering_a_question_are_audited_and_on_th
     (entry,) = _audited(report, "report.attachment_added")
     assert entry.detail["attachment"] == late.get_json()["id"] and entry.detail["state"] == "needs_info"
     html = page_of(signed_in(app, verifier), report)
-    assert "File added by the reporter after filing" in html and "image/jpeg" in html
+    assert "File added by the reporter after the report reached the verifiers" in html and "image/jpeg" in html
 
 
 # ---- item 17: the token before the body, a JSON cap, and idle clients ------------------------------

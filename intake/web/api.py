@@ -21,7 +21,7 @@ from ..dispatch import dispatch_report
 from ..enums import AuditAction, Channel, ReportState
 from ..extensions import db
 from ..media import UploadRefused, store_upload
-from ..models import Attachment, Report, User
+from ..models import Attachment, Report, User, utcnow
 from ..pipeline import owe_work
 from ..reports import own_report, submitted_view
 from ..schema import SUBMISSION_ID_RE, AttachmentOut, ReportIn, errors_by_field
@@ -291,28 +291,38 @@ def get_report(public_id: str) -> Response:
     return jsonify(report_json(report, full=True))
 
 
-# A file joins a report only while the report is still being filed (received: the workers have not
-# handed it to the verifiers yet) or answers a verifier's question (needs_info). Anywhere else a new
-# file would change evidence a verifier is weighing or has weighed (design/workflow.md).
-ATTACHMENT_STATES = frozenset({ReportState.RECEIVED, ReportState.NEEDS_INFO})
-# A multipart body's boundaries and text fields besides the file itself.
-MULTIPART_OVERHEAD = 64 * 1024
+# A file joins a report only while the report is still being filed or answers a verifier's question
+# (needs_info). Being filed: received (the workers have not handed it over yet), or waiting in triage
+# within ATTACHMENT_WINDOW_SECONDS of its receipt, before any verifier took it up: a client sends the
+# report and then its files, which on a slow link arrive long after the workers are done with the
+# report itself. Anywhere else a new file would change evidence a verifier is weighing or has weighed
+# (design/workflow.md).
+def _open_to_files(state: ReportState, received_at: dt.datetime) -> bool:
+    if state in (ReportState.RECEIVED, ReportState.NEEDS_INFO):
+        return True
+    window = dt.timedelta(seconds=int(current_app.config["ATTACHMENT_WINDOW_SECONDS"]))
+    return state == ReportState.TRIAGE and utcnow() - received_at <= window
 
 
 def _closed_to_files(state: ReportState) -> tuple[Response, int]:
+    hours = int(current_app.config["ATTACHMENT_WINDOW_SECONDS"]) // 3600
     return _problem(
         409, "report_closed_to_files",
-        "Files can be added to a report only while it is being filed or while it answers a verifier's "
-        "question; this report is no longer open to new files. Send the file with a new report, or wait "
-        "for a question about this one.",
+        f"Files can be added to a report while it is being filed (until a verifier takes it up, at most {hours} "
+        "hours after it was received) or while it answers a verifier's question; this report is no longer open "
+        "to new files. Send the file with a new report, or wait for a question about this one.",
         report_status=state.value,
     )
+
+
+# A multipart body's boundaries and text fields besides the file itself.
+MULTIPART_OVERHEAD = 64 * 1024
 
 
 @bp.post("/reports/<public_id>/attachments")
 def add_attachment(public_id: str) -> tuple[Response, int]:
     report = own_report(db.session, _user(), public_id) or abort(404)
-    if report.state not in ATTACHMENT_STATES:
+    if not _open_to_files(report.state, report.received_at):
         # Refused before the upload is read.
         return _closed_to_files(report.state)
     room, waits = quotas.upload_room(current_app.config, _holder().user_id)
@@ -338,10 +348,10 @@ def add_attachment(public_id: str) -> tuple[Response, int]:
         if created:
             # The state again, as committed now: a verifier may have claimed the report while its
             # file was arriving (an upload on a slow link takes minutes).
-            state = db.session.scalar(select(Report.state).where(Report.id == report.id))
-            if state not in ATTACHMENT_STATES:
+            state = db.session.scalar(select(Report.state).where(Report.id == report.id)) or report.state
+            if not _open_to_files(state, report.received_at):
                 db.session.rollback()  # the stored file goes with the transaction
-                return _closed_to_files(state or report.state)
+                return _closed_to_files(state)
             over = quotas.count_upload(current_app.config, _holder().user_id, attachment.size)
             if over is not None:
                 db.session.rollback()
