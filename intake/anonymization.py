@@ -38,9 +38,9 @@ def pseudonym_key(session: Session, organisation_id: int) -> bytes:
     """The organisation's pseudonym key, made once by whichever worker needs it first.
 
     No lock is held across the anonymization that follows: the key is read, and only if the
-    organisation has none yet, made in a short transaction of its own (on a connection of its own,
-    committed at once): a compare-and-set that writes it only where there is still none, then the
-    key that won is read back. Two workers racing both end with the same key. (Holding the
+    organisation has none yet, made in a short transaction of its own (on PostgreSQL: a connection
+    of its own, committed at once): a compare-and-set that writes it only where there is still none,
+    then the key that won is read back. Two workers racing both end with the same key. (Holding the
     organisation's row FOR UPDATE through the step made every audited write of the organisation,
     and through the audit chain every organisation, wait for the slowest report.)
     """
@@ -51,7 +51,19 @@ def pseudonym_key(session: Session, organisation_id: int) -> bytes:
         candidate = keyring.wrap(secrets.token_bytes(32))
         engine = session.get_bind()
         assert isinstance(engine, Engine)  # never a connection: the key is made outside the caller's transaction
+        if engine.dialect.name != "postgresql":
+            # SQLite has one writer for the whole database and no row locks: a second connection
+            # would wait for the caller's own write lock. The key is set on the row in the caller's
+            # session and written with the step's other changes, at its commit (the embedded default
+            # runs one worker process, so no second worker races it).
+            organisation = session.get(Organisation, organisation_id)
+            if organisation is None:
+                raise LookupError(f"no organisation {organisation_id}")
+            organisation.pseudonym_key_wrapped = wrapped = candidate
+            return keyring.unwrap(wrapped)
         with engine.begin() as connection:
+            # A lock on the row held by the caller's own transaction would make this wait for ever.
+            connection.exec_driver_sql("SET LOCAL lock_timeout = '10s'")
             connection.execute(
                 update(Organisation).where(Organisation.id == organisation_id, column.is_(None))
                 .values(pseudonym_key_wrapped=candidate)
