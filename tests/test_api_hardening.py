@@ -314,3 +314,20 @@ def test_the_form_shares_the_per_user_limit_and_the_byte_quota(app: Any, reporte
     assert response.status_code == 422
     assert "two.jpg was not accepted: this account has uploaded as much as it may in one day" in \
         response.get_data(as_text=True)
+
+
+def test_an_answers_files_count_against_the_byte_quota(app: Any, reporter: Any, verifier: Any) -> None:
+    from tests.conftest import csrf_token, post_multipart
+    from tests.test_workflow import ANSWER
+
+    report, browser = claimed(app, reporter, verifier)
+    assert act(browser, report, "question", "question", question=QUESTION).status_code == 302
+    app.config["UPLOAD_BYTES_PER_USER_PER_DAY"] = 100
+    mine = signed_in(app, reporter)
+    token = csrf_token(mine.get(f"/reports/{report.public_id}/answer").get_data(as_text=True))
+    refused = post_multipart(mine, f"/reports/{report.public_id}/answer",
+                             {"csrf_token": token, "answer": ANSWER, "files": (io.BytesIO(jpeg_bytes()), "fin.jpg")})
+    assert refused.status_code == 422
+    html = refused.get_data(as_text=True)
+    assert "fin.jpg was not accepted: this account has uploaded as much as it may in one day" in html
+    assert ANSWER in html and _attachments_of(report) == 0

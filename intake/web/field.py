@@ -214,8 +214,11 @@ def answer(public_id: str) -> Response | str | tuple[str, int]:
         for upload in form.files.data or []:
             if not getattr(upload, "filename", None):
                 continue
-            _attachment, created = store_upload(db.session, config, upload.stream, upload.filename, current_user,
-                                                report=report)
+            attachment, created = store_upload(db.session, config, upload.stream, upload.filename, current_user,
+                                               report=report)
+            if created and quotas.count_upload(config, current_user.id, attachment.size) is not None:
+                raise UploadRefused(_("%(name)s was not accepted: this account has uploaded as much as it "
+                                      "may in one day.", name=attachment.original_filename))
             added += int(created)
         answer_question(db.session, report, current_user, form.answer.data or "", files_added=added)
     except (UploadRefused, ReviewError) as exc:
