@@ -108,13 +108,15 @@ def _sniff_type(head: bytes) -> str | None:
 
 
 def image_dimensions(head: bytes) -> tuple[int, int] | None:
-    """Width and height a PNG, JPEG or WebP declares in its first bytes, read without decoding
+    """Width and height a PNG, JPEG, WebP or HEIC declares in its first bytes, read without decoding
     anything; None when they are not there (another type, or a JPEG whose size comes later)."""
     if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR" and len(head) >= 24:
         width, height = struct.unpack(">II", head[16:24])
         return width, height
     if head[:2] == b"\xff\xd8":
         return _jpeg_dimensions(head)
+    if head[4:8] == b"ftyp" and b"ispe" in head:
+        return _heif_dimensions(head)
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP" and len(head) >= 30:
         chunk = head[12:16]
         if chunk == b"VP8X":
@@ -153,6 +155,18 @@ def _jpeg_dimensions(head: bytes) -> tuple[int, int] | None:
             return width, height
         pos += 2 + length
     return None
+
+
+def _heif_dimensions(head: bytes) -> tuple[int, int] | None:
+    """HEIC/HEIF: the largest image spatial extent ("ispe") property in the first bytes (the whole
+    picture's, not a tile's or the thumbnail's; coded sizes may be padded by a few pixels)."""
+    sizes: list[tuple[int, int]] = []
+    at = head.find(b"ispe")
+    while at != -1 and at + 16 <= len(head):
+        width, height = struct.unpack(">II", head[at + 8:at + 16])
+        sizes.append((width, height))
+        at = head.find(b"ispe", at + 4)
+    return max(sizes, key=lambda size: size[0] * size[1]) if sizes else None
 
 
 def too_many_pixels(head: bytes) -> tuple[int, int] | None:

@@ -55,6 +55,23 @@ def jpeg_declaring(width: int, height: int, exif_bytes: int = 0) -> bytes:
     return bytes(data)
 
 
+def heic_declaring(size: tuple[int, int] | None) -> bytes | None:
+    """A real small HEIC (123×45), its spatial extents rewritten to `size`; None if pillow-heif cannot write here."""
+    import pillow_heif
+
+    buffer = io.BytesIO()
+    try:
+        pillow_heif.from_pillow(Image.new("RGB", (123, 45), (10, 90, 30))).save(buffer, quality=50)
+    except (OSError, ValueError, RuntimeError):
+        return None
+    data = bytearray(buffer.getvalue())
+    at = data.find(b"ispe")
+    while size is not None and at != -1:
+        data[at + 8:at + 16] = struct.pack(">II", *size)
+        at = data.find(b"ispe", at + 4)
+    return bytes(data)
+
+
 # ---- refused at upload --------------------------------------------------------------------------------
 
 
@@ -63,7 +80,10 @@ def test_a_decompression_bomb_is_refused_at_upload_with_a_clear_message(app: Any
     token = make_token(reporter)
     created = client.post(REPORTS, json=complete_report(), headers={**bearer(token), "Idempotency-Key": "key-bomb-01"})
     public_id = created.get_json()["id"]
-    for name, content in (("bomb.png", png_header_only(8000, 8000)), ("big.jpg", jpeg_declaring(10000, 7000))):
+    bombs = [("bomb.png", png_header_only(8000, 8000)), ("big.jpg", jpeg_declaring(10000, 7000))]
+    if (heic := heic_declaring((12000, 9000))) is not None:
+        bombs.append(("big.heic", heic))
+    for name, content in bombs:
         response = upload(client, token, public_id, content, filename=name)
         assert response.status_code == 422, (name, response.get_json())
         message = response.get_json()["errors"]["file"][0]
@@ -82,6 +102,11 @@ def test_header_dimensions_are_read_without_decoding(tmp_path: Path) -> None:
         buffer = io.BytesIO()
         Image.new(mode, (123, 45)).save(buffer, "WEBP", lossless=lossless)
         assert image_dimensions(buffer.getvalue()) == (123, 45), (mode, lossless)
+    heic = heic_declaring(None)
+    if heic is not None:
+        width, height = image_dimensions(heic) or (0, 0)
+        assert 123 <= width <= 140 and 45 <= height <= 64
+        assert image_dimensions(heic_declaring((12000, 9000)) or b"") == (12000, 9000)
     assert image_dimensions(b"%PDF-1.7 ...") is None
     assert MAX_IMAGE_PIXELS < Image.MAX_IMAGE_PIXELS * 2 and MAX_IMAGE_PIXELS <= 60_000_000
 
