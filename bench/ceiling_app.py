@@ -12,21 +12,22 @@ clients and body, its rate is what this machine allows any such app; intake is m
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
 import psycopg
 from flask import Flask, jsonify, request
 
 app = Flask(__name__)
-_connection: psycopg.Connection[Any] | None = None
+_local = threading.local()
 
 
 def connection() -> psycopg.Connection[Any]:
-    """One connection per gunicorn worker process (a sync worker serves one request at a time)."""
-    global _connection
-    if _connection is None or _connection.closed:
-        _connection = psycopg.connect(os.environ["BENCH_CEILING_DSN"], autocommit=True)
-    return _connection
+    """One connection per gunicorn worker thread (each serves one request at a time)."""
+    current: psycopg.Connection[Any] | None = getattr(_local, "connection", None)
+    if current is None or current.closed:
+        current = _local.connection = psycopg.connect(os.environ["BENCH_CEILING_DSN"], autocommit=True)
+    return current
 
 
 @app.post("/ceiling")

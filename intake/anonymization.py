@@ -15,11 +15,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from . import crypto
 from .models import Assessment, Organisation, RedactionCorrection, Report, StateTransition, utcnow
+from .schema import MAX_KNOWN_IDENTIFIERS, MAX_NARRATIVE_CHARS
 
 PLACEHOLDER = re.compile(r"\[([A-Z]+)-(\d+)\]")
 CORRECTION_TYPES = ("PERSON", "PHONE", "EMAIL", "ID", "ADDRESS", "COORDINATE", "URL", "OTHER")
@@ -34,15 +35,43 @@ class Span:
 
 
 def pseudonym_key(session: Session, organisation_id: int) -> bytes:
-    """The organisation's pseudonym key, made once (under a row lock, so two workers agree)."""
+    """The organisation's pseudonym key, made once by whichever worker needs it first.
+
+    No lock is held across the anonymization that follows: the key is read, and only if the
+    organisation has none yet, made in a short transaction of its own (on PostgreSQL: a connection
+    of its own, committed at once): a compare-and-set that writes it only where there is still none,
+    then the key that won is read back. Two workers racing both end with the same key. (Holding the
+    organisation's row FOR UPDATE through the step made every audited write of the organisation,
+    and through the audit chain every organisation, wait for the slowest report.)
+    """
     keyring = crypto.active_keyring()
-    organisation = session.scalar(
-        select(Organisation).where(Organisation.id == organisation_id).with_for_update()
-    )
-    assert organisation is not None
-    if organisation.pseudonym_key_wrapped is None:
-        organisation.pseudonym_key_wrapped = keyring.wrap(secrets.token_bytes(32))
-    return keyring.unwrap(organisation.pseudonym_key_wrapped)
+    column = Organisation.pseudonym_key_wrapped
+    wrapped = session.scalar(select(column).where(Organisation.id == organisation_id))
+    if wrapped is None:
+        candidate = keyring.wrap(secrets.token_bytes(32))
+        engine = session.get_bind()
+        assert isinstance(engine, Engine)  # never a connection: the key is made outside the caller's transaction
+        if engine.dialect.name != "postgresql":
+            # SQLite has one writer for the whole database and no row locks: a second connection
+            # would wait for the caller's own write lock. The key is set on the row in the caller's
+            # session and written with the step's other changes, at its commit (the embedded default
+            # runs one worker process, so no second worker races it).
+            organisation = session.get(Organisation, organisation_id)
+            if organisation is None:
+                raise LookupError(f"no organisation {organisation_id}")
+            organisation.pseudonym_key_wrapped = wrapped = candidate
+            return keyring.unwrap(wrapped)
+        with engine.begin() as connection:
+            # A lock on the row held by the caller's own transaction would make this wait for ever.
+            connection.exec_driver_sql("SET LOCAL lock_timeout = '10s'")
+            connection.execute(
+                update(Organisation).where(Organisation.id == organisation_id, column.is_(None))
+                .values(pseudonym_key_wrapped=candidate)
+            )
+            wrapped = connection.scalar(select(column).where(Organisation.id == organisation_id))
+    if wrapped is None:
+        raise LookupError(f"no organisation {organisation_id}")
+    return keyring.unwrap(wrapped)
 
 
 def coarse_cell(latitude: float | None, longitude: float | None, resolution: int) -> str | None:
@@ -93,6 +122,10 @@ def apply_corrections(text: str, spans: list[Span], corrections: list[RedactionC
     return sorted(kept, key=lambda s: s.start)
 
 
+# Shown, and anonymized, in place of an account over the limit (intake.schema refuses those at intake).
+TOO_LONG = "[account withheld: too long to anonymize automatically]"
+
+
 def anonymize_report(session: Session, config: dict[str, Any], report: Report) -> None:
     """Pipeline step: (re)build the report's anonymized view from its originals."""
     from .anonymize import Known, Numbering, detect_language, get_engine, hmac_pseudonymizer
@@ -102,12 +135,25 @@ def anonymize_report(session: Session, config: dict[str, Any], report: Report) -
     engine = get_engine()
     pseudonymize = hmac_pseudonymizer(pseudonym_key(session, report.organisation_id))
     persons = [n for n in [*(v.name for v in report.victims), *(w.name for w in report.witnesses)] if n]
-    known = Known(persons=persons, phones=[w.phone for w in report.witnesses if w.phone],
-                  emails=[w.email for w in report.witnesses if w.email])
+    phones = [w.phone for w in report.witnesses if w.phone]
+    emails = [w.email for w in report.witnesses if w.email]
+    bounds: list[str] = []
+    # The schema bounds all this at intake; a report from before the bounds (or from a path that
+    # skipped them) is bounded here too rather than keep the worker for minutes.
+    if len(persons) + len(phones) + len(emails) > MAX_KNOWN_IDENTIFIERS:
+        persons = persons[:MAX_KNOWN_IDENTIFIERS]
+        phones = phones[:max(0, MAX_KNOWN_IDENTIFIERS - len(persons))]
+        emails = emails[:max(0, MAX_KNOWN_IDENTIFIERS - len(persons) - len(phones))]
+        bounds.append(f"only the first {MAX_KNOWN_IDENTIFIERS} known names, phones and e-mails were looked for")
+    known = Known(persons=persons, phones=phones, emails=emails)
     numbering = Numbering()
     corrections = list(report.redaction_corrections)
     narrative = report.narrative or ""
-    if not report.narrative_language and narrative.strip():
+    if len(narrative) > MAX_NARRATIVE_CHARS:
+        # Not anonymized at all (a part would show the rest in the clear): withheld for a person.
+        bounds.append(f"the account is longer than {MAX_NARRATIVE_CHARS:,} characters: withheld, not anonymized")
+        narrative = TOO_LONG
+    if not report.narrative_language and narrative.strip() and narrative is not TOO_LONG:
         report.narrative_language = detect_language(narrative)
     result = engine.anonymize(narrative, lang=report.narrative_language, known=known, pseudonymizer=pseudonymize,
                               numbering=numbering)
@@ -118,7 +164,7 @@ def anonymize_report(session: Session, config: dict[str, Any], report: Report) -
         surfaces = redaction_map.setdefault(span.placeholder, [])
         if narrative[span.start:span.end] not in surfaces:
             surfaces.append(narrative[span.start:span.end])
-    reasons = list(result.review_reasons)
+    reasons = [*bounds, *result.review_reasons]
     def anonymized(text: str | None) -> str | None:
         if not text:
             return None

@@ -506,6 +506,20 @@ def keys_retire() -> None:
         click.echo(f"No data key needs {', '.join(retired)} any more: remove it from INTAKE_MASTER_KEY.")
 
 
+# gunicorn's threaded workers: a client that connects and sends nothing, or only part of its
+# request, holds one of a worker's threads at most (connections waiting for their first bytes or
+# kept alive between requests wait in the worker's poller and hold none), never a whole worker
+# process as sync workers did; kept-alive connections close after a few idle seconds. The same in
+# the Dockerfile and docker-compose.yml.
+GUNICORN_WEB_OPTIONS = ("--worker-class", "gthread", "--threads", "8", "--keep-alive", "5", "--timeout", "120")
+
+
+def web_command(bin_dir: Path, host: str, port: int, web_workers: int) -> list[str]:
+    """The gunicorn command line `intake serve` runs the web app with."""
+    return [str(bin_dir / "gunicorn"), "--bind", f"{host}:{port}", "--workers", str(web_workers),
+            *GUNICORN_WEB_OPTIONS, "--no-control-socket", "intake.wsgi:app"]
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
@@ -528,8 +542,7 @@ def serve(host: str, port: int, web_workers: int, worker_nice: int, worker_idle:
         # Secure cookie from http://localhost. Anywhere else cookies stay Secure.
         env["INTAKE_SESSION_COOKIE_SECURE"] = env["INTAKE_REMEMBER_COOKIE_SECURE"] = "false"
     bin_dir = Path(sys.executable).parent
-    web = [str(bin_dir / "gunicorn"), "--bind", f"{host}:{port}", "--workers", str(web_workers),
-           "--timeout", "120", "--no-control-socket", "intake.wsgi:app"]
+    web = web_command(bin_dir, host, port, web_workers)
     # No access log: a line per request with the client's address would tell a seized server
     # where each field worker connected from.
     # On SQLite one worker process at a time keeps writers few; beat runs inside the worker so

@@ -43,6 +43,16 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "MAX_FILE_BYTES": 25 * 1024 * 1024,
         "MAX_REPORT_BYTES": 100 * 1024 * 1024,
         "MAX_ATTACHMENTS": 20,
+        # A report waiting in triage still takes files through the API for this long after it was
+        # received (a client sends the report, then its files, on a slow link); later, or once a
+        # verifier took it up, only while it answers a question.
+        "ATTACHMENT_WINDOW_SECONDS": 24 * 3600,
+        # A picture's cleaned copy has at most this many pixels (JPEGs are decoded at the smaller
+        # size); one pipeline run decodes at most REPORT_MAX_IMAGE_PIXELS for a report's pictures
+        # (twelve 50-megapixel pictures, twenty of 30): the rest stay "original only", with a note.
+        # Pictures above 50 megapixels are refused at upload (intake.media.MAX_IMAGE_PIXELS).
+        "DERIVATIVE_MAX_PIXELS": 16_000_000,
+        "REPORT_MAX_IMAGE_PIXELS": 600_000_000,
         # A phone on 2G can spend an hour on one form with photos: CSRF tokens live a day.
         "WTF_CSRF_TIME_LIMIT": 24 * 3600,
         "SESSION_COOKIE_HTTPONLY": True,
@@ -111,6 +121,16 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "SIGN_IN_RATE_LIMIT": "20 per minute;200 per hour",
         # Per client address and, separately, per account waiting for its code.
         "SECOND_FACTOR_RATE_LIMIT": "10 per minute;60 per hour",
+        # What one reporter may send (intake.quotas): reports per API token and per user (every
+        # channel; a user may hold a token per phone), and bytes of files per user per day. Far above
+        # a field team's day, even a phone syncing a week offline; far below a flood. Empty or 0: off.
+        "API_REPORTS_PER_TOKEN": "60 per minute;600 per hour",
+        "REPORTS_PER_USER": "120 per minute;1200 per hour",
+        "UPLOAD_BYTES_PER_USER_PER_DAY": 4 * 1024 * 1024 * 1024,
+        # The API's JSON body, refused (413) above this before it is read: a 50,000-character account in
+        # Cyrillic or Arabic, even \u-escaped, with 200 named victims is under 500 kB (every list of the
+        # schema at its limit at once would not fit; no real report is that).
+        "API_MAX_JSON_BYTES": 1024 * 1024,
         # This many wrong passwords or codes in a row lock the account's sign-in for this long.
         "LOCKOUT_ATTEMPTS": 6,
         "LOCKOUT_SECONDS": 15 * 60,

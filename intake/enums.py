@@ -370,3 +370,4 @@ class AuditAction(LabelledEnum):
     COPY_SERVED = "report.copy_served", _l("Cleaned copy of a file shown or downloaded")
     PROCESSING_RETRIED = "report.processing_retried", _l("Held processing of a report retried")
     FILING_RETRIED = "submission.filing_retried", _l("Held filing of a submission retried")
+    ATTACHMENT_ADDED = "report.attachment_added", _l("File added to a filed report")

@@ -8,6 +8,7 @@ import hashlib
 import io
 import os
 import secrets
+import struct
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,8 +29,12 @@ from .models import Attachment, DataKey, Report, User, utcnow
 
 CHUNK = 1024 * 1024
 SNIFF_BYTES = 8192
-# Pillow refuses images above twice this many pixels and warns above it; we refuse both.
-Image.MAX_IMAGE_PIXELS = 64_000_000
+# Pictures with more pixels than this are refused at upload (by the size their header declares) and
+# never decoded: a phone's 48- or 50-megapixel mode fits, an 8000×8000 PNG of 200 KB (a
+# decompression bomb: 1.2 GB to decode) does not. Well below Pillow's own limit (89 megapixels),
+# which we set to this too: Pillow refuses images above twice it and warns above it; we refuse both.
+MAX_IMAGE_PIXELS = 50_000_000
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 
 # Media types accepted, by what the bytes are, not by name or declared type.
 ALLOWED_TYPES: dict[str, str] = {
@@ -108,7 +113,15 @@ class Limits:
 
 
 def sniff(head: bytes) -> str | None:
-    """The media type the bytes say they are, if it is one we accept."""
+    """The media type the bytes say they are, if it is one we accept (a picture whose header declares
+    more than MAX_IMAGE_PIXELS is not: `describe_refusal` says why)."""
+    media_type = _sniff_type(head)
+    if media_type is not None and too_many_pixels(head):
+        return None
+    return media_type
+
+
+def _sniff_type(head: bytes) -> str | None:
     kind = filetype.guess(head)
     if kind is None:
         # MP3 files without an ID3 tag start with an MPEG frame sync, which filetype misses.
@@ -118,8 +131,82 @@ def sniff(head: bytes) -> str | None:
     return kind.mime if kind.mime in ALLOWED_TYPES else None
 
 
+def image_dimensions(head: bytes) -> tuple[int, int] | None:
+    """Width and height a PNG, JPEG, WebP or HEIC declares in its first bytes, read without decoding
+    anything; None when they are not there (another type, or a JPEG whose size comes later)."""
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR" and len(head) >= 24:
+        width, height = struct.unpack(">II", head[16:24])
+        return width, height
+    if head[:2] == b"\xff\xd8":
+        return _jpeg_dimensions(head)
+    if head[4:8] == b"ftyp" and b"ispe" in head:
+        return _heif_dimensions(head)
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP" and len(head) >= 30:
+        chunk = head[12:16]
+        if chunk == b"VP8X":
+            return 1 + int.from_bytes(head[24:27], "little"), 1 + int.from_bytes(head[27:30], "little")
+        if chunk == b"VP8 " and head[23:26] == b"\x9d\x01\x2a":
+            return (int.from_bytes(head[26:28], "little") & 0x3FFF, int.from_bytes(head[28:30], "little") & 0x3FFF)
+        if chunk == b"VP8L" and head[20] == 0x2F:
+            bits = int.from_bytes(head[21:25], "little")
+            return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
+    return None
+
+
+# Start-of-frame markers: every JPEG coding process (baseline, progressive, lossless, arithmetic).
+_JPEG_SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+
+
+def _jpeg_dimensions(head: bytes) -> tuple[int, int] | None:
+    pos = 2
+    while pos + 4 <= len(head):
+        if head[pos] != 0xFF:
+            return None
+        marker = head[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+            pos += 2
+            continue
+        if marker == 0xDA:  # image data before any frame header: not a picture we can size
+            return None
+        (length,) = struct.unpack(">H", head[pos + 2:pos + 4])
+        if marker in _JPEG_SOF:
+            if pos + 9 > len(head):
+                return None
+            height, width = struct.unpack(">HH", head[pos + 5:pos + 9])
+            return width, height
+        pos += 2 + length
+    return None
+
+
+def _heif_dimensions(head: bytes) -> tuple[int, int] | None:
+    """HEIC/HEIF: the largest image spatial extent ("ispe") property in the first bytes (the whole
+    picture's, not a tile's or the thumbnail's; coded sizes may be padded by a few pixels)."""
+    sizes: list[tuple[int, int]] = []
+    at = head.find(b"ispe")
+    while at != -1 and at + 16 <= len(head):
+        width, height = struct.unpack(">II", head[at + 8:at + 16])
+        sizes.append((width, height))
+        at = head.find(b"ispe", at + 4)
+    return max(sizes, key=lambda size: size[0] * size[1]) if sizes else None
+
+
+def too_many_pixels(head: bytes) -> tuple[int, int] | None:
+    """The declared size of a picture above MAX_IMAGE_PIXELS, else None."""
+    size = image_dimensions(head)
+    if size is not None and size[0] * size[1] > MAX_IMAGE_PIXELS:
+        return size
+    return None
+
+
 def describe_refusal(head: bytes) -> str:
     """Why bytes were refused, in words a field worker understands."""
+    if (size := too_many_pixels(head)) is not None and _sniff_type(head) is not None:
+        return _("it is a picture of %(width)s×%(height)s pixels, more than the %(limit)d million pixels accepted "
+                 "(so many pixels in so few bytes can stop the server); send it at a lower resolution",
+                 width=f"{size[0]:,}", height=f"{size[1]:,}", limit=MAX_IMAGE_PIXELS // 1_000_000)
     kind = filetype.guess(head)
     lowered = head[:512].lstrip().lower()
     if head[:2] == b"MZ" or head[:4] == b"\x7fELF" or head[:4] in (b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe"):
@@ -320,11 +407,42 @@ def private_workdir() -> str | None:
     return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
 
 
-def make_derivative_of(session: Session, config: dict[str, Any], attachment: Attachment) -> None:
+class PixelBudget:
+    """The pixels one pipeline run may decode for the copies of a report's pictures
+    (REPORT_MAX_IMAGE_PIXELS): with the per-picture limits it keeps a run inside the task's time
+    limit, so twenty large pictures do not run past it and get retried again and again."""
+
+    def __init__(self, pixels: int) -> None:
+        self.remaining = pixels
+
+    def take(self, pixels: int) -> bool:
+        if pixels > self.remaining:
+            return False
+        self.remaining -= pixels
+        return True
+
+
+def _declared_pixels(path: Path, media_type: str) -> int:
+    """A picture's pixels by its header (nothing decoded); 0 for other files or an unreadable header."""
+    if not media_type.startswith("image/"):
+        return 0
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                return int(image.width * image.height)
+    except Exception:  # the derivative function says what is wrong with it
+        return 0
+
+
+def make_derivative_of(session: Session, config: dict[str, Any], attachment: Attachment,
+                       budget: PixelBudget | None = None) -> None:
     """Make and store the shown-by-default copy of an inspected attachment. Idempotent.
 
     The original is decrypted into a private temporary folder, sanitised by intake.derivatives, and
     the result sealed with the report's key like the original; both plain files are gone afterwards.
+    A refusal (too many pixels, the run's `budget` used up, undecodable) is final: the file stays
+    "original only" with a note saying why, and is not tried again.
     """
     import tempfile
 
@@ -338,9 +456,16 @@ def make_derivative_of(session: Session, config: dict[str, Any], attachment: Att
         with open(source, "xb") as out:
             for chunk in read_original(config, attachment):
                 out.write(chunk)
+        pixels = _declared_pixels(source, attachment.media_type)
+        if budget is not None and pixels and not budget.take(pixels):
+            attachment.derivative_note = (f"original only: the report's pictures together have more than the "
+                                          f"{int(config['REPORT_MAX_IMAGE_PIXELS']):,} pixels one run may "
+                                          "clean")[:200]
+            attachment.derived_at = utcnow()
+            return
         try:
-            derivative = make_derivative(source, attachment.media_type, work,
-                                         max_pixels=Image.MAX_IMAGE_PIXELS or 64_000_000)
+            derivative = make_derivative(source, attachment.media_type, work, max_pixels=MAX_IMAGE_PIXELS,
+                                         max_output_pixels=int(config["DERIVATIVE_MAX_PIXELS"]))
         except DerivativeRefused as exc:
             attachment.derivative_note = f"original only: {exc}"[:200]
             attachment.derived_at = utcnow()
@@ -447,6 +572,11 @@ def inspect_attachment(session: Session, config: dict[str, Any], attachment: Att
         return
     if digest.hexdigest() != attachment.sha256:
         _quarantine(attachment, "SHA-256 differs from the one taken on receipt")
+        return
+    if (size := too_many_pixels(head)) is not None:
+        # Stored before uploads were refused for it: never decoded.
+        _quarantine(attachment, f"picture of {size[0]}×{size[1]} pixels, more than the {MAX_IMAGE_PIXELS:,} "
+                                "allowed (decompression bomb guard): not decoded")
         return
     media_type = sniff(head)
     if media_type != attachment.media_type:

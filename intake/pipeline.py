@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from .anonymization import anonymize_report
 from .duplicates import suggest_duplicates
 from .enums import JobState, ReportState
-from .media import inspect_attachment, make_derivative_of
+from .media import PixelBudget, inspect_attachment, make_derivative_of
 from .models import PipelineJob, Report, Submission, WorkerHeartbeat, utcnow
 from .reports import transition
 
@@ -38,9 +38,11 @@ def inspect_media(session: Session, config: dict[str, Any], report: Report) -> N
 
 
 def make_derivatives(session: Session, config: dict[str, Any], report: Report) -> None:
-    """For every checked file, the copy shown by default: no metadata, faces in photos covered."""
+    """For every checked file, the copy shown by default: no metadata, faces in photos covered.
+    The run decodes at most REPORT_MAX_IMAGE_PIXELS for the report's pictures."""
+    budget = PixelBudget(int(config["REPORT_MAX_IMAGE_PIXELS"]))
     for attachment in report.attachments:
-        make_derivative_of(session, config, attachment)
+        make_derivative_of(session, config, attachment, budget)
 
 
 Step = Callable[[Session, dict[str, Any], Report], None]

@@ -478,8 +478,8 @@ def lift_redaction(session: Session, report: Report, user: User, placeholder: st
 
 @dataclass(frozen=True)
 class TimelineEntry:
-    """One line of a report's timeline. `kind` is transition, comment, grade, sign_off, question or
-    answer; `item` is the row it comes from."""
+    """One line of a report's timeline. `kind` is transition, comment, grade, sign_off, question,
+    answer or file (added after the report was handed to the verifiers); `item` is the row it comes from."""
 
     at: dt.datetime
     kind: str
@@ -507,4 +507,10 @@ def timeline(report: Report) -> list[TimelineEntry]:
         add(request.asked_at, 1, "question", request.asked_by, request)
         if request.answered_at is not None:
             add(request.answered_at, 1, "answer", report.reporter, request)
+    # Files that arrived after the workers handed the report to the verifiers (an answer's files).
+    handed_over = min((t.at for t in report.transitions if t.from_state == ReportState.RECEIVED), default=None)
+    if handed_over is not None:
+        for attachment in report.attachments:
+            if attachment.created_at > handed_over:
+                add(attachment.created_at, 1, "file", report.reporter, attachment)
     return [entry for _at, _order, entry in sorted(entries, key=lambda e: (e[0], e[1]))]

@@ -48,6 +48,11 @@ from .enums import (
 )
 
 MAX_ROWS = 200  # per repeatable list: a mass-casualty event still fits, a runaway client does not
+# What one report may ask the anonymizer to do (issue 12, item 14): its work grows with the account's
+# length and with the names, phones and e-mails it looks for in it (every named victim and witness).
+MAX_NARRATIVE_CHARS = 50_000
+MAX_WITNESSES = 50  # more is a survey, not one report
+MAX_KNOWN_IDENTIFIERS = 250  # named victims + named witnesses + witnesses' phones and e-mails
 MAX_COUNT = 100_000
 SUBMISSION_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
 # CLDR's territory list also names groupings and placeholders that are no country or place:
@@ -232,7 +237,7 @@ class ReportIn(_Strict):
     longitude: Annotated[float, Field(ge=-180, le=180), NotBool] | None = None
     location_precision: LocationPrecision = LocationPrecision.TOWN
     incident_type: IncidentType
-    narrative: Annotated[str, StringConstraints(min_length=1, max_length=50_000)]
+    narrative: Annotated[str, StringConstraints(min_length=1, max_length=MAX_NARRATIVE_CHARS)]
     narrative_language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")] | None = None
     # Harm
     killed: CountsIn = Field(default_factory=CountsIn)
@@ -255,7 +260,7 @@ class ReportIn(_Strict):
     identification_confidence: IdentificationConfidence | None = None
     # Sources and consent
     source_type: SourceType
-    witnesses: Annotated[list[WitnessIn], Field(max_length=MAX_ROWS)] = Field(default_factory=list)
+    witnesses: Annotated[list[WitnessIn], Field(max_length=MAX_WITNESSES)] = Field(default_factory=list)
     links: Annotated[list[LinkIn], Field(max_length=MAX_ROWS)] = Field(default_factory=list)
     consent: Consent
     risk_to_source: Risk
@@ -276,6 +281,18 @@ class ReportIn(_Strict):
             )])
         return self
 
+    @model_validator(mode="after")
+    def _known_identifiers_bounded(self) -> ReportIn:
+        # Every named person, phone and e-mail is looked for in the account and the files'
+        # descriptions by the anonymizer: bounded, so one report cannot keep a worker for minutes.
+        if known_identifiers(self) > MAX_KNOWN_IDENTIFIERS:
+            message = _("At most %(count)d names, phone numbers and e-mails of victims and witnesses together "
+                        "in one report; file the others in a further report.", count=MAX_KNOWN_IDENTIFIERS)
+            raise ValidationError.from_exception_data(type(self).__name__, [InitErrorDetails(
+                type=PydanticCustomError("too_many_known_identifiers", message), loc=("victims",), input=None,
+            )])
+        return self
+
     def counts(self) -> dict[str, int]:
         """Count columns (`killed_men` …) with their values."""
         return {
@@ -283,6 +300,12 @@ class ReportIn(_Strict):
             for harm in Harm
             for group in HarmGroup
         }
+
+
+def known_identifiers(report: Any) -> int:
+    """Names of victims and witnesses and witnesses' phones and e-mails: the anonymizer's deny-list."""
+    return (sum(1 for v in report.victims if v.name) + sum(1 for w in report.witnesses if w.name)
+            + sum(1 for w in report.witnesses if w.phone) + sum(1 for w in report.witnesses if w.email))
 
 
 class AttachmentOut(BaseModel):

@@ -17,7 +17,9 @@ pixel limit, the subprocess timeout and the task's own time limit bound.
 
 `make_derivative` raises `DerivativeRefused` (message safe to log and show) when the file cannot be made
 safe: undecodable, above the pixel limit (decompression bomb), a tool failed or timed out, or the check
-of the result found metadata left. Either way the attachment stays "original only", not shown by default.
+of the result found metadata left; the attachment then stays "original only", not shown by default. A
+picture above `max_output_pixels` gets a scaled-down copy (JPEGs are decoded at the smaller size), which
+bounds the memory and the face detection's time per file.
 
 | sniffed type                     | derivative                                                    |
 |----------------------------------|---------------------------------------------------------------|
@@ -44,8 +46,11 @@ from .pdf import sanitise_pdf
 
 __all__ = ["Derivative", "DerivativeRefused", "SUPPORTED_TYPES", "ffmpeg_available", "make_derivative"]
 
-# Same default as intake.media (64 megapixels); Pillow's own global limit applies as well.
-DEFAULT_MAX_PIXELS = 64_000_000
+# Same default as intake.media (50 megapixels: a phone's 48- or 50-megapixel mode still fits, well
+# below Pillow's own 89); Pillow's global limit applies as well. Pictures are refused above it, and
+# their copies scaled down to DEFAULT_MAX_OUTPUT_PIXELS.
+DEFAULT_MAX_PIXELS = 50_000_000
+DEFAULT_MAX_OUTPUT_PIXELS = 16_000_000
 # ffmpeg copies streams without re-encoding: minutes of video take seconds. A hung tool is stopped.
 DEFAULT_TIMEOUT_SECONDS = 300.0
 SUPPORTED_TYPES = frozenset(DECODERS) | frozenset(CONTAINERS) | {"application/pdf"}
@@ -67,6 +72,7 @@ def make_derivative(
     workdir: Path,
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_output_pixels: int | None = DEFAULT_MAX_OUTPUT_PIXELS,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
 ) -> Derivative | None:
     """Write a metadata-free, face-covered copy of `src` (of the sniffed `media_type`) into `workdir`.
@@ -82,8 +88,9 @@ def make_derivative(
     out = _new_file(workdir, _suffix(media_type))
     try:
         if media_type in DECODERS:
-            out_type, faces = sanitise_image(src, media_type, out, max_pixels=max_pixels)
-            return Derivative(out, out_type, faces, None)
+            out_type, faces = sanitise_image(src, media_type, out, max_pixels=max_pixels,
+                                             max_output_pixels=max_output_pixels)
+            return Derivative(out, out_type, faces, _scaled_note(src, out, media_type))
         if media_type in CONTAINERS:
             try:
                 out_type = sanitise_av(src, media_type, out, timeout=timeout)
@@ -95,6 +102,20 @@ def make_derivative(
     except BaseException:
         out.unlink(missing_ok=True)
         raise
+
+
+def _scaled_note(src: Path, out: Path, media_type: str) -> str | None:
+    """Says so when the copy has fewer pixels than the original (headers only: nothing is decoded)."""
+    from PIL import Image
+
+    try:
+        with Image.open(src, formats=DECODERS[media_type]) as original, Image.open(out) as copy:
+            before, after = original.size, copy.size
+    except Exception:  # the copy was made from it: the original opens; anything else says nothing
+        return None
+    if before[0] * before[1] <= after[0] * after[1]:
+        return None
+    return f"scaled down from {before[0]}×{before[1]} to {after[0]}×{after[1]} pixels; the original keeps them all"
 
 
 def _suffix(media_type: str) -> str:

@@ -40,9 +40,15 @@ JPEG_QUALITY = 90
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 
-def sanitise_image(src: Path, media_type: str, out: Path, *, max_pixels: int) -> tuple[str, int]:
-    """Write the clean, face-covered picture to `out` (already created, empty). Returns (media type, faces)."""
-    rgb = _decode_upright_srgb(src, media_type, max_pixels)
+def sanitise_image(src: Path, media_type: str, out: Path, *, max_pixels: int,
+                   max_output_pixels: int | None = None) -> tuple[str, int]:
+    """Write the clean, face-covered picture to `out` (already created, empty). Returns (media type, faces).
+
+    A picture above `max_output_pixels` is scaled down to fit, JPEGs while they are decoded (DCT
+    scaling: a 48-megapixel photo is decoded at a quarter of its pixels, not in full); face
+    detection's time grows with the pixels, so this bounds the time per file as well as the memory.
+    """
+    rgb = _decode_upright_srgb(src, media_type, max_pixels, max_output_pixels)
     boxes = detect_faces(rgb)
     cover_faces(rgb, boxes)
     # A brand-new image from the array: no info dictionary, no EXIF, ICC, XMP or comment to carry over.
@@ -59,8 +65,9 @@ def sanitise_image(src: Path, media_type: str, out: Path, *, max_pixels: int) ->
     return "image/jpeg", len(boxes)
 
 
-def _decode_upright_srgb(src: Path, media_type: str, max_pixels: int) -> np.ndarray:
-    """The first frame's pixels as an upright sRGB array (H×W×3, uint8)."""
+def _decode_upright_srgb(src: Path, media_type: str, max_pixels: int,
+                         max_output_pixels: int | None = None) -> np.ndarray:
+    """The first frame's pixels as an upright sRGB array (H×W×3, uint8), at most `max_output_pixels`."""
     try:
         with warnings.catch_warnings():
             # Pillow only warns between MAX_IMAGE_PIXELS and twice that; here a warning refuses too.
@@ -72,6 +79,11 @@ def _decode_upright_srgb(src: Path, media_type: str, max_pixels: int) -> np.ndar
                         f"the picture has {image.width}×{image.height} pixels, more than the "
                         f"{max_pixels:,} allowed (decompression bomb guard)"
                     )
+                if max_output_pixels and image.width * image.height > max_output_pixels:
+                    scale = (max_output_pixels / (image.width * image.height)) ** 0.5
+                    # Draft decoding for JPEG (only what the smaller size needs is decoded), then
+                    # a resize; the picture's info (EXIF orientation, ICC profile) stays.
+                    image.thumbnail((max(1, int(image.width * scale)), max(1, int(image.height * scale))))
                 image.load()
                 icc = image.info.get("icc_profile")
                 upright = ImageOps.exif_transpose(image)

@@ -6,18 +6,22 @@ import datetime as dt
 import functools
 import json
 import logging
+import time
 from typing import Any
 
 from flask import Blueprint, abort, current_app, g, jsonify, request, url_for
 from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import select
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
-from ..accounts import TokenHolder, can_submit, holder_of_token
+from .. import audit, quotas
+from ..accounts import TokenHolder, can_submit, holder_of_token, token_digest
 from ..dispatch import dispatch_report
-from ..enums import Channel, ReportState
+from ..enums import AuditAction, Channel, ReportState
 from ..extensions import db
 from ..media import UploadRefused, store_upload
-from ..models import Attachment, Report, User
+from ..models import Attachment, Report, User, utcnow
 from ..pipeline import owe_work
 from ..reports import own_report, submitted_view
 from ..schema import SUBMISSION_ID_RE, AttachmentOut, ReportIn, errors_by_field
@@ -33,7 +37,8 @@ def _problem(status: int, error: str, message: str, **extra: Any) -> tuple[Respo
     return jsonify(error=error, message=message, **extra), status
 
 
-# Routes that authenticate their bearer token themselves, in the statement that does their work.
+# Routes that authenticate their bearer token themselves: the submit before it reads the body, and
+# again in the statement that does its work.
 _SELF_AUTHENTICATING = {"api.openapi", "api.create_report"}
 
 
@@ -146,20 +151,25 @@ def attachment_json(attachment: Attachment) -> dict[str, Any]:
 
 @bp.post("/reports")
 def create_report() -> tuple[Response, int]:
+    # Who asks comes before anything they sent: an unknown token is answered 401 and a holder who
+    # may not submit 404 before the body is read, and a holder over their limit 429.
     token = _bearer_token()
-    if token is None:
+    holder = _known_holder(token) if token is not None else None
+    if holder is None:
         return _unauthorized()
+    if not can_submit(holder):
+        return _not_found()
+    assert token is not None
+    waits = quotas.report_allowed(current_app.config, token_digest(token) or "", holder.user_id)
+    if waits is not None:
+        return _too_many(waits, "Too many reports from this account in a short time.")
     try:
         data, key = _report_in_body()
     except _Refused as refused:
-        # Who asks comes before what is wrong with what they sent.
-        holder = _token_holder(token)
-        if holder is None:
-            return _unauthorized()
-        return refused.answer if can_submit(holder) else _not_found()
-    # One statement: the token, and the journal row if its holder may submit; a worker files the
-    # report (intake.submissions). An unreachable database is answered 503 with Retry-After by the
-    # app's handler (web/errors.py).
+        return refused.answer
+    # One statement: the token again (revoked meanwhile: 401), and the journal row if its holder may
+    # submit; a worker files the report (intake.submissions). An unreachable database is answered
+    # 503 with Retry-After by the app's handler (web/errors.py).
     holder, accepted = accept_with_token(current_app.extensions["intake_statement_engine"], token, data,
                                          Channel.API, key)
     if holder is None:
@@ -179,6 +189,39 @@ def create_report() -> tuple[Response, int]:
     return response, 200
 
 
+# A token known to be valid is looked up again after this long. The cache only decides whether the
+# body is worth reading and whose limits count it: the submit's own statement checks the token
+# again, so a token revoked meanwhile never files anything.
+HOLDER_CACHE_SECONDS = 10.0
+HOLDER_CACHE_SIZE = 4096
+
+
+def _known_holder(token: str) -> TokenHolder | None:
+    """Who `token` speaks for, from a short per-process cache of valid tokens (no round trip on a
+    client's next submission), else from the database."""
+    digest = token_digest(token)
+    if digest is None:
+        return None
+    cache: dict[str, tuple[float, TokenHolder]] = current_app.extensions.setdefault("intake_token_holders", {})
+    now = time.monotonic()
+    known = cache.get(digest)
+    if known is not None and known[0] > now:
+        return known[1]
+    holder = _token_holder(token)
+    if holder is not None:
+        if len(cache) >= HOLDER_CACHE_SIZE:
+            cache.clear()
+        cache[digest] = (now + HOLDER_CACHE_SECONDS, holder)
+    return holder
+
+
+def _too_many(retry_after: int, message: str) -> tuple[Response, int]:
+    response, status = _problem(429, "too_many_requests", f"{message} Try again in {retry_after} s.",
+                                retry_after=retry_after)
+    response.headers["Retry-After"] = str(retry_after)
+    return response, status
+
+
 class _Refused(Exception):
     """What is wrong with a request's body, as the 4xx that says so."""
 
@@ -191,7 +234,7 @@ def _report_in_body() -> tuple[ReportIn, str]:
     """The request's report, validated, and its idempotency key; `_Refused` says what is wrong."""
     if not request.is_json:
         raise _Refused(415, "unsupported_media_type", "Send the report as application/json.")
-    raw = request.get_data(cache=False)
+    raw = _json_body()
     header_key = request.headers.get("Idempotency-Key")
     if header_key and SUBMISSION_ID_RE.fullmatch(header_key):
         # The usual request, parsed and validated in one pass by pydantic; anything it refuses goes
@@ -227,15 +270,64 @@ def _report_in_body() -> tuple[ReportIn, str]:
     return data, key
 
 
+def _json_body() -> bytes:
+    """The body, if it is no larger than API_MAX_JSON_BYTES (twice the largest real report, see config):
+    a larger one is refused by its Content-Length before it is read, or once that much was read."""
+    cap = int(current_app.config["API_MAX_JSON_BYTES"])
+    too_large = _Refused(413, "too_large", f"A report's JSON may be at most {cap:,} bytes; send files as "
+                                           "attachments.", max_bytes=cap)
+    if request.content_length is not None and request.content_length > cap:
+        raise too_large
+    request.max_content_length = cap
+    try:
+        return request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        raise too_large from None
+
+
 @bp.get("/reports/<public_id>")
 def get_report(public_id: str) -> Response:
     report = own_report(db.session, _user(), public_id) or abort(404)
     return jsonify(report_json(report, full=True))
 
 
+# A file joins a report only while the report is still being filed or answers a verifier's question
+# (needs_info). Being filed: received (the workers have not handed it over yet), or waiting in triage
+# within ATTACHMENT_WINDOW_SECONDS of its receipt, before any verifier took it up: a client sends the
+# report and then its files, which on a slow link arrive long after the workers are done with the
+# report itself. Anywhere else a new file would change evidence a verifier is weighing or has weighed
+# (design/workflow.md).
+def _open_to_files(state: ReportState, received_at: dt.datetime) -> bool:
+    if state in (ReportState.RECEIVED, ReportState.NEEDS_INFO):
+        return True
+    window = dt.timedelta(seconds=int(current_app.config["ATTACHMENT_WINDOW_SECONDS"]))
+    return state == ReportState.TRIAGE and utcnow() - received_at <= window
+
+
+def _closed_to_files(state: ReportState) -> tuple[Response, int]:
+    hours = int(current_app.config["ATTACHMENT_WINDOW_SECONDS"]) // 3600
+    return _problem(
+        409, "report_closed_to_files",
+        f"Files can be added to a report while it is being filed (until a verifier takes it up, at most {hours} "
+        "hours after it was received) or while it answers a verifier's question; this report is no longer open "
+        "to new files. Send the file with a new report, or wait for a question about this one.",
+        report_status=state.value,
+    )
+
+
+# A multipart body's boundaries and text fields besides the file itself.
+MULTIPART_OVERHEAD = 64 * 1024
+
+
 @bp.post("/reports/<public_id>/attachments")
 def add_attachment(public_id: str) -> tuple[Response, int]:
     report = own_report(db.session, _user(), public_id) or abort(404)
+    if not _open_to_files(report.state, report.received_at):
+        # Refused before the upload is read.
+        return _closed_to_files(report.state)
+    room, waits = quotas.upload_room(current_app.config, _holder().user_id)
+    if room is not None and (room <= 0 or (request.content_length or 0) > room + MULTIPART_OVERHEAD):
+        return _too_many(waits, "This account has uploaded as many bytes of files as it may in one day.")
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         return _problem(422, "invalid", "Send the file as multipart/form-data in the field `file`.",
@@ -254,8 +346,24 @@ def add_attachment(public_id: str) -> tuple[Response, int]:
             captured_at=captured_at, description=description,
         )
         if created:
+            # The state again, as committed now: a verifier may have claimed the report while its
+            # file was arriving (an upload on a slow link takes minutes).
+            state = db.session.scalar(select(Report.state).where(Report.id == report.id)) or report.state
+            if not _open_to_files(state, report.received_at):
+                db.session.rollback()  # the stored file goes with the transaction
+                return _closed_to_files(state)
+            over = quotas.count_upload(current_app.config, _holder().user_id, attachment.size)
+            if over is not None:
+                db.session.rollback()
+                return _too_many(over, "This file would take the account past the bytes it may upload in one day.")
             # The new file is owed an inspection: in the same transaction as the file's row.
             owe_work(db.session, report, current_app.config["PIPELINE_DEADLINE_SECONDS"])
+            # A file arriving after the report itself is part of its record: audited (last write,
+            # the chain head is locked from here to the commit) and shown on the timeline.
+            audit.record(AuditAction.ATTACHMENT_ADDED.value, actor=_user(), organisation_id=report.organisation_id,
+                         target_type="report", target_id=report.public_id,
+                         detail={"attachment": attachment.public_id, "state": state.value,
+                                 "media_type": attachment.media_type, "size": attachment.size})
         db.session.commit()
     except UploadRefused as exc:
         db.session.rollback()

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import validate_csrf
 from werkzeug.wrappers import Response
 from wtforms.validators import ValidationError
 
+from .. import quotas
 from ..dispatch import dispatch_report
 from ..enums import Channel, ReportState
 from ..extensions import csrf, db
@@ -38,7 +40,7 @@ def _suggestions() -> dict[str, object]:
 @bp.route("/reports/new", methods=["GET", "POST"])
 @csrf.exempt  # checked in the view, so an expired token re-shows the form instead of a bare 400
 @roles_required(*SUBMITTERS)
-def new_report() -> Response | str | tuple[str, int]:
+def new_report() -> Response | str | tuple[str, int] | tuple[str, int, dict[str, str]]:
     form = ReportForm()
     if request.method == "GET":
         form.submission_id.data = ReportForm.new_submission_id()
@@ -77,6 +79,12 @@ def new_report() -> Response | str | tuple[str, int]:
     # A database failure from here on is answered by the app's handler (web/errors.py): the form
     # comes back with everything typed and says the report was not sent.
     config = current_app.config
+    # The same limit on reports per user as the API's (intake.quotas); what was typed and the kept
+    # files stay on the form.
+    waits = quotas.report_allowed(config, None, current_user.id)
+    if waits is not None:
+        page = render_template("field/new_report.html", form=form, uploads=uploads, retry_after=waits)
+        return page, 429, {"Retry-After": str(waits)}
     # The report adopts the data key its kept uploads were sealed with.
     stash_key = next((a.data_key for a in uploads.values()), None)
     submission = submit_report(db.session, current_user, data, Channel.WEB, submission_id,
@@ -123,9 +131,13 @@ def keep_uploads(form: ReportForm, stash_key: str) -> tuple[dict[str, Attachment
                 row.upload_id.data = ""
         if attachment is None and upload is not None and getattr(upload, "filename", None):
             try:
-                attachment, _created = store_upload(
+                attachment, created = store_upload(
                     db.session, config, upload.stream, upload.filename, current_user, stash_key=stash_key
                 )
+                if created and quotas.count_upload(config, current_user.id, attachment.size) is not None:
+                    discard_upload(db.session, config, attachment)
+                    raise UploadRefused(_("%(name)s was not accepted: this account has uploaded as much as it "
+                                          "may in one day.", name=attachment.original_filename))
                 row.upload_id.data = attachment.public_id
             except UploadRefused as exc:
                 refused[index] = str(exc)
@@ -202,8 +214,11 @@ def answer(public_id: str) -> Response | str | tuple[str, int]:
         for upload in form.files.data or []:
             if not getattr(upload, "filename", None):
                 continue
-            _attachment, created = store_upload(db.session, config, upload.stream, upload.filename, current_user,
-                                                report=report)
+            attachment, created = store_upload(db.session, config, upload.stream, upload.filename, current_user,
+                                               report=report)
+            if created and quotas.count_upload(config, current_user.id, attachment.size) is not None:
+                raise UploadRefused(_("%(name)s was not accepted: this account has uploaded as much as it "
+                                      "may in one day.", name=attachment.original_filename))
             added += int(created)
         answer_question(db.session, report, current_user, form.answer.data or "", files_added=added)
     except (UploadRefused, ReviewError) as exc:
