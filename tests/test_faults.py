@@ -649,3 +649,35 @@ def test_an_unreachable_broker_does_not_stop_intake(
     for report_id in (api_report, form_report.id):
         assert triaged(report_id) == 1
         assert job_of(report_id).state == JobState.DONE
+
+
+# ---- 7. a report the reporter looks at right after sending it ---------------------------------------
+
+
+@pytest.mark.worker
+def test_a_report_polled_right_after_post_reaches_triage_without_waiting_for_the_sweep(
+        app: Any, client: Any, reporter: Any, start_worker: StartWorker) -> None:
+    """GET /api/v1/reports/<id> and My reports file a journalled submission in the web request; its
+    pipeline is dispatched then too, so a real worker takes it to triage at once, not after
+    PIPELINE_DEADLINE_SECONDS (the sweep). The worker's relay only runs when it starts here (an
+    hour between passes): nothing but the web's dispatch can bring these reports to it."""
+    worker = start_worker("polled-worker", RELAY_INTERVAL_SECONDS=3600, SWEEP_INTERVAL_SECONDS=3600)
+    token = make_token(reporter)
+    created = client.post(REPORTS, json=complete_report(), headers=bearer(token, "polled-report-0001"))
+    assert created.status_code == 201
+    public_id = created.get_json()["id"]
+    polled = client.get(f"{REPORTS}/{public_id}", headers=bearer(token))
+    assert polled.status_code == 200 and polled.get_json()["status"] == "received"
+
+    browser = app.test_client()
+    sign_in(browser, reporter.email)
+    listed = client.post(REPORTS, json=complete_report(locality="Goris"), headers=bearer(token, "polled-report-0002"))
+    assert listed.status_code == 201
+    assert browser.get("/my-reports").status_code == 200
+    assert count(Submission, Submission.report_id.is_(None)) == 0, "both were filed by the web"
+
+    ids = [report_id_of(public_id), report_id_of(listed.get_json()["id"])]
+    assert job_of(ids[0]).due_at is not None
+    wait_or_explain(lambda: all(report_state(i) == ReportState.TRIAGE for i in ids), 45, worker)
+    assert [triaged(i) for i in ids] == [1, 1]
+    assert client.get(f"{REPORTS}/{public_id}", headers=bearer(token)).get_json()["status"] == "triage"
