@@ -247,6 +247,15 @@ def reports_of(session: Session, reporter: User, limit: int = 200) -> list[Repor
     )
 
 
+def being_filed(session: Session, reporter: User, public_id: str | None = None) -> list[JournalEntry]:
+    """The reporter's accepted submissions that the web could not file just now (after
+    `reports_of` or `own_report` tried): still theirs, shown as received and being filed, with
+    their receipt and nothing of their content (which may be what cannot be filed)."""
+    from .submissions import unfiled_of
+
+    return unfiled_of(session, reporter, public_id)
+
+
 def own_report(session: Session, reporter: User, public_id: str) -> Report | None:
     """A report by public id, only if `reporter` filed it."""
     query = select(Report).where(
