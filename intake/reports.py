@@ -224,14 +224,16 @@ def _file_pending(session: Session, reporter: User, public_id: str | None = None
     was not (without this its job would wait for the sweep, PIPELINE_DEADLINE_SECONDS)."""
     from flask import current_app, has_app_context
 
-    from .dispatch import dispatch_report
+    from .dispatch import dispatch_report_after_request
     from .submissions import file_pending
 
     deadline = int(current_app.config["PIPELINE_DEADLINE_SECONDS"]) if has_app_context() else 300
     filed = file_pending(session, reporter, deadline, public_id)
     if has_app_context():
+        # After the request's view: one that changes the report too (a file added) sends one
+        # message, after its own commit.
         for report_id in filed:
-            dispatch_report(report_id)
+            dispatch_report_after_request(report_id)
 
 
 def reports_of(session: Session, reporter: User, limit: int = 200) -> list[Report]:
