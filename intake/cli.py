@@ -529,10 +529,13 @@ def web_command(bin_dir: Path, host: str, port: int, web_workers: int) -> list[s
 @click.option("--worker-idle/--no-worker-idle", default=True, show_default=True,
               help="run the Celery worker only on CPU time nothing else wants (Linux SCHED_IDLE)")
 def serve(host: str, port: int, web_workers: int, worker_nice: int, worker_idle: bool) -> None:
-    """Run the web app (gunicorn) and a Celery worker with beat, as configured by the environment.
+    """Run the web app (gunicorn), a Celery worker and Celery beat, as configured by the environment.
 
-    Both run as their own processes; when either stops, the other is stopped too. The worker runs
-    at a lower CPU priority: a burst of reports is answered at once and worked off after.
+    Each runs as its own process. When the web app or the worker stops, the others are stopped too
+    and `intake serve` exits with an error, saying which one stopped. The scheduler holds no work
+    (the database does), so when it stops it is started again, and said so; one that keeps
+    stopping (BEAT_RESTARTS times within BEAT_RESTART_WINDOW_SECONDS) stops everything. The
+    worker runs at a lower CPU priority: a burst of reports is answered at once and worked off after.
     """
     app = _app()
     embedded = app.config["DATABASE_URL"].startswith("sqlite")
@@ -545,18 +548,28 @@ def serve(host: str, port: int, web_workers: int, worker_nice: int, worker_idle:
     web = web_command(bin_dir, host, port, web_workers)
     # No access log: a line per request with the client's address would tell a seized server
     # where each field worker connected from.
-    # On SQLite one worker process at a time keeps writers few; beat runs inside the worker so
-    # the embedded default needs no third process.
-    worker = [str(bin_dir / "celery"), "-A", "workers.worker", "worker", "--loglevel", "INFO",
-              "--beat", "--schedule", str(Path(app.instance_path) / "celerybeat-schedule")]
+    worker = [str(bin_dir / "celery"), "-A", "workers.worker", "worker", "--loglevel", "INFO"]
     if embedded:
+        # On SQLite one worker process at a time keeps writers few. (Not a prefork pool of one:
+        # with the filesystem broker a pool process killed while waiting for work keeps the pool's
+        # shared queue locked, and the process replacing it never runs a task.)
         worker += ["--pool", "solo"]
+    # Beat in a process of its own, not inside the worker (--beat): a scheduler killed there went
+    # unnoticed, and with it the sweep. The relays in the workers recover overdue work as well.
+    beat = [str(bin_dir / "celery"), "-A", "workers.worker", "beat", "--loglevel", "INFO",
+            "--schedule", str(Path(app.instance_path) / "celerybeat-schedule")]
     with app.app_context():
         _print_welcome(app, host, port)
-    processes = [subprocess.Popen(web, env=env),  # noqa: S603
-                 subprocess.Popen(worker, env=env,  # noqa: S603, PLW1509
-                                  preexec_fn=lambda: _lower_priority(worker_nice, worker_idle))]
+    processes = {
+        "web app (gunicorn)": subprocess.Popen(web, env=env),  # noqa: S603
+        "worker (celery worker)": subprocess.Popen(worker, env=env,  # noqa: S603, PLW1509
+                                                   preexec_fn=lambda: _lower_priority(worker_nice, worker_idle)),
+    }
+    scheduler = "scheduler (celery beat)"
+    processes[scheduler] = subprocess.Popen(beat, env=env)  # noqa: S603
+    restarts: list[float] = []
     stopping = False
+    failed: str | None = None
 
     def _stop(*_args: Any) -> None:
         nonlocal stopping
@@ -565,20 +578,51 @@ def serve(host: str, port: int, web_workers: int, worker_nice: int, worker_idle:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     try:
-        while not stopping and all(p.poll() is None for p in processes):
+        while not stopping and failed is None:
+            for name, process in processes.items():
+                if process.poll() is None:
+                    continue
+                how = _exit_description(process.returncode)
+                if name != scheduler:
+                    failed = f"intake serve: the {name} stopped ({how}); stopping everything"
+                    break
+                now = time.monotonic()
+                restarts[:] = [t for t in restarts if now - t < BEAT_RESTART_WINDOW_SECONDS] + [now]
+                if len(restarts) > BEAT_RESTARTS:
+                    failed = (f"intake serve: the {name} stopped {len(restarts)} times within "
+                              f"{BEAT_RESTART_WINDOW_SECONDS:g} s ({how}); stopping everything")
+                    break
+                click.echo(f"intake serve: the {name} stopped ({how}); starting it again", err=True)
+                processes[scheduler] = subprocess.Popen(beat, env=env)  # noqa: S603
+                break
             time.sleep(0.5)
     finally:
-        for process in processes:
+        if failed:
+            click.echo(failed, err=True)
+        for process in processes.values():
             if process.poll() is None:
                 process.terminate()
-        for process in processes:
+        for process in processes.values():
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
-    codes = [p.returncode for p in processes]
-    if not stopping and any(codes):
-        raise SystemExit(max(c for c in codes if c) if any(codes) else 1)
+    if failed:
+        codes = [p.returncode for p in processes.values() if p.returncode]
+        raise SystemExit(max(codes) if codes and max(codes) > 0 else 1)
+
+
+BEAT_RESTARTS = 5
+BEAT_RESTART_WINDOW_SECONDS = 300.0
+
+
+def _exit_description(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit status {code}"
 
 
 def _lower_priority(nice: int, idle: bool) -> None:

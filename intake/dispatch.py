@@ -7,7 +7,7 @@ import threading
 import time
 from typing import Any
 
-from flask import current_app
+from flask import after_this_request, current_app, g, has_request_context
 from kombu.exceptions import ChannelError
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,28 @@ def dispatch_report(report_id: int) -> bool:
     Never raises: the report and its pipeline job are already committed, and the periodic sweep
     dispatches the job again if this message never arrives.
     """
+    if has_request_context():
+        g.setdefault("_intake_dispatched", set()).add(report_id)
     return _send("intake.process_report", report_id)
+
+
+def dispatch_report_after_request(report_id: int) -> None:
+    """Queue the pipeline for a report once the current request's view has returned (everything it
+    changed committed), unless the view dispatched it itself meanwhile: one message per report,
+    sent after the last change. Outside a request, at once."""
+    if not has_request_context():
+        dispatch_report(report_id)
+        return
+    later: list[int] = g.setdefault("_intake_dispatch_later", [])
+    if not later:
+        @after_this_request
+        def _send_later(response: Any) -> Any:
+            sent = g.get("_intake_dispatched", set())
+            for owed in dict.fromkeys(g.get("_intake_dispatch_later", [])):
+                if owed not in sent:
+                    dispatch_report(owed)
+            return response
+    later.append(report_id)
 
 
 def dispatch_submission(entry_id: int) -> bool:

@@ -60,7 +60,7 @@ from .enums import (
     SourceType,
     YesNoUnknown,
 )
-from .schema import ReportIn, country_codes, errors_by_field
+from .schema import ReportIn, check_storable_text, country_codes, errors_by_field
 
 NARRATIVE_LANGUAGES = ["en", "ru", "uk", "hy", "az", "ar", "ka", "tr", "fa", "ku", "he", "fr", "es", "de",
                        "so", "sw", "am", "ti", "my", "ur", "ps"]
@@ -68,6 +68,14 @@ REPEATABLE = ("victims", "objects_damaged", "components", "witnesses", "links", 
 ROW_LABELS = {"victims": _l("Person"), "objects_damaged": _l("Damaged object"), "components": _l("Component"),
               "witnesses": _l("Witness"), "links": _l("Link"), "attachments": _l("File")}
 ROW_LIMIT = 50  # rows a form can grow to without JavaScript; the API takes more
+
+
+def storable_text(_form: Any, field: Any) -> None:
+    """A field outside the report's schema refuses what the schema refuses (`schema.unstorable_text`)."""
+    try:
+        check_storable_text(field.data if isinstance(field.data, str) else None)
+    except ValueError as exc:
+        raise StopValidation(str(exc)) from None
 
 
 def opts(pairs: list[tuple[str, Any]]) -> list[SelectChoice]:
@@ -186,7 +194,8 @@ class AttachmentRow(Row):
     upload_id = HiddenField()
     captured_at = DateTimeLocalField(_l("When it was taken (local time)"), [Optional()],
                                      format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"])
-    description = TextAreaField(_l("What it shows"), [Optional(), Length(max=2000)], render_kw={"rows": 2})
+    description = TextAreaField(_l("What it shows"), [Optional(), Length(max=2000), storable_text],
+                                render_kw={"rows": 2})
     remove = BooleanField(_l("Remove this file"))
 
 

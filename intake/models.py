@@ -1085,6 +1085,20 @@ class WorkerHeartbeat(Base):
     seen_at: Mapped[dt.datetime] = mapped_column(Timestamp())
 
 
+# ---- the scheduler's and the relays' periodic runs (issue 12, part A) -----------------------------
+
+
+class ScheduledRun(Base):
+    """When a periodic duty last ran, read by /healthz: `sweep` (celery beat's sweep; `started_at`
+    is when a scheduler last started) and `recovery` (a worker relay's recovery of overdue work)."""
+
+    __tablename__ = "scheduled_runs"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    started_at: Mapped[dt.datetime | None] = mapped_column(Timestamp())
+    last_run_at: Mapped[dt.datetime | None] = mapped_column(Timestamp())
+
+
 class AuditEntry(Base):
     """One entry of the append-only, hash-chained audit log (see `intake.audit`).
 

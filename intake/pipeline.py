@@ -27,7 +27,7 @@ from .anonymization import anonymize_report
 from .duplicates import suggest_duplicates
 from .enums import JobState, ReportState
 from .media import PixelBudget, inspect_attachment, make_derivative_of
-from .models import PipelineJob, Report, Submission, WorkerHeartbeat, utcnow
+from .models import PipelineJob, Report, ScheduledRun, Submission, WorkerHeartbeat, utcnow
 from .reports import transition
 
 
@@ -134,16 +134,22 @@ def record_failure(session: Session, report_id: int, error: str, max_attempts: i
     return job.state
 
 
-def due_jobs(session: Session, limit: int = 500) -> list[int]:
-    """Report ids whose pending job is past its deadline: their message was lost or their worker died."""
-    return list(
-        session.scalars(
-            select(PipelineJob.report_id)
-            .where(PipelineJob.state == JobState.PENDING, PipelineJob.due_at < utcnow())
-            .order_by(PipelineJob.due_at)
-            .limit(limit)
-        )
+def due_jobs(session: Session, limit: int = 500, *, claim: bool = False) -> list[int]:
+    """Report ids whose pending job is past its deadline: their message was lost or their worker died.
+
+    `claim`: lock them, skipping jobs another session holds (PostgreSQL's SKIP LOCKED), so the sweep
+    and every worker's relay can recover overdue work at the same time, each job sent by one of
+    them; the caller postpones what it sent in the same transaction.
+    """
+    query = (
+        select(PipelineJob.report_id)
+        .where(PipelineJob.state == JobState.PENDING, PipelineJob.due_at < utcnow())
+        .order_by(PipelineJob.due_at)
+        .limit(limit)
     )
+    if claim:
+        query = query.with_for_update(skip_locked=True)
+    return list(session.scalars(query))
 
 
 def postpone(session: Session, report_ids: list[int], deadline_seconds: int) -> None:
@@ -247,3 +253,25 @@ def record_heartbeat(session: Session, hostname: str) -> None:
 
 def latest_heartbeat(session: Session) -> dt.datetime | None:
     return session.scalar(select(func.max(WorkerHeartbeat.seen_at)))
+
+
+# ---- periodic duties ----------------------------------------------------------------------------
+
+SWEEP = "sweep"  # celery beat's sweep (started_at: when a scheduler last started)
+RECOVERY = "recovery"  # a worker relay's recovery of overdue work
+
+
+def record_run(session: Session, name: str, *, started: bool = False) -> None:
+    """Note that the periodic duty `name` ran now (or, `started`, that its scheduler started)."""
+    row = session.get(ScheduledRun, name, with_for_update=True)
+    if row is None:
+        row = ScheduledRun(name=name)
+        session.add(row)
+    if started:
+        row.started_at = utcnow()
+    else:
+        row.last_run_at = utcnow()
+
+
+def scheduled_run(session: Session, name: str) -> ScheduledRun | None:
+    return session.get(ScheduledRun, name)

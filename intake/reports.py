@@ -219,14 +219,21 @@ def transition(
 
 def _file_pending(session: Session, reporter: User, public_id: str | None = None) -> None:
     """What the reporter submitted through the API and no worker filed yet is filed now, and
-    committed: the reporter is about to read it (see `intake.submissions`)."""
+    committed: the reporter is about to read it (see `intake.submissions`). Its pipeline is then
+    dispatched, as the form's is: a report that was looked at goes to triage as fast as one that
+    was not (without this its job would wait for the sweep, PIPELINE_DEADLINE_SECONDS)."""
     from flask import current_app, has_app_context
 
+    from .dispatch import dispatch_report_after_request
     from .submissions import file_pending
 
     deadline = int(current_app.config["PIPELINE_DEADLINE_SECONDS"]) if has_app_context() else 300
-    if file_pending(session, reporter, deadline, public_id):
-        session.commit()
+    filed = file_pending(session, reporter, deadline, public_id)
+    if has_app_context():
+        # After the request's view: one that changes the report too (a file added) sends one
+        # message, after its own commit.
+        for report_id in filed:
+            dispatch_report_after_request(report_id)
 
 
 def reports_of(session: Session, reporter: User, limit: int = 200) -> list[Report]:
@@ -240,6 +247,15 @@ def reports_of(session: Session, reporter: User, limit: int = 200) -> list[Repor
             .limit(limit)
         )
     )
+
+
+def being_filed(session: Session, reporter: User, public_id: str | None = None) -> list[JournalEntry]:
+    """The reporter's accepted submissions that the web could not file just now (after
+    `reports_of` or `own_report` tried): still theirs, shown as received and being filed, with
+    their receipt and nothing of their content (which may be what cannot be filed)."""
+    from .submissions import unfiled_of
+
+    return unfiled_of(session, reporter, public_id)
 
 
 def own_report(session: Session, reporter: User, public_id: str) -> Report | None:

@@ -137,9 +137,52 @@ Country = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, 
                     AfterValidator(check_country)]
 
 
+def unstorable_text(value: str) -> bool:
+    """Text with a NUL character, which PostgreSQL's text columns refuse (a lone surrogate, the other
+    text no column holds, pydantic already refuses as `string_unicode`)."""
+    return "\x00" in value
+
+
+def _unstorable_paths(data: Any, path: tuple[int | str, ...] = ()) -> list[tuple[int | str, ...]]:
+    """Where, in a report as sent (objects and lists, at any depth), a text is `unstorable_text`."""
+    if isinstance(data, str):
+        return [path] if unstorable_text(data) else []
+    if isinstance(data, dict):
+        return [p for key, value in data.items() for p in _unstorable_paths(value, (*path, str(key)))]
+    if isinstance(data, (list, tuple)):
+        return [p for index, value in enumerate(data) for p in _unstorable_paths(value, (*path, index))]
+    return []
+
+
+def check_storable_text(value: str | None) -> str | None:
+    """For text outside the report's schema (a file's description): ValueError if `unstorable_text`."""
+    if value is not None and unstorable_text(value):
+        raise ValueError(_unstorable_message())
+    return value
+
+
+def _unstorable_message() -> str:
+    return str(_("This text contains a character that cannot be stored (a NUL character, U+0000): "
+                 "remove it and send again."))
+
+
 class _Strict(BaseModel):
     # Unknown keys are an error: a typo in a partner's integration must not silently drop data.
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, use_enum_values=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_text_only(cls, data: Any) -> Any:
+        # Refused before anything is acknowledged, at the field that holds it (nested lists too):
+        # accepted, such a text would fail its filing or every pipeline run, on every attempt.
+        # The outermost model walks everything it was given, so every such field is named at once.
+        paths = _unstorable_paths(data) if isinstance(data, dict) else []
+        if paths:
+            message = _unstorable_message()
+            raise ValidationError.from_exception_data(cls.__name__, [InitErrorDetails(
+                type=PydanticCustomError("unstorable_text", message), loc=path, input=None,
+            ) for path in paths])
+        return data
 
     @model_validator(mode="before")
     @classmethod

@@ -16,6 +16,7 @@ one idempotency gate, and a replay finds the same public id and receipt.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,7 @@ from .models import ApiToken, DataKey, Report, Submission, User, new_public_id, 
 from .schema import ReportIn
 
 JOURNAL: Table = Submission.__table__  # type: ignore[assignment]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -331,12 +333,46 @@ def _mark_filed(entry: Submission, report: Report) -> None:
     entry.due_at = None
 
 
-def file_pending(session: Session, reporter: User, deadline_seconds: int, public_id: str | None = None) -> int:
-    """File now what the reporter submitted and no worker filed yet (they are about to read it)."""
-    entries = pending_of(session, reporter, public_id)
-    for entry in entries:
-        file_submission(session, entry, deadline_seconds)
-    return len(entries)
+def file_pending(session: Session, reporter: User, deadline_seconds: int, public_id: str | None = None) -> list[int]:
+    """File now what the reporter submitted and no worker filed yet (they are about to read it),
+    each in a transaction of its own, committed here: the ids of the reports filed, whose pipeline
+    the caller dispatches.
+
+    A submission that cannot be filed (whatever the reason: a value the database refuses, a key
+    that is gone) must not break the reporter's pages: it is rolled back, the failure noted by
+    class name only, and it is left to the workers' relay, which counts its attempts and holds it
+    for a coordinator like any other. One that failed before is not tried here again (a
+    coordinator's retry clears its error). A database that is gone still raises.
+    """
+    from .db import TRANSIENT_DB_ERRORS
+
+    filed: list[int] = []
+    for entry_id, last_error in [(e.id, e.last_error) for e in pending_of(session, reporter, public_id)]:
+        if last_error is not None:
+            continue
+        try:
+            entry = session.get(Submission, entry_id)
+            if entry is None:
+                continue
+            report_id = file_submission(session, entry, deadline_seconds).id
+            session.commit()
+        except TRANSIENT_DB_ERRORS:
+            session.rollback()
+            raise
+        except Exception as exc:
+            session.rollback()
+            note_filing_failure(session, entry_id, type(exc).__name__)
+            session.commit()
+            log.error("submission %s: filing failed with %s; left to the workers", entry_id, type(exc).__name__)
+            continue
+        filed.append(report_id)
+    return filed
+
+
+def unfiled_of(session: Session, reporter: User, public_id: str | None = None) -> list[Submission]:
+    """The reporter's accepted submissions still in the journal after `file_pending`: shown to them
+    as received and being filed (never their content, which may be what could not be filed)."""
+    return pending_of(session, reporter, public_id)
 
 
 # ---- the relay ----------------------------------------------------------------------------------

@@ -649,3 +649,214 @@ def test_an_unreachable_broker_does_not_stop_intake(
     for report_id in (api_report, form_report.id):
         assert triaged(report_id) == 1
         assert job_of(report_id).state == JobState.DONE
+
+
+# ---- 7. a report the reporter looks at right after sending it ---------------------------------------
+
+
+@pytest.mark.worker
+def test_a_report_polled_right_after_post_reaches_triage_without_waiting_for_the_sweep(
+        app: Any, client: Any, reporter: Any, start_worker: StartWorker) -> None:
+    """GET /api/v1/reports/<id> and My reports file a journalled submission in the web request; its
+    pipeline is dispatched then too, so a real worker takes it to triage at once, not after
+    PIPELINE_DEADLINE_SECONDS (the sweep). The worker's relay only runs when it starts here (an
+    hour between passes): nothing but the web's dispatch can bring these reports to it."""
+    worker = start_worker("polled-worker", RELAY_INTERVAL_SECONDS=3600, SWEEP_INTERVAL_SECONDS=3600)
+    token = make_token(reporter)
+    created = client.post(REPORTS, json=complete_report(), headers=bearer(token, "polled-report-0001"))
+    assert created.status_code == 201
+    public_id = created.get_json()["id"]
+    polled = client.get(f"{REPORTS}/{public_id}", headers=bearer(token))
+    assert polled.status_code == 200 and polled.get_json()["status"] == "received"
+
+    browser = app.test_client()
+    sign_in(browser, reporter.email)
+    listed = client.post(REPORTS, json=complete_report(locality="Goris"), headers=bearer(token, "polled-report-0002"))
+    assert listed.status_code == 201
+    assert browser.get("/my-reports").status_code == 200
+    assert count(Submission, Submission.report_id.is_(None)) == 0, "both were filed by the web"
+
+    ids = [report_id_of(public_id), report_id_of(listed.get_json()["id"])]
+    assert job_of(ids[0]).due_at is not None
+    wait_or_explain(lambda: all(report_state(i) == ReportState.TRIAGE for i in ids), 45, worker)
+    assert [triaged(i) for i in ids] == [1, 1]
+    assert client.get(f"{REPORTS}/{public_id}", headers=bearer(token)).get_json()["status"] == "triage"
+
+
+# ---- 8. intake serve under kill -9 of its worker's children and scheduler, and broker flushes -------
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (read from /proc: Linux)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def _celery_role(pid: int) -> str | None:
+    """`worker` or `beat` for a `celery -A workers.worker …` process, else None."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return None
+    return argv[argv.index("workers.worker") + 1] if "workers.worker" in argv[:-1] else None
+
+
+def _sigkill(pids: list[int]) -> list[int]:
+    killed = []
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+        except ProcessLookupError:
+            pass
+    return killed
+
+
+def _flush_broker(app: Any, instance_path: Path) -> None:
+    """Everything the broker holds, gone: FLUSHDB on Redis, the filesystem transport's folders emptied."""
+    if app.config["BROKER_URL"].startswith("redis"):
+        broker = redis_client(app)
+        try:
+            broker.flushdb()
+        finally:
+            broker.close()
+        return
+    for folder in (instance_path / "broker").iterdir():
+        for message in folder.iterdir():
+            message.unlink(missing_ok=True)
+
+
+def _http(method: str, url: str, token: str, body: dict[str, Any] | None = None,
+          key: str | None = None) -> tuple[int, dict[str, Any]]:
+    import urllib.error
+    import urllib.request
+
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers={  # noqa: S310 (our server)
+        **bearer(token, key), **({"Content-Type": "application/json"} if data else {})})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, {}
+
+
+@pytest.mark.worker
+def test_intake_serve_takes_every_acknowledged_report_to_triage_while_its_worker_processes_die(
+        app: Any, app_config: dict[str, Any], reporter: Any, instance_path: Path) -> None:
+    """The real `intake serve` (gunicorn, a Celery worker, Celery beat) with a short deadline and
+    sweep interval, taking API reports (every third read back at once, so the web files it and
+    sends its pipeline's message). Meanwhile the scheduler is SIGKILLed, the worker's children
+    (its pool processes, and under the old `--beat` the scheduler with them) are SIGKILLed twice,
+    and the broker is flushed twice (FLUSHDB on Redis; the filesystem broker's folders emptied). On
+    the embedded default the worker runs solo, with no pool processes to kill (killing it stops
+    `intake serve`, as the README says). Every acknowledged report reaches triage, exactly once,
+    within PIPELINE_DEADLINE_SECONDS + 2 sweep intervals of the last fault (plus the time the
+    worker needs to work off the backlog), and /healthz shows the sweep running again."""
+    import socket
+
+    deadline, sweep_interval = 8, 3
+    backlog_allowance = 60.0  # the pipeline's own time for the ~24 reports, on a shared 2-core machine
+    token = make_token(reporter)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = worker_env(app_config)
+    env.update(INTAKE_PIPELINE_DEADLINE_SECONDS=str(deadline), INTAKE_SWEEP_INTERVAL_SECONDS=str(sweep_interval),
+               INTAKE_PIPELINE_STEP_DELAY_SECONDS="0.2", INTAKE_PIPELINE_YIELD_ABOVE_PER_SECOND="0",
+               INTAKE_BROKER_VISIBILITY_TIMEOUT="60")
+    log_path = instance_path / "serve.log"
+    intake = str(Path(sys.executable).parent / "intake")
+    with open(log_path, "wb") as log:
+        serve = subprocess.Popen([intake, "serve", "--host", "127.0.0.1", "--port", str(port), "--web-workers", "1",
+                                  "--worker-nice", "0", "--no-worker-idle"],
+                                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+
+    def serve_log() -> str:
+        return log_path.read_text(errors="replace")[-6000:]
+
+    def processes(role: str) -> list[int]:
+        return [pid for pid in _children(serve.pid) if _celery_role(pid) == role]
+
+    def worker_children() -> list[int]:
+        return [child for pid in processes("worker") for child in _children(pid)]
+
+    try:
+        try:
+            wait_for(lambda: serve.poll() is not None or "ready." in serve_log(), timeout=120)
+        except AssertionError:
+            raise AssertionError(f"intake serve did not start:\n{serve_log()}") from None
+        assert serve.poll() is None, serve_log()
+        acknowledged: dict[str, float] = {}
+        faults: list[str] = []
+        last_fault = time.monotonic()
+        for number in range(24):
+            status, body = _http("POST", f"{base}{REPORTS}", token, complete_report(locality=f"Village {number}"),
+                                 key=f"serve-fault-{number:04d}")
+            assert status == 201, (status, body)
+            acknowledged[body["id"]] = time.monotonic()
+            if number % 3 == 0:
+                assert _http("GET", f"{base}{REPORTS}/{body['id']}", token)[0] == 200
+            fault = {4: "scheduler", 8: "children", 12: "flush", 16: "scheduler+children", 20: "flush"}.get(number)
+            if fault:
+                if "scheduler" in fault:
+                    faults.append(f"scheduler {_sigkill(processes('beat'))}")
+                if "children" in fault:
+                    faults.append(f"worker children {_sigkill(worker_children())}")
+                if fault == "flush":
+                    _flush_broker(app, instance_path)
+                    faults.append("broker flushed")
+                last_fault = time.monotonic()
+            time.sleep(0.4)
+        assert serve.poll() is None, f"intake serve stopped:\n{serve_log()}"
+
+        bound = max(last_fault, *acknowledged.values()) + deadline + 2 * sweep_interval + backlog_allowance
+
+        def left() -> list[str]:
+            db.session.rollback()
+            in_triage = set(db.session.scalars(select(Report.public_id).where(
+                Report.public_id.in_(acknowledged), Report.state == ReportState.TRIAGE)))
+            return [public_id for public_id in acknowledged if public_id not in in_triage]
+
+        while left() and time.monotonic() < bound:
+            time.sleep(0.5)
+        stuck = left()
+        if stuck:
+            db.session.rollback()
+            jobs = db.session.execute(select(Report.public_id, PipelineJob.state, PipelineJob.attempts)
+                                      .join(PipelineJob).where(Report.public_id.in_(stuck))).all()
+            raise AssertionError(
+                f"{len(stuck)} of {len(acknowledged)} acknowledged reports not in triage "
+                f"{bound - last_fault:.0f} s after the last fault ({faults}); "
+                f"{len(stuck) - len(jobs)} not filed; jobs {[(j.state.value, j.attempts) for j in jobs]}\n"
+                f"{serve_log()}")
+        ids = [report_id_of(public_id) for public_id in acknowledged]
+        assert [triaged(i) for i in ids] == [1] * len(ids)
+        assert count(Submission, Submission.report_id.is_(None)) == 0
+        assert count(PipelineJob, PipelineJob.state != JobState.DONE) == 0
+        assert serve.poll() is None, serve_log()
+        # The scheduler was started again and its sweep runs: /healthz says so.
+        assert "scheduler (celery beat) stopped (killed by SIGKILL); starting it again" in log_path.read_text()
+        checks = wait_for(lambda: (c := _http("GET", f"{base}/healthz", token)[1].get("checks", {}))
+                          .get("sweep", {}).get("last_run_seconds_ago") is not None and c, timeout=30)
+        assert checks["sweep"]["ok"] is True and checks["sweep"]["stale"] is False, checks
+    finally:
+        if serve.poll() is None:
+            serve.send_signal(signal.SIGTERM)
+            try:
+                serve.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                pass
+        if serve.poll() is None:
+            os.killpg(serve.pid, signal.SIGKILL)
+            serve.wait(timeout=30)

@@ -84,10 +84,13 @@ def test_a_report_reaches_triage_through_a_real_worker(app: Any, client: Any, re
     assert steps == [(None, ReportState.RECEIVED, reporter.id), (ReportState.RECEIVED, ReportState.TRIAGE, None)]
     # The API shows the reporter the new status.
     assert client.get(f"/api/v1/reports/{report_id_public}", headers=headers).get_json()["status"] == "triage"
-    # The worker reports itself alive, and /healthz says so.
+    # The worker reports itself alive, and /healthz says so; it also says that no scheduler runs
+    # (this test starts none), while the worker's relay recovers overdue work.
     assert db.session.scalar(select(func.count()).select_from(WorkerHeartbeat)) >= 1
-    health = client.get("/healthz")
-    assert health.status_code == 200 and health.get_json()["checks"]["worker"]["ok"] is True
+    checks = client.get("/healthz").get_json()["checks"]
+    assert checks["worker"]["ok"] is True
+    assert checks["sweep"]["ok"] is False and "never run" in checks["sweep"]["error"]
+    assert checks["sweep"]["recovery_last_run_seconds_ago"] >= 0
 
 
 @pytest.mark.worker

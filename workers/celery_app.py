@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from typing import Any
 
 from celery import Celery, Task
-from celery.signals import worker_init, worker_process_init, worker_ready, worker_shutdown
+from celery.signals import beat_init, worker_init, worker_process_init, worker_ready, worker_shutdown
 from flask import Flask
 
 from intake.config import broker_transport_options
@@ -101,6 +102,15 @@ def _connect_worker_signals(app: Flask) -> None:
 
         get_engine()
 
+    def _scheduler_started(**_kw: Any) -> None:
+        # /healthz measures the sweep's staleness from here until its first run.
+        from intake.pipeline import SWEEP
+        from workers.tasks import note_run
+
+        with app.app_context():
+            note_run(SWEEP, started=True)
+
+    beat_init.connect(_scheduler_started, weak=False)
     worker_init.connect(_warm_up, weak=False)
     worker_process_init.connect(_fresh_connections, weak=False)
     worker_ready.connect(_start_heartbeat, weak=False)
@@ -134,10 +144,13 @@ def _relay(app: Flask) -> None:
     full batch came back. Rows it dispatched are due again after the deadline if still not filed.
     """
     from intake.extensions import db
-    from workers.tasks import relay_submissions
+    from intake.pipeline import RECOVERY
+    from workers.tasks import note_run, recover_overdue_jobs, relay_submissions
 
     interval = float(app.config["RELAY_INTERVAL_SECONDS"])
     deadline = int(app.config["PIPELINE_DEADLINE_SECONDS"])
+    recovery_interval = float(app.config["SWEEP_INTERVAL_SECONDS"])
+    next_recovery = time.monotonic()  # at once: a worker that starts picks up what waited meanwhile
     while not _heartbeat_stop.is_set():
         sent = 0
         with app.app_context():
@@ -146,5 +159,17 @@ def _relay(app: Flask) -> None:
             except Exception as exc:  # a database hiccup must not stop the relay
                 db.session.rollback()
                 log.warning("relay: could not dispatch submissions (%s)", type(exc).__name__)
+            if time.monotonic() >= next_recovery:
+                # Overdue pipeline jobs too, as the sweep does: recovery must not hang on the
+                # scheduler alone (a scheduler killed without anyone noticing recovered nothing).
+                next_recovery = time.monotonic() + recovery_interval
+                try:
+                    overdue, redispatched = recover_overdue_jobs(deadline)
+                    note_run(RECOVERY)
+                    if overdue:
+                        log.warning("relay: %d overdue report(s), %d dispatched again", overdue, redispatched)
+                except Exception as exc:
+                    db.session.rollback()
+                    log.warning("relay: could not recover overdue jobs (%s)", type(exc).__name__)
         if sent < RELAY_BATCH:
             _heartbeat_stop.wait(interval)

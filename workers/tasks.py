@@ -9,6 +9,7 @@ from typing import Any
 from celery import shared_task
 from flask import current_app
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 
 from intake.db import TRANSIENT_DB_ERRORS
 from intake.dispatch import dispatch_report, dispatch_submission, queue_room
@@ -16,7 +17,16 @@ from intake.extensions import db
 from intake.media import discard_upload
 from intake.models import Attachment, DataKey, Report, utcnow
 from intake.models import Submission as JournalEntry
-from intake.pipeline import ArrivalRate, due_jobs, postpone, record_failure, start_job, yield_to_intake
+from intake.pipeline import (
+    SWEEP,
+    ArrivalRate,
+    due_jobs,
+    postpone,
+    record_failure,
+    record_run,
+    start_job,
+    yield_to_intake,
+)
 from intake.pipeline import process_report as run_pipeline
 from intake.retention import apply_retention
 from intake.review import expire_idle_claims
@@ -136,24 +146,47 @@ def relay_submissions(deadline_seconds: int, limit: int = 500) -> int:
     return len(sent)
 
 
+def recover_overdue_jobs(deadline_seconds: int, limit: int = 500) -> tuple[int, int]:
+    """Dispatch again the pipeline jobs past their deadline (their message was lost with the broker,
+    or their worker died); how many were overdue and how many messages went out.
+
+    Run by the sweep and, every SWEEP_INTERVAL_SECONDS, by each worker's relay thread, so recovery
+    does not hang on the scheduler alone. The jobs are claimed with SKIP LOCKED and postponed in the
+    same transaction: two of them running at once send each job once (a duplicate would be
+    harmless anyway: a run of a job already done does nothing). Only as many as the queue has room
+    for: while it is full, the jobs' first messages are most likely still waiting in it.
+    """
+    room = queue_room(limit)
+    overdue = due_jobs(db.session, room, claim=True) if room else []
+    # Only jobs whose message went out get a new deadline; the others stay overdue for the next pass.
+    sent = [report_id for report_id in overdue if dispatch_report(report_id)]
+    postpone(db.session, sent, deadline_seconds)
+    db.session.commit()
+    return len(overdue), len(sent)
+
+
+def note_run(name: str, *, started: bool = False) -> None:
+    """`pipeline.record_run` in a transaction of its own; a failure to note it is only logged."""
+    try:
+        record_run(db.session, name, started=started)
+        db.session.commit()
+    except IntegrityError:  # two first runs at once: the other one noted it
+        db.session.rollback()
+    except Exception as exc:
+        db.session.rollback()
+        log.warning("could not note the %s run (%s)", name, type(exc).__name__)
+
+
 @shared_task(name="intake.sweep")
 def sweep() -> None:
     """Idempotent: re-dispatches jobs past their deadline and clears abandoned form stashes."""
     config = current_app.config
-    # The workers' relay threads dispatch submissions every second; this covers a worker whose
-    # thread is stuck or a deployment where none runs yet.
+    # The workers' relay threads dispatch submissions every second and recover overdue jobs every
+    # sweep interval; this covers a worker whose thread is stuck or a deployment where none runs yet.
     relay_submissions(config["PIPELINE_DEADLINE_SECONDS"])
-    # Only as many as the queue has room for: while it is full, the jobs' first messages are
-    # most likely still waiting in it, and the rest wait for the next sweep.
-    room = queue_room(500)
-    overdue = due_jobs(db.session, room) if room else []
-    db.session.rollback()
-    # Only jobs whose message went out get a new deadline; the others stay overdue for the next sweep.
-    sent = [report_id for report_id in overdue if dispatch_report(report_id)]
-    postpone(db.session, sent, config["PIPELINE_DEADLINE_SECONDS"])
-    db.session.commit()
+    overdue, sent = recover_overdue_jobs(config["PIPELINE_DEADLINE_SECONDS"])
     if overdue:
-        log.warning("sweep: %d overdue report(s), %d dispatched again", len(overdue), len(sent))
+        log.warning("sweep: %d overdue report(s), %d dispatched again", overdue, sent)
     cutoff = utcnow() - dt.timedelta(seconds=config["STASH_MAX_AGE_SECONDS"])
     abandoned = db.session.scalars(
         select(Attachment).where(Attachment.report_id.is_(None), Attachment.created_at < cutoff).limit(500)
@@ -168,6 +201,7 @@ def sweep() -> None:
     if key_ids - used:
         db.session.execute(delete(DataKey).where(DataKey.id.in_(key_ids - used)))
     db.session.commit()
+    note_run(SWEEP)  # /healthz says when the sweep last ran, and that it is stale when overdue
 
 
 @shared_task(name="intake.retention")

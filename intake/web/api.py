@@ -21,10 +21,10 @@ from ..dispatch import dispatch_report
 from ..enums import AuditAction, Channel, ReportState
 from ..extensions import db
 from ..media import UploadRefused, store_upload
-from ..models import Attachment, Report, User, utcnow
+from ..models import Attachment, Report, Submission, User, utcnow
 from ..pipeline import owe_work
-from ..reports import own_report, submitted_view
-from ..schema import SUBMISSION_ID_RE, AttachmentOut, ReportIn, errors_by_field
+from ..reports import being_filed, own_report, submitted_view
+from ..schema import SUBMISSION_ID_RE, AttachmentOut, ReportIn, check_storable_text, errors_by_field
 from ..submissions import Accepted, accept_with_token
 from .openapi import openapi_document
 
@@ -109,6 +109,32 @@ def report_json(report: Report, *, full: bool = False) -> dict[str, Any]:
     return body
 
 
+def being_filed_json(entry: Submission) -> dict[str, Any]:
+    """An accepted submission not filed yet (one that could not be filed is held for a
+    coordinator): its receipt and status, never its content."""
+    location = url_for("api.get_report", public_id=entry.public_id)
+    return {
+        "id": entry.public_id,
+        "receipt_code": entry.receipt_code,
+        "status": ReportState.RECEIVED.value,
+        "received_at": entry.received_at.isoformat(),
+        "channel": entry.channel.value,
+        "links": {"self": location, "attachments": location + "/attachments"},
+        "status_label": str(ReportState.RECEIVED.label),  # type: ignore[attr-defined]
+        "attachments": [],
+        "filing": "pending",
+    }
+
+
+def _report_or_being_filed(public_id: str) -> dict[str, Any] | None:
+    """The reporter's report as `report_json(full=True)`, or their submission still being filed."""
+    report = own_report(db.session, _user(), public_id)
+    if report is not None:
+        return report_json(report, full=True)
+    entries = being_filed(db.session, _user(), public_id)
+    return being_filed_json(entries[0]) if entries else None
+
+
 def accepted_response(accepted: Accepted) -> Response:
     """`report_json(…, full=True)` for a report just accepted, as the response: nothing is read back,
     and what was sent is echoed as the JSON that was sealed (`Accepted.echo`), not encoded again."""
@@ -180,10 +206,9 @@ def create_report() -> tuple[Response, int]:
     if accepted.created:
         log.info("submission %s accepted via api", accepted.public_id)
         return accepted_response(accepted), 201
-    report = own_report(db.session, _user(), accepted.public_id)
-    if report is None:  # accepted through another organisation's account: never shown
+    body = _report_or_being_filed(accepted.public_id)
+    if body is None:  # accepted through another organisation's account: never shown
         abort(404)
-    body = report_json(report, full=True)
     response = jsonify(body)
     response.headers["Location"] = body["links"]["self"]
     return response, 200
@@ -287,8 +312,7 @@ def _json_body() -> bytes:
 
 @bp.get("/reports/<public_id>")
 def get_report(public_id: str) -> Response:
-    report = own_report(db.session, _user(), public_id) or abort(404)
-    return jsonify(report_json(report, full=True))
+    return jsonify(_report_or_being_filed(public_id) or abort(404))
 
 
 # A file joins a report only while the report is still being filed or answers a verifier's question
@@ -340,6 +364,11 @@ def add_attachment(public_id: str) -> tuple[Response, int]:
             return _problem(422, "invalid", "captured_at is not a date and time.",
                             errors={"captured_at": ["Use ISO 8601, e.g. 2026-03-01T14:30."]})
     description = (request.form.get("description") or "").strip()[:2000] or None
+    try:
+        check_storable_text(description)
+    except ValueError as exc:
+        return _problem(422, "invalid", "The description has a character that cannot be stored.",
+                        errors={"description": [str(exc)]})
     try:
         attachment, created = store_upload(
             db.session, current_app.config, upload.stream, upload.filename, _user(), report=report,

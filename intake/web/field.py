@@ -19,10 +19,10 @@ from ..forms import REPEATABLE, ReportForm
 from ..media import UploadRefused, discard_upload, settle_stash, store_upload
 from ..models import Attachment
 from ..pipeline import owe_work
-from ..reports import own_report, reports_of, stashed_uploads, submit_report
+from ..reports import being_filed, own_report, reports_of, stashed_uploads, submit_report
 from ..review import ReviewError, answer_question
 from ..review_forms import AnswerForm
-from ..schema import SUBMISSION_ID_RE
+from ..schema import SUBMISSION_ID_RE, unstorable_text
 from ..submissions import journal_entry
 from .access import SUBMITTERS, roles_required
 
@@ -157,7 +157,9 @@ def keep_uploads(form: ReportForm, stash_key: str) -> tuple[dict[str, Attachment
             attachment.captured_at = row.captured_at.data
         elif not (row.captured_at.raw_data and row.captured_at.raw_data[0]):
             attachment.captured_at = None
-        attachment.description = (row.description.data or "").strip() or None
+        description = (row.description.data or "").strip() or None
+        if description is None or not unstorable_text(description):
+            attachment.description = description  # else the form's validation says why it was not kept
         kept[attachment.public_id] = attachment
     return kept, refused
 
@@ -191,6 +193,7 @@ def receipt(public_id: str) -> str:
 @roles_required(*SUBMITTERS)
 def my_reports() -> str:
     return render_template("field/my_reports.html", reports=reports_of(db.session, current_user),
+                           being_filed=being_filed(db.session, current_user), entry_state=ReportState.RECEIVED,
                            answered=request.args.get("answered"))
 
 

@@ -43,6 +43,9 @@ def openapi_document() -> dict[str, Any]:
             "received_at": {"type": "string", "format": "date-time"},
             "channel": {"type": "string"},
             "submitted": {"type": "object", "description": "What the submitting reporter sent."},
+            "filing": {"type": "string", "enum": ["pending"],
+                       "description": "Only while the report is being filed: received and safe, its content "
+                                      "not shown yet."},
             "attachments": {"type": "array", "items": {"$ref": REF.format(model="AttachmentOut")}},
             "links": {"type": "object"},
         },

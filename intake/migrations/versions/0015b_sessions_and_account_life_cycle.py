@@ -1,7 +1,7 @@
 """server-side sessions, sign-in throttles, forced password change, token expiry
 
 Revision ID: 0015b
-Revises: 0014
+Revises: 0015a
 
 Sessions become rows (the cookie holds a random id whose SHA-256 is stored), so they can be ended
 on the server. Every cookie session issued before this revision names no row and is signed out.
@@ -17,7 +17,7 @@ import intake.models
 
 # revision identifiers, used by Alembic.
 revision: str = '0015b'
-down_revision: str | Sequence[str] | None = '0014'
+down_revision: str | Sequence[str] | None = '0015a'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
