@@ -227,11 +227,13 @@ def bench_keyring() -> Any:
     return source.keyring()
 
 
-def sealed_account(report_id: int, data_key: Any, account: str) -> bytes:
-    """A report's sealed document holding its anonymized account, sealed by the models themselves."""
+def sealed_account(report_id: int, public_id: str, organisation_id: int, reporter_id: int, data_key: Any,
+                   account: str) -> bytes:
+    """A report's sealed document holding its anonymized account, sealed by the models themselves
+    (bound, as every seal, to the report, its organisation and its reporter)."""
     from intake.models import Report
 
-    report = Report(id=report_id)
+    report = Report(id=report_id, public_id=public_id, organisation_id=organisation_id, reporter_id=reporter_id)
     report.data_key = data_key
     report.narrative_anonymized = account
     report.seal_if_changed()
@@ -348,8 +350,9 @@ def seed(url: str, total: int, rng: random.Random) -> Seeded:
                                             report_id, reporter, uuid.uuid4().hex, "image/jpeg",
                                             rng.randrange(50_000, 4_000_000), sha, "inspected", received, received,
                                             keys[org_index], blobs[report_id % 256]))
+                    public_id = str(uuid.uuid4())
                     yield (
-                        report_id, str(uuid.uuid4()), f"{report_id:08X}"[:4] + "-" + f"{report_id:08X}"[4:],
+                        report_id, public_id, f"{report_id:08X}"[:4] + "-" + f"{report_id:08X}"[4:],
                         organisations[org_index], reporter, rng.choice(("web", "api", "odk")),
                         f"bench-{report_id}", rng.choices(STATES, STATE_WEIGHTS)[0], received, received,
                         occurred, None, precision, country, admin1, admin2,
@@ -357,7 +360,8 @@ def seed(url: str, total: int, rng: random.Random) -> Seeded:
                         platform_model, munition_type, munition_model, rng.choice(("yes", "no", "unknown")),
                         rng.choice(("eyewitness", "victim", "family", "medical_staff", "local_official")),
                         rng.choice(("share_anonymized", "public", "internal_only")), rng.choice(("low", "medium")),
-                        keys[org_index], sealed_account(report_id, data_keys[org_index], " ".join(words)),
+                        keys[org_index], sealed_account(report_id, public_id, organisations[org_index], reporter,
+                                                        data_keys[org_index], " ".join(words)),
                         *(dead := [max(0, k + rng.choice((0, 0, 0, 1, -1))) for k in killed]),
                         *(hurt := [max(0, k + rng.choice((0, 0, 1, -1))) for k in injured]),
                         0, 0, 0, 0, rng.choice((0, 0, 0, 1)),

@@ -314,7 +314,9 @@ def test_a_worker_killed_mid_pipeline_loses_nothing_and_the_report_completes_onc
         wait_or_explain(lambda: f"[{original_task_id}] received" in second.log(), 30, first, second)
         # Both messages consumed and acknowledged: nothing queued, nothing held.
         wait_or_explain(lambda: broker.llen(QUEUE) == 0 and broker.hlen("unacked") == 0, 30, first, second)
-        assert len(re.findall(r"Task intake\.process_report\[[-0-9a-f]+\] received", second.log())) == 2, \
+        # The sweep's message and the dead worker's; the new worker's relay may add a third if the job
+        # came due again before it started (its recovery at start): harmless, as the job runs once.
+        assert len(re.findall(r"Task intake\.process_report\[[-0-9a-f]+\] received", second.log())) >= 2, \
             explain([second])
 
         assert triaged(report_id) == 1
