@@ -266,18 +266,20 @@ def audit_group() -> None:
 
 @audit_group.command("verify")
 def audit_verify() -> None:
-    """Recompute the audit log's hash chain. Exits 0 when intact, 1 naming the first broken entry."""
+    """Recompute every audit chain. Exits 0 when intact, 1 naming each chain's first broken entry."""
     from .audit import verify_chain
     from .extensions import db as database
 
     with _app().app_context():
         check = verify_chain(database.session)
         database.session.rollback()
+    for chain in check.chains:
+        if chain.intact:
+            click.echo(chain.describe())
     if not check.intact:
-        raise click.ClickException(f"Audit log BROKEN at entry {check.broken_seq}: {check.problem}. "
-                                   f"{check.count} entries before it are intact.")
-    click.echo(f"Audit log intact: {check.count} entries.")
-    click.echo(f"Head hash: {check.head_hash}  (keep it elsewhere to compare with later)")
+        raise click.ClickException("\n".join(f"Audit log BROKEN: {c.describe()}" for c in check.broken))
+    click.echo(f"Audit log intact: {check.count} entries in {len(check.chains)} chains.")
+    click.echo("Keep the head hashes elsewhere to compare with later.")
 
 
 @main.group()

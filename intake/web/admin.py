@@ -49,8 +49,9 @@ def _organisation_users() -> dict[str, User]:
 @bp.route("/audit")
 @roles_required(*ADMINS)
 def audit_log() -> str:
-    """The log with filters (kind, person, dates), older pages by cursor, and the chain's integrity
-    (the whole chain is recomputed on each view: thousands of entries a second)."""
+    """The log with filters (kind, person, dates), older pages by cursor, and the integrity of the
+    chains it shows — the organisation's own, the one of no organisation and the history before
+    per-organisation chains — recomputed on each view (thousands of entries a second)."""
     action = request.args.get("action", "").strip() or None
     person_text = request.args.get("person", "").strip()
     since, until = _date("since"), _date("until")
@@ -69,7 +70,7 @@ def audit_log() -> str:
         until=_midnight(until) + dt.timedelta(days=1) if until else None,
         before=int(before) if before else None, page_size=int(current_app.config["AUDIT_PAGE_SIZE"]),
     )
-    check = audit.verify_chain(db.session)
+    check = audit.verify_chain(db.session, organisation_id=current_user.organisation_id)
     db.session.rollback()
     labels = {a.value: a.label for a in AuditAction}
     return render_template("admin/audit.html", page=page, check=check, people=people, labels=labels,
