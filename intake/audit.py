@@ -28,8 +28,9 @@ the reason typed); the reveal form must tell the verifier not to put an identity
 
 A hash chain proves that the log was not rewritten *by someone who cannot also recompute it*: who
 can write the database can rewrite every entry after the one changed, or cut a chain's end and move its
-head back. `intake audit verify` prints every chain's head hash so that operators can keep them
-elsewhere (a ticket, a printout) and compare later.
+head back. `intake audit anchor` prints the chains' heads as a JSON line to keep elsewhere (a ticket, a
+printout, another machine); `intake audit verify --anchor FILE` shows whether the chains still hold the
+anchored entries unchanged.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ FORBIDDEN_DETAIL_KEYS = frozenset({
     "email", "e_mail", "mail", "name", "full_name", "phone", "address", "password", "secret", "token",
     "code", "totp", "recovery_code", "ip", "user_agent",
 })
+ANCHOR_FORMAT = "intake-audit-anchor/1"
 _PENDING = "intake_audit_pending"
 
 DetailValue = str | int | bool | None
@@ -412,6 +414,71 @@ def _against_head(chain: int, check: ChainCheck, heads: Mapping[int, tuple[int, 
 
 def _broken(check: ChainCheck, position: int, problem: str) -> ChainCheck:
     return ChainCheck(check.chain, check.count, check.head_hash, check.last_id, position, None, problem)
+
+
+# ---- anchors: the chains' ends, kept outside the database --------------------------------------
+
+
+def anchor(check: AuditCheck, *, at: dt.datetime | None = None) -> dict[str, Any]:
+    """What `intake audit anchor` prints: every chain's length, last id and last hash, and when."""
+    when = (at or utcnow()).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"format": ANCHOR_FORMAT, "at": when, "entries": check.count,
+            "chains": [{"chain": c.chain, "entries": c.count, "last_id": c.last_id, "hash": c.head_hash}
+                       for c in check.chains if c.count]}
+
+
+class AnchorError(ValueError):
+    """An anchor file that cannot be read (the message says which line and why)."""
+
+
+def read_anchors(lines: Iterable[str]) -> list[dict[str, Any]]:
+    """The anchors of a file: one JSON line each (an operator may append one a day); blank lines skipped."""
+    anchors = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+            if value.get("format") != ANCHOR_FORMAT:
+                raise AnchorError(f"line {number} is not an Intake audit anchor")
+            for item in value["chains"]:
+                if not (isinstance(item["chain"], int) and isinstance(item["entries"], int)
+                        and isinstance(item["hash"], str)):
+                    raise AnchorError(f"line {number}: a chain without its key, count or hash")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise AnchorError(str(exc) if isinstance(exc, AnchorError)
+                              else f"line {number} is not an Intake audit anchor") from None
+        anchors.append(value)
+    if not anchors:
+        raise AnchorError("the file holds no anchor")
+    return anchors
+
+
+def check_anchors(session: Session, check: AuditCheck, anchors: Iterable[Mapping[str, Any]]) -> list[str]:
+    """What the log lost or changed since each anchor: one sentence per anchored chain that no longer
+    holds its anchored entry (empty when all are there)."""
+    problems = []
+    for anchored in anchors:
+        for item in anchored["chains"]:
+            chain, entries, wanted = int(item["chain"]), int(item["entries"]), str(item["hash"])
+            found = check.chain(chain)
+            good = found.count if found is not None else 0
+            since = f"anchored {anchored.get('at', '?')}"
+            if entries > good:
+                if found is not None and not found.intact and found.broken_seq is not None \
+                        and found.broken_seq <= entries:
+                    problems.append(f"{chain_label(chain)}: entry {found.broken_seq} of the {entries} {since} "
+                                    f"is broken ({found.problem})")
+                else:
+                    problems.append(f"{chain_label(chain)} was CUT: {entries} entries {since}, "
+                                    f"{good} intact now (entries {good + 1} to {entries} removed)")
+                continue
+            stored = session.scalar(select(AuditEntry.entry_hash).where(AuditEntry.chain == chain,
+                                                                        AuditEntry.chain_seq == entries))
+            if stored != wanted:
+                problems.append(f"{chain_label(chain)}: entry {entries} is not the one {since} (its hash "
+                                f"differs: the chain was rewritten from there or before)")
+    return problems
 
 
 @dataclass(frozen=True)

@@ -686,3 +686,109 @@ def test_postgresql_refuses_to_move_a_chain_head_back(app: Any, org: Any) -> Non
             conn.execute(text(statement))
     assert check(app).intact
 
+
+# ---- anchors: the chains' ends kept elsewhere (issue 12, item 20) -----------------------------------
+
+
+def cut_end(app: Any, chain: int, keep: int) -> None:
+    """Delete a chain's entries after `keep` and move its head back onto the last one kept: the
+    chain then looks whole to anything that only reads the database."""
+    with raw_sql(app) as conn:
+        conn.execute(text("DELETE FROM audit_log WHERE chain = :c AND chain_seq > :k"), {"c": chain, "k": keep})
+        conn.execute(text("UPDATE audit_chain_head SET seq = :k, entry_hash = (SELECT entry_hash FROM audit_log "
+                          "WHERE chain = :c AND chain_seq = :k) WHERE id = :c"), {"c": chain, "k": keep})
+
+
+def test_anchor_prints_every_chains_end(run: Any, app: Any, org: Any, tmp_path: Any) -> None:
+    import json
+
+    write_entries(app, 3, org.id)
+    write_entries(app, 2)
+    kept = tmp_path / "anchors.jsonl"
+    result = run("audit", "anchor", "--output", str(kept))
+    assert result.exit_code == 0, result.output
+    anchor = json.loads(result.output.strip())
+    assert anchor["format"] == audit.ANCHOR_FORMAT and anchor["entries"] == 5 and anchor["at"].endswith("Z")
+    checked = check(app)
+    assert anchor["chains"] == [{"chain": c.chain, "entries": c.count, "last_id": c.last_id, "hash": c.head_hash}
+                                for c in checked.chains]
+    assert {c["chain"]: c["entries"] for c in anchor["chains"]} == {0: 2, org.id: 3}
+    run("audit", "anchor", "-o", str(kept))  # appended: one anchor a line
+    assert len(kept.read_text().splitlines()) == 2
+    assert run("audit", "verify", "--anchor", str(kept)).exit_code == 0
+
+
+def test_verify_with_an_anchor_finds_a_cut_end(run: Any, app: Any, org: Any, tmp_path: Any) -> None:
+    """The end of a chain cut and its head moved back (triggers off): verify alone passes, verify
+    against the anchor kept elsewhere fails and names the chain and what is missing."""
+    other = make_org("Other NGO")
+    write_entries(app, 5, org.id)
+    write_entries(app, 2, other.id)
+    kept = tmp_path / "anchor.json"
+    assert run("audit", "anchor", "-o", str(kept)).exit_code == 0
+    write_entries(app, 1, org.id)  # written after the anchor: no concern of it
+    cut_end(app, org.id, 3)
+    alone = run("audit", "verify")
+    assert alone.exit_code == 0, alone.output
+    against = run("audit", "verify", "--anchor", str(kept))
+    assert against.exit_code == 1
+    assert f"chain of organisation {org.id} was CUT: 5 entries anchored" in against.output
+    assert "3 intact now (entries 4 to 5 removed)" in against.output
+    assert f"organisation {other.id} was" not in against.output
+
+
+def test_verify_with_an_anchor_finds_a_rewritten_chain(run: Any, app: Any, org: Any, tmp_path: Any) -> None:
+    """An entry changed and every hash after it recomputed (head included): a consistent chain, but
+    not the one anchored."""
+    write_entries(app, 4, org.id)
+    kept = tmp_path / "anchor.json"
+    assert run("audit", "anchor", "-o", str(kept)).exit_code == 0
+    with app.app_context():
+        entries = list(db.session.scalars(select(AuditEntry).order_by(AuditEntry.chain_seq)))
+        previous = entries[1].entry_hash
+        forged = []
+        for entry in entries[2:]:
+            if entry.chain_seq == 3:
+                entry.action = "nothing.happened"
+            entry.prev_hash = previous
+            previous = audit.entry_hash(entry)
+            forged.append((entry.seq, entry.action, entry.prev_hash, previous))
+        db.session.rollback()
+    with raw_sql(app) as conn:
+        for seq, action, prev_hash, digest in forged:
+            conn.execute(text("UPDATE audit_log SET action = :a, prev_hash = :p, entry_hash = :h WHERE seq = :s"),
+                         {"a": action, "p": prev_hash, "h": digest, "s": seq})
+        conn.execute(text("UPDATE audit_chain_head SET entry_hash = :h WHERE id = :c"), {"h": previous, "c": org.id})
+    assert run("audit", "verify").exit_code == 0
+    against = run("audit", "verify", "--anchor", str(kept))
+    assert against.exit_code == 1 and "entry 4 is not the one anchored" in against.output
+
+
+def test_verify_with_an_anchor_finds_a_chain_removed_whole(run: Any, app: Any, org: Any, tmp_path: Any) -> None:
+    other = make_org("Other NGO")
+    write_entries(app, 2, org.id)
+    write_entries(app, 2, other.id)
+    kept = tmp_path / "anchor.json"
+    assert run("audit", "anchor", "-o", str(kept)).exit_code == 0
+    with raw_sql(app) as conn:
+        conn.execute(text("DELETE FROM audit_log WHERE chain = :c"), {"c": other.id})
+        conn.execute(text("DELETE FROM audit_chain_head WHERE id = :c"), {"c": other.id})
+    assert run("audit", "verify").exit_code == 0
+    against = run("audit", "verify", "--anchor", str(kept))
+    assert against.exit_code == 1 and f"chain of organisation {other.id} was CUT: 2 entries" in against.output
+
+
+def test_anchor_refuses_a_broken_log_and_verify_refuses_a_bad_anchor_file(run: Any, app: Any, org: Any,
+                                                                         tmp_path: Any) -> None:
+    write_entries(app, 3, org.id)
+    for content in ("", "not json\n", '{"format": "something else"}\n', '{"format": "intake-audit-anchor/1"}\n',
+                    '{"format": "intake-audit-anchor/1", "chains": [{"chain": "x"}]}\n'):
+        bad = tmp_path / "bad.json"
+        bad.write_text(content)
+        result = run("audit", "verify", "--anchor", str(bad))
+        assert result.exit_code == 1 and "anchor" in result.output, (content, result.output)
+        assert "Traceback" not in result.output
+    with raw_sql(app) as conn:
+        conn.execute(text("UPDATE audit_log SET target_id = 'elsewhere' WHERE chain_seq = 2"))
+    result = run("audit", "anchor")
+    assert result.exit_code == 1 and "no anchor made" in result.output and "BROKEN at entry 2" in result.output
