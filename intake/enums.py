@@ -359,3 +359,4 @@ class AuditAction(LabelledEnum):
     KEYS_ROTATED = "keys.rotated", _l("Master key rotated")
     KEYS_RETIRED = "keys.retired", _l("Old master keys retired")
     ANONYMIZATION_CORRECTED = "report.anonymization_corrected", _l("Anonymization corrected")
+    RECORD_INTEGRITY_FAILED = "record.integrity_failed", _l("A stored record failed its integrity check")

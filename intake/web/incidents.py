@@ -103,8 +103,11 @@ def _position(cursor: str) -> tuple[dt.datetime, int] | None:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         stamp, _sep, ident = raw.partition("|")
         when = dt.datetime.fromisoformat(stamp)
-        return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)), int(ident)
-    except (ValueError, UnicodeDecodeError, binascii.Error):
+        # In UTC, as stored; an id beyond 64 bits (or a time with no UTC form) is no cursor of ours.
+        when = (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+        number = int(ident) if ident.isascii() and ident.isdigit() else -1
+        return (when, number) if 0 <= number < 2**63 else None
+    except (ValueError, OverflowError, UnicodeDecodeError, binascii.Error):
         return None
 
 
