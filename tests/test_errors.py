@@ -149,3 +149,14 @@ def test_a_sealed_record_that_fails_its_check_through_the_api(app: Any, reporter
                                      headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 500 and response.get_json()["error"] == "integrity_failure"
     assert "Petrosyan" not in response.get_data(as_text=True)
+
+
+def test_nul_in_a_forms_id_field(app: Any, reporter: Any, verifier: Any) -> None:
+    """A report's id in a hidden field that is no id of ours (a NUL, which PostgreSQL refuses) is a bad
+    request, refused before any lookup."""
+    report = triaged_report(app, reporter)
+    browser = signed_in(app, verifier)
+    token = csrf_token(browser.get(f"/queue/reports/{report.public_id}").get_data(as_text=True))
+    for data in ({"report": "a\x00b"}, {"report": report.public_id, "other": "a\x00b"},
+                 {"report": report.public_id, "incident": "a\x00b"}):
+        assert browser.post("/incidents/link", data={"csrf_token": token, **data}).status_code == 400, data

@@ -32,8 +32,9 @@ from tests.test_verify import triaged_report
 
 EXAMPLES = int(os.environ.get("INTAKE_FUZZ_EXAMPLES", "3"))
 ROLES = [None, Role.REPORTER, Role.VERIFIER, Role.COORDINATOR, Role.ADMIN]
-# Signing out would end the session the rest of the run uses: it is tried by the anonymous client.
-SIGNED_IN_SKIP = {"auth.sign_out"}
+# Signing out, signing in again and the second-factor steps would end or lock the session the rest of
+# the run uses (six wrong codes lock the account): they are tried by the anonymous client.
+SIGNED_IN_ONLY_AUTH = {"auth.index", "auth.account"}
 
 
 def _form_field_names() -> list[str]:
@@ -87,9 +88,10 @@ PLAIN = st.sampled_from(["", "1", "2", "2026-03-14", "yes", "no", "newest", "old
 VALUES = st.one_of(NASTY, PLAIN)
 
 
-def _names_read_by(view: Any, known: set[str]) -> list[str]:
+def _names_read_by(view: Any, known: set[str], method: str) -> list[str]:
     """The parameter names a view's code mentions (quoted names the app knows, and the fields of the
-    forms it makes): what the query string of that route is drawn from."""
+    forms it makes — for GET, of the forms it fills from the query string): what that route's query
+    string or form is drawn from."""
     import inspect
 
     from wtforms import Form
@@ -100,11 +102,39 @@ def _names_read_by(view: Any, known: set[str]) -> list[str]:
         return []
     names = set(re.findall(r'"([a-z_]+)"', source)) & known
     module = inspect.getmodule(view)
-    for form_name in re.findall(r"([A-Z][A-Za-z]+Form)\(", source):
+    pattern = r"([A-Z][A-Za-z]+Form)\(request\.args" if method == "GET" else r"([A-Z][A-Za-z]+Form)\("
+    for form_name in re.findall(pattern, source):
         form = getattr(module, form_name, None)
         if isinstance(form, type) and issubclass(form, Form):
             names |= {n for n in dir(form) if getattr(getattr(form, n), "field_class", None) is not None}
     return sorted(names)
+
+
+DATE_EDGES = st.sampled_from(["9999-12-31", "0001-01-01", "10000-01-01", "2026-02-30", "9999-12-31T23:59:59-14:00"])
+
+
+def _plain_for(name: str) -> st.SearchStrategy[str]:
+    """A value the view takes for `name`: empty (what most views read as absent), or a date or a
+    small number where the name says so."""
+    if re.search(r"since|until|_on$|_from$|_to$|date", name):
+        return st.sampled_from(["", "2026-03-14"])
+    if re.search(r"before|killed|injured|missing|displaced|age|number", name):
+        return st.sampled_from(["", "1"])
+    return st.just("")
+
+
+def _parameters(names: list[str], others: st.SearchStrategy[dict[str, str]]) -> st.SearchStrategy[dict[str, str]]:
+    """A view's parameters: each present with a value it takes or absent, and one of them nasty, so that
+    a nasty value is not hidden behind another parameter's 400; and maybe another name."""
+    if not names:
+        return others
+    nasty = st.one_of(HUGE.map(str), DATE_EDGES, NASTY)
+
+    def build(plain: dict[str, str], target: str, value: str, other: dict[str, str]) -> dict[str, str]:
+        return {**other, **plain, target: value}
+
+    plain = {name: _plain_for(name) for name in names}
+    return st.builds(build, st.fixed_dictionaries({}, optional=plain), st.sampled_from(names), nasty, others)
 
 
 def _strip_surrogates(text: str) -> str:
@@ -140,22 +170,81 @@ def _client(app: Any, world: dict[str, Any], role: Role | None) -> tuple[Any, st
     return client, csrf_token(page)
 
 
-@pytest.mark.parametrize("role", ROLES, ids=lambda role: role.value if role else "anonymous")
-def test_no_route_answers_500(app: Any, world: dict[str, Any], role: Role | None) -> None:
-    client, token = _client(app, world, role)
+# Values at the edges a view must refuse or take, tried in every parameter every view reads, one at a
+# time, before the random draws: integers beyond 64 bits, the calendar's edges, a Unicode digit, a NUL
+# and cursors that decode to such values.
+# Forms get the first few (a form's fields are many, and none of them is a cursor).
+EDGES = ["9" * 24, "9999-12-31", "a\x00b", str(2**63), str(-(2**63) - 1), "0001-01-01", "10000-01-01", "\u00b2",
+         _cursor(["priority", 2**70, "2026-01-01T00:00:00+00:00", 1]),
+         _cursor(["newest", "9999-12-31T23:59:59-14:00", 1]), _cursor(["occurred", "2026-01-01", -(2**70)]),
+         base64.urlsafe_b64encode(f"2026-01-01T00:00:00|{2**70}".encode()).decode()]
+FORM_EDGES = EDGES[:3]
+
+
+def _rules(app: Any, role: Role | None) -> list[tuple[Any, str]]:
+    """Every rule and method of the URL map the client of `role` tries."""
     rules = sorted(((rule, method) for rule in app.url_map.iter_rules()
                     for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})),
                    key=lambda item: (item[0].rule, item[1]))
+    return [(rule, method) for rule, method in rules
+            if role is None or not (rule.endpoint.startswith("auth.") and rule.endpoint not in SIGNED_IN_ONLY_AUTH)]
+
+
+def _path(rule: Any, values: dict[str, str]) -> str:
+    path = rule.rule
+    for name, value in values.items():
+        path = path.replace(f"<{name}>", quote(value, safe="")).replace(f"<path:{name}>", quote(value, safe="/"))
+    return path
+
+
+def _send(client: Any, token: str, world: dict[str, Any], rule: Any, method: str, path: str,
+          query: dict[str, str], form: dict[str, str]) -> Any:
+    """The request; what went wrong, if it answered 5xx or raised (None when it did not)."""
+    headers = {"Authorization": f"Bearer {world['token']}"} if rule.rule.startswith("/api/") else {}
+    kwargs: dict[str, Any] = {"query_string": query, "headers": headers}
+    if method == "POST":
+        if rule.rule.startswith("/api/"):
+            kwargs["json"] = form
+        else:
+            kwargs["data"] = {**form, "csrf_token": token}
+    sent = (method, path, query, kwargs.get("data") or kwargs.get("json"))
+    try:
+        response = client.open(path, method=method, **kwargs)
+    except Exception as exc:  # an error no handler turned into a page: the 500 of production
+        return (*sent, type(exc).__name__, str(exc)[:200])
+    # /healthz answers 503 when the broker or a worker is missing, as here: that is its job.
+    if response.status_code >= 500 and not (rule.endpoint == "health.healthz" and response.status_code == 503):
+        return (*sent, response.status_code)
+    return None
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda role: role.value if role else "anonymous")
+def test_no_route_answers_500(app: Any, world: dict[str, Any], role: Role | None) -> None:
+    client, token = _client(app, world, role)
+    rules = _rules(app, role)
     names = _form_field_names()
+    known = set(names) | set(QUERY_NAMES)
+    read = {(rule.endpoint, method): _names_read_by(app.view_functions[rule.endpoint], known, method)
+            for rule, method in rules}
+
+    # The edges, one parameter at a time, on this organisation's report (or file, or incident).
+    failures: list[Any] = []
+    for rule, method in rules:
+        path = _path(rule, dict.fromkeys(rule.arguments, world["ids"][0]))
+        for name in read[(rule.endpoint, method)]:
+            for edge in EDGES if method == "GET" else FORM_EDGES:
+                query, form = ({name: edge}, {}) if method == "GET" else ({}, {name: edge})
+                if (failure := _send(client, token, world, rule, method, path, query, form)) is not None:
+                    failures.append(failure)
+    assert not failures, "\n".join(repr(f) for f in failures)
+
+    # Then random draws: path values from real ids and arbitrary text; query strings and forms from
+    # the names the route's view reads, each present or not, and maybe another one (a name any form of
+    # the app has, or an arbitrary one).
     path_values = st.one_of(st.sampled_from(world["ids"]), st.text(min_size=1, max_size=30), SPECIAL,
                             HUGE.map(str))
-    # Query strings and forms: the names the route's view reads, each present or not, and maybe
-    # another one (a name any form of the app has, or an arbitrary one).
-    known = set(names) | set(QUERY_NAMES)
     others = st.dictionaries(st.one_of(st.sampled_from(names), st.text(max_size=12)), VALUES, max_size=2)
-    per_route = {rule.endpoint: st.builds(lambda read, other: {**other, **read}, st.fixed_dictionaries(
-        {}, optional=dict.fromkeys(_names_read_by(app.view_functions[rule.endpoint], known), VALUES)), others)
-        for rule, _method in rules}
+    per_route = {key: _parameters(route_names, others) for key, route_names in read.items()}
 
     # No shrinking: a failure already names the request, and shrinking a whole tour of the routes
     # takes minutes.
@@ -165,36 +254,17 @@ def test_no_route_answers_500(app: Any, world: dict[str, Any], role: Role | None
     def every_route(data: st.DataObject) -> None:
         failures: list[Any] = []
         for rule, method in rules:
-            anonymous_only = rule.endpoint in SIGNED_IN_SKIP or rule.endpoint.startswith("auth.sign_in")
-            if role is not None and anonymous_only:
-                continue
-            values = {name: _strip_surrogates(data.draw(path_values, label=f"{rule.rule} <{name}>")) or "x"
-                      for name in rule.arguments}
-            path = rule.rule
-            for name, value in values.items():
-                path = path.replace(f"<{name}>", quote(value, safe="")).replace(
-                    f"<path:{name}>", quote(value, safe="/"))
+            path = _path(rule, {name: _strip_surrogates(data.draw(path_values, label=f"{rule.rule} <{name}>")) or "x"
+                                for name in rule.arguments})
             query = {_strip_surrogates(k): _strip_surrogates(v)
-                     for k, v in data.draw(per_route[rule.endpoint] if method == "GET" else others,
+                     for k, v in data.draw(per_route[(rule.endpoint, "GET")] if method == "GET" else others,
                                            label=f"{method} {rule.rule} query").items()}
-            headers = {"Authorization": f"Bearer {world['token']}"} if rule.rule.startswith("/api/") else {}
-            kwargs: dict[str, Any] = {"query_string": query, "headers": headers}
-            if method == "POST":
-                form = {_strip_surrogates(k): _strip_surrogates(v)
-                        for k, v in data.draw(per_route[rule.endpoint], label=f"{method} {rule.rule} form").items()}
-                if rule.rule.startswith("/api/"):
-                    kwargs["json"] = form
-                else:
-                    kwargs["data"] = {**form, "csrf_token": token}
-            sent = (method, path, query, kwargs.get("data") or kwargs.get("json"))
-            try:
-                response = client.open(path, method=method, **kwargs)
-            except Exception as exc:  # an error no handler turned into a page: the 500 of production
-                failures.append((*sent, type(exc).__name__, str(exc)[:200]))
-                continue
-            # /healthz answers 503 when the broker or a worker is missing, as here: that is its job.
-            if response.status_code >= 500 and not (rule.endpoint == "health.healthz" and response.status_code == 503):
-                failures.append((*sent, response.status_code))
+            drawn = data.draw(per_route[(rule.endpoint, method)], label=f"{method} {rule.rule} form")
+            form = {_strip_surrogates(k): _strip_surrogates(v) for k, v in drawn.items()} if method == "POST" else {}
+            if (failure := _send(client, token, world, rule, method, path, query, form)) is not None:
+                failures.append(failure)
         assert not failures, "\n".join(repr(f) for f in failures)
+        if role is not None:  # still signed in: the next example reaches what this role may see
+            assert client.get("/account").status_code == 200, "the fuzzed requests ended the session"
 
     every_route()

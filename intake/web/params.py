@@ -59,6 +59,11 @@ def day_end(day: dt.date) -> dt.datetime | None:
     return day_start(day + dt.timedelta(days=1))
 
 
+# A public id as the app makes them (a UUID) — in a form's hidden field, anything else is no id of
+# ours, refused before any lookup (PostgreSQL refuses a NUL in text with an error).
+PUBLIC_ID = r"\A[0-9A-Za-z-]{1,64}\Z"
+
+
 def register(app: Flask) -> None:
     @app.before_request
     def _refuse_nul() -> None:
