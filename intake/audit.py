@@ -93,7 +93,7 @@ def chain_label(chain: int) -> str:
 def record(action: str, *, actor: User | None, organisation_id: int | None = None,
            target_type: str | None = None, target_id: str | None = None,
            detail: Mapping[str, DetailValue] | None = None, session: Session | None = None) -> AuditEntry:
-    """Append an entry to its organisation's chain in the caller's transaction; never commits.
+    """Append an entry to its organisation's chain in the caller's transaction; flushes, never commits.
 
     `organisation_id` defaults to the actor's organisation. The entry is checked now and written when
     the transaction commits (numbered and linked then, under its chain head's lock, held only for the
@@ -117,6 +117,9 @@ def record(action: str, *, actor: User | None, organisation_id: int | None = Non
         chain=chain_of(organisation_id),
     )
     own: Session = session() if isinstance(session, scoped_session) else session
+    # The caller's changes are flushed, as before entries were deferred (callers read ids that a
+    # flush assigns); that takes no chain head.
+    own.flush()
     pending: list[tuple[SessionTransaction | None, AuditEntry]] = own.info.setdefault(_PENDING, [])
     pending.append((own.get_nested_transaction() or own.get_transaction(), entry))
     return entry
