@@ -304,19 +304,58 @@ def audit_group() -> None:
 
 
 @audit_group.command("verify")
-def audit_verify() -> None:
-    """Recompute the audit log's hash chain. Exits 0 when intact, 1 naming the first broken entry."""
-    from .audit import verify_chain
+@click.option("--anchor", "anchor_file", type=click.File("r"), default=None,
+              help="An anchor file from `intake audit anchor`: also check that every anchored entry is still there, "
+                   "unchanged.")
+def audit_verify(anchor_file: Any) -> None:
+    """Recompute every audit chain. Exits 0 when intact, 1 naming each chain's first broken entry (and,
+    with --anchor, what was cut or changed since the anchor)."""
+    from .audit import AnchorError, check_anchors, read_anchors, verify_chain
+    from .extensions import db as database
+
+    try:
+        anchors = read_anchors(anchor_file) if anchor_file is not None else []
+    except AnchorError as exc:
+        raise click.ClickException(f"{anchor_file.name}: {exc}") from exc
+    with _app().app_context():
+        check = verify_chain(database.session)
+        cut = check_anchors(database.session, check, anchors)
+        database.session.rollback()
+    for chain in check.chains:
+        if chain.intact:
+            click.echo(chain.describe())
+    if not check.intact or cut:
+        lines = [f"Audit log BROKEN: {c.describe()}" for c in check.broken]
+        lines += [f"Audit log does not hold what was anchored: {problem}" for problem in cut]
+        raise click.ClickException("\n".join(lines))
+    click.echo(f"Audit log intact: {check.count} entries in {len(check.chains)} chains.")
+    if anchors:
+        click.echo(f"Every entry of the {len(anchors)} anchors is there, unchanged.")
+    else:
+        click.echo("Keep an anchor elsewhere to compare with later: `intake audit anchor`.")
+
+
+@audit_group.command("anchor")
+@click.option("--output", "-o", type=click.File("a"), default=None,
+              help="Also append the anchor to this file (one JSON line per anchor).")
+def audit_anchor(output: Any) -> None:
+    """Print the end of every audit chain as one JSON line (its length, last id and hash, and the time):
+    keep it outside this server, and check later with `intake audit verify --anchor FILE`."""
+    import json
+
+    from .audit import anchor, verify_chain
     from .extensions import db as database
 
     with _app().app_context():
         check = verify_chain(database.session)
         database.session.rollback()
     if not check.intact:
-        raise click.ClickException(f"Audit log BROKEN at entry {check.broken_seq}: {check.problem}. "
-                                   f"{check.count} entries before it are intact.")
-    click.echo(f"Audit log intact: {check.count} entries.")
-    click.echo(f"Head hash: {check.head_hash}  (keep it elsewhere to compare with later)")
+        raise click.ClickException("The audit log is broken: no anchor made. Run `intake audit verify`.\n"
+                                   + "\n".join(c.describe() for c in check.broken))
+    line = json.dumps(anchor(check), separators=(",", ":"), sort_keys=True)
+    click.echo(line)
+    if output is not None:
+        output.write(line + "\n")
 
 
 @main.group()

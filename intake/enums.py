@@ -371,3 +371,4 @@ class AuditAction(LabelledEnum):
     PROCESSING_RETRIED = "report.processing_retried", _l("Held processing of a report retried")
     FILING_RETRIED = "submission.filing_retried", _l("Held filing of a submission retried")
     ATTACHMENT_ADDED = "report.attachment_added", _l("File added to a filed report")
+    RECORD_INTEGRITY_FAILED = "record.integrity_failed", _l("A stored record failed its integrity check")

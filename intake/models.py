@@ -1108,10 +1108,18 @@ class AuditEntry(Base):
     """
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_organisation", "organisation_id", "seq"),)
+    __table_args__ = (Index("ix_audit_log_organisation", "organisation_id", "seq"),
+                      UniqueConstraint("chain", "chain_seq"))
 
-    # The position in the chain, 1, 2, 3 … without gaps; assigned under the chain head's lock.
+    # The entry's id in the whole log (the admin page's order and cursor): from a sequence on
+    # PostgreSQL, so it may have gaps; before migration 0015f it was the place in the one chain.
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    # ---- per-organisation chains (migration 0015f, intake.audit) ----
+    # The chain: the organisation's id, 0 for entries of none, -1 for the history written before
+    # 0015f. Its position in that chain, 1, 2, 3 … without gaps, is assigned under the chain head's lock.
+    chain: Mapped[int] = mapped_column(Integer)
+    chain_seq: Mapped[int] = mapped_column(BigInteger)
+    # ----
     at: Mapped[dt.datetime] = mapped_column(Timestamp())
     actor_id: Mapped[str | None] = mapped_column(String(36), index=True)
     actor_role: Mapped[str | None] = mapped_column(String(32))
@@ -1125,9 +1133,9 @@ class AuditEntry(Base):
 
 
 class AuditChainHead(Base):
-    """The one row that says where the audit chain ends. Appending locks it, so two transactions
-    never extend the chain from the same entry; `intake audit verify` also compares it with the last
-    entry, which shows entries cut off the end."""
+    """Where an audit chain ends: one row per chain (`id` is the chain's key, see `AuditEntry.chain`).
+    Appending locks it, so two transactions never extend a chain from the same entry; `intake audit
+    verify` also compares it with the chain's last entry, which shows entries cut off the end."""
 
     __tablename__ = "audit_chain_head"
 

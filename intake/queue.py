@@ -154,16 +154,18 @@ def decode_cursor(sort: QueueSort, cursor: str) -> tuple[Any, ...] | None:
         values: list[Any] = []
         for (name, _desc), value in zip(SORT_KEYS[sort], raw[1:], strict=True):
             if name in ("id", "casualty_total"):
-                if not isinstance(value, int) or isinstance(value, bool):
+                # Beyond 64 bits no row has it, and the database refuses to compare with it.
+                if not isinstance(value, int) or isinstance(value, bool) or not -(2**63) <= value < 2**63:
                     return None
                 values.append(value)
             elif name == "received_at":
                 when = dt.datetime.fromisoformat(value)
-                values.append(when if when.tzinfo else when.replace(tzinfo=dt.UTC))
+                # In UTC, as stored: a time at the calendar's edge that has no UTC form is no cursor of ours.
+                values.append((when if when.tzinfo else when.replace(tzinfo=dt.UTC)).astimezone(dt.UTC))
             else:
                 values.append(dt.date.fromisoformat(value))
         return tuple(values)
-    except (ValueError, TypeError, IndexError, UnicodeDecodeError, binascii.Error):
+    except (ValueError, TypeError, IndexError, OverflowError, UnicodeDecodeError, binascii.Error):
         return None
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 from wtforms import HiddenField, IntegerField, SelectField, TextAreaField
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
 from ..duplicates import suggestions_for
 from ..enums import Harm
@@ -47,6 +47,7 @@ from ..incidents import (
 from ..models import Incident, IncidentLink, Report
 from ..reports import organisation_report
 from .access import VERIFIERS, roles_required
+from .params import PUBLIC_ID
 
 bp = Blueprint("incidents", __name__, url_prefix="/incidents")
 log = logging.getLogger(__name__)
@@ -58,13 +59,14 @@ MAX_FIGURE = 1_000_000
 class LinkForm(FlaskForm):
     """Link a report: with another report (`other`), into an incident (`incident`), or into a new one."""
 
-    report = HiddenField(validators=[DataRequired()])
-    other = HiddenField()
-    incident = SelectField(_l("Incident"), choices=[], validate_choice=False)
+    report = HiddenField(validators=[DataRequired(), Regexp(PUBLIC_ID)])
+    other = HiddenField(validators=[Optional(), Regexp(PUBLIC_ID)])
+    incident = SelectField(_l("Incident"), choices=[], validate_choice=False,
+                           validators=[Optional(), Regexp(PUBLIC_ID)])
 
 
 class UnlinkForm(FlaskForm):
-    report = HiddenField(validators=[DataRequired()])
+    report = HiddenField(validators=[DataRequired(), Regexp(PUBLIC_ID)])
     back = HiddenField(default="incident")
 
 
@@ -103,8 +105,11 @@ def _position(cursor: str) -> tuple[dt.datetime, int] | None:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         stamp, _sep, ident = raw.partition("|")
         when = dt.datetime.fromisoformat(stamp)
-        return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)), int(ident)
-    except (ValueError, UnicodeDecodeError, binascii.Error):
+        # In UTC, as stored; an id beyond 64 bits (or a time with no UTC form) is no cursor of ours.
+        when = (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+        number = int(ident) if ident.isascii() and ident.isdigit() else -1
+        return (when, number) if 0 <= number < 2**63 else None
+    except (ValueError, OverflowError, UnicodeDecodeError, binascii.Error):
         return None
 
 

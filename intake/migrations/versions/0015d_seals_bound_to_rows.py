@@ -1,7 +1,7 @@
 """seals bound to their row, report and reporter; data keys under erasure epochs
 
 Revision ID: 0015d
-Revises: 0015b
+Revises: 0015f
 
 Erasure epochs (`key_epochs`): every live data key, and every journalled submission's key, is
 wrapped again under the key-encryption key of an epoch (one per day the key was made), itself
@@ -29,7 +29,7 @@ import intake.models
 
 # revision identifiers, used by Alembic.
 revision: str = '0015d'
-down_revision: str | Sequence[str] | None = '0015b'
+down_revision: str | Sequence[str] | None = '0015f'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
