@@ -87,6 +87,14 @@ def normalise_receipt_code(text: str) -> str:
     return f"{raw[:4]}-{raw[4:]}" if len(raw) == 8 else raw
 
 
+def is_receipt_code(code: str) -> bool:
+    """Whether `code` (as `normalise_receipt_code` returns it) has the shape of a receipt code: what
+    has not (a NUL character, which PostgreSQL refuses in a query, or text of another shape) is
+    answered without a look-up."""
+    raw = code.replace("-", "")
+    return len(code) == 9 and code[4] == "-" and len(raw) == 8 and all(c in RECEIPT_ALPHABET for c in raw)
+
+
 def find_submission(session: Session, reporter: User, submission_id: str) -> Report | None:
     return session.scalar(
         select(Report).where(Report.reporter_id == reporter.id, Report.submission_id == submission_id)

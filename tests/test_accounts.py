@@ -144,6 +144,16 @@ def test_deactivation_stops_sessions_and_tokens_at_once(app: Any, client: Any, r
     assert on.detail == {"via": "cli"}
 
 
+def test_an_admins_account_page_points_to_the_users_page(app: Any, org: Any) -> None:
+    """The account page told admins that accounts are managed with the command line only, though the
+    Users page deactivates, reactivates, resets second factors and revokes tokens (issue 12, item 5)."""
+    admin = app.test_client()
+    assert sign_in(admin, make_user(org, Role.ADMIN).email).status_code == 302
+    page = admin.get("/account").get_data(as_text=True)
+    assert "managed with the intake command for now" not in page
+    assert 'href="/admin/users"' in page.split("<main", 1)[1]
+
+
 def test_admin_deactivates_activates_and_revokes_tokens(app: Any, client: Any, org: Any, reporter: Any) -> None:
     token = make_token(reporter)
     admin_user = make_user(org, Role.ADMIN)

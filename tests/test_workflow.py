@@ -348,6 +348,20 @@ def test_mark_duplicate(app: Any, org: Any, reporter: Any, verifier: Any) -> Non
     assert audit_actions(report)[-1] == "report.duplicate"
 
 
+def test_a_duplicate_of_something_that_is_no_receipt_code(app: Any, org: Any, reporter: Any, verifier: Any) -> None:
+    """What cannot be a receipt code (a NUL character, which PostgreSQL refuses in a query, or text
+    of another shape) is answered at the field, with what was typed kept, before any look-up."""
+    report, browser = claimed(app, reporter, verifier)
+    for typed in ("38XN\x00C6A0", "nul\x00byte", "not a code at all"):
+        refused = act(browser, report, "duplicate", "duplicate", original=typed)
+        html = refused.get_data(as_text=True)
+        assert refused.status_code == 422, typed
+        assert "A receipt code has eight letters and digits" in html, typed
+    assert act(browser, report, "duplicate", "duplicate", original="not a code at all").status_code == 422
+    assert "not a code at all" in html, "what was typed stays"
+    assert fresh(report).state == ReportState.IN_REVIEW
+
+
 # ---- the timeline and comments --------------------------------------------------------------------
 
 

@@ -23,7 +23,7 @@ from ..dispatch import dispatch_report
 from ..enums import Grade, SourceReliability
 from ..extensions import db
 from ..models import Report, User
-from ..reports import normalise_receipt_code, organisation_report
+from ..reports import is_receipt_code, normalise_receipt_code, organisation_report
 from ..review import (
     Checklist,
     ReviewError,
@@ -222,6 +222,9 @@ def duplicate(public_id: str) -> PageResult:
     if not form.validate_on_submit():
         return _page(report, 422, duplicate_form=form, open_action="duplicate")
     code = normalise_receipt_code(form.original.data or "")
+    if not is_receipt_code(code):
+        form.original.errors = [_("A receipt code has eight letters and digits, like 38XN-C6A0.")]
+        return _page(report, 422, duplicate_form=form, open_action="duplicate")
     original = db.session.scalar(select(Report).where(Report.receipt_code == code,
                                                       Report.organisation_id == current_user.organisation_id))
     if original is None:
