@@ -832,7 +832,8 @@ def prepare(args: argparse.Namespace, instance: Path, extra_env: dict[str, str])
     password = secrets.token_urlsafe(18)
     run_tool(["db", "upgrade"], env)
     run_tool(["org", "create", ORG], env)
-    run_tool(["user", "create", REPORTER, "--org", ORG, "--role", "reporter", "--password-stdin"], env,
+    run_tool(["user", "create", REPORTER, "--org", ORG, "--role", "reporter", "--password-stdin",
+              "--password-final"], env,
              stdin=password + "\n")
     token = run_tool(["token", "create", REPORTER], env).strip()
     return Setup(env, instance, token, password, db)

@@ -185,12 +185,18 @@ def user() -> None:
 @click.option("--org", "org_name", required=True, help="Name of the user's organisation.")
 @click.option("--role", type=click.Choice(Role.values()), required=True)
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
-def user_create(email: str, org_name: str, role: str, password_stdin: bool) -> None:
-    """Create a user. Without --password-stdin a password is generated and printed once, and the
-    user must replace it at their first sign-in."""
+@click.option("--password-final", is_flag=True,
+              help="With --password-stdin: the typed password is the user's own (an automated account), "
+                   "not one to replace at the first sign-in.")
+def user_create(email: str, org_name: str, role: str, password_stdin: bool, password_final: bool) -> None:
+    """Create a user. Without --password-stdin a password is generated and printed once. Either way
+    the user must replace it at their first sign-in: whoever typed or read it knows it too. Only
+    --password-final (with --password-stdin) says the typed password is already the user's own."""
     from .accounts import AccountError, create_user, find_organisation, generate_password
     from .extensions import db as database
 
+    if password_final and not password_stdin:
+        raise click.UsageError("--password-final goes with --password-stdin.")
     password = sys.stdin.readline().rstrip("\r\n") if password_stdin else generate_password()
     with _app().app_context():
         organisation = find_organisation(database.session, org_name)
@@ -198,7 +204,7 @@ def user_create(email: str, org_name: str, role: str, password_stdin: bool) -> N
             raise click.ClickException(f"No organisation named {org_name!r}; create it with `intake org create`.")
         try:
             create_user(database.session, email, organisation, Role(role), password, via="cli",
-                        must_change_password=not password_stdin)
+                        must_change_password=not password_final)
             database.session.commit()
         except AccountError as exc:
             raise click.ClickException(str(exc)) from exc

@@ -95,6 +95,24 @@ def test_a_printed_password_must_be_changed_before_anything_opens(app: Any, clie
     assert again.get("/my-reports").status_code == 200
 
 
+def test_a_typed_initial_password_must_be_changed_too_unless_it_is_declared_final(client: Any, org: Any,
+                                                                                   run: Any) -> None:
+    """Whoever typed a password into `user create --password-stdin` knows it: the user replaces it at the
+    first sign-in, like a printed one. `--password-final` (automated accounts) says it is their own."""
+    typed = run("user", "create", "typed@example.org", "--org", org.name, "--role", "reporter", "--password-stdin",
+                stdin=NEW_PASSWORD + "\n")
+    assert typed.exit_code == 0
+    assert password_step(client, "typed@example.org", NEW_PASSWORD).status_code == 302
+    page = client.get("/my-reports")
+    assert page.status_code == 302 and page.headers["Location"].endswith("/account/password")
+
+    final = run("user", "create", "robot@example.org", "--org", org.name, "--role", "reporter", "--password-stdin",
+                "--password-final", stdin=NEW_PASSWORD + "\n")
+    assert final.exit_code == 0 and user_row("robot@example.org").must_change_password is False
+    alone = run("user", "create", "x@example.org", "--org", org.name, "--role", "reporter", "--password-final")
+    assert alone.exit_code != 0 and "--password-stdin" in alone.output
+
+
 def test_a_privileged_user_changes_the_printed_password_after_the_second_factor(client: Any, org: Any) -> None:
     verifier = make_user(org, Role.VERIFIER)
     db.session.execute(update(User).where(User.id == verifier.id).values(must_change_password=True))
