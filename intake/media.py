@@ -295,6 +295,34 @@ def store_upload(
     return attachment, True
 
 
+def attach_to_report(
+    session: Session,
+    config: dict[str, Any],
+    report: Report,
+    uploader: User,
+    stream: IO[bytes],
+    filename: str | None,
+    *,
+    captured_at: dt.datetime | None = None,
+    description: str | None = None,
+) -> tuple[Attachment, bool]:
+    """A file joins a report that is already filed: the one path of the API's attachment endpoint
+    and of a finished resumable upload (intake.uploads), so both get the same checks and storage.
+
+    Stored as `store_upload` stores it (sniffed, limited, sealed with the report's key, hashed, the
+    same bytes twice are one file), and a new file is owed its inspection in the same transaction.
+    Rules on when and how much a reporter may add belong here, once for both. The caller commits,
+    then dispatches the report when the file is new; `UploadRefused` says why nothing was stored.
+    """
+    from .pipeline import owe_work
+
+    attachment, created = store_upload(session, config, stream, filename, uploader, report=report,
+                                       captured_at=captured_at, description=description)
+    if created:
+        owe_work(session, report, config["PIPELINE_DEADLINE_SECONDS"])
+    return attachment, created
+
+
 def _data_key_for(report: Report | None, siblings: list[Attachment]) -> DataKey:
     """A report's files are sealed with its data key; a form's stash gets one the report will adopt."""
     if report is not None:

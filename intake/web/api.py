@@ -16,9 +16,8 @@ from ..accounts import TokenHolder, can_submit, holder_of_token
 from ..dispatch import dispatch_report
 from ..enums import Channel, ReportState
 from ..extensions import db
-from ..media import UploadRefused, store_upload
+from ..media import UploadRefused, attach_to_report
 from ..models import Attachment, Report, User
-from ..pipeline import owe_work
 from ..reports import own_report, submitted_view
 from ..schema import SUBMISSION_ID_RE, AttachmentOut, ReportIn, errors_by_field
 from ..submissions import Accepted, accept_with_token
@@ -249,13 +248,11 @@ def add_attachment(public_id: str) -> tuple[Response, int]:
                             errors={"captured_at": ["Use ISO 8601, e.g. 2026-03-01T14:30."]})
     description = (request.form.get("description") or "").strip()[:2000] or None
     try:
-        attachment, created = store_upload(
-            db.session, current_app.config, upload.stream, upload.filename, _user(), report=report,
+        # Stored and owed its inspection in one transaction, as a finished resumable upload is.
+        attachment, created = attach_to_report(
+            db.session, current_app.config, report, _user(), upload.stream, upload.filename,
             captured_at=captured_at, description=description,
         )
-        if created:
-            # The new file is owed an inspection: in the same transaction as the file's row.
-            owe_work(db.session, report, current_app.config["PIPELINE_DEADLINE_SECONDS"])
         db.session.commit()
     except UploadRefused as exc:
         db.session.rollback()
