@@ -399,3 +399,13 @@ def test_the_signed_in_session_may_upload_with_its_csrf_token_and_not_without(
     # Signed out, the same request is 401.
     fresh = app.test_client()
     assert fresh.head(created.headers["Location"], headers=TUS).status_code == 401
+
+
+def test_the_openapi_document_describes_the_tus_endpoints(client: Any) -> None:
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    assert set(paths["/api/v1/uploads"]) == {"options", "post"}
+    one = paths["/api/v1/uploads/{public_id}"]
+    assert set(one) == {"options", "head", "patch", "delete"}
+    assert {"409", "410", "413", "460"} <= set(one["patch"]["responses"])
+    assert {p["name"] for p in one["patch"]["parameters"]} >= {"Tus-Resumable", "Upload-Offset", "Upload-Checksum"}
+    assert "application/offset+octet-stream" in one["patch"]["requestBody"]["content"]
