@@ -12,7 +12,10 @@ import hashlib
 import io
 import os
 import secrets
+import signal
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +33,17 @@ from intake import create_app
 from intake.enums import Role
 from intake.extensions import db
 from intake.models import Attachment, Organisation, PipelineJob, ResumableUpload, User, utcnow
-from tests.conftest import complete_report, csrf_token, make_org, make_token, make_user, sign_in
+from tests.conftest import (
+    ROOT,
+    complete_report,
+    csrf_token,
+    make_org,
+    make_token,
+    make_user,
+    sign_in,
+    wait_for,
+    worker_env,
+)
 
 TUS = {"Tus-Resumable": "1.0.0"}
 
@@ -409,3 +422,80 @@ def test_the_openapi_document_describes_the_tus_endpoints(client: Any) -> None:
     assert {"409", "410", "413", "460"} <= set(one["patch"]["responses"])
     assert {p["name"] for p in one["patch"]["parameters"]} >= {"Tus-Resumable", "Upload-Offset", "Upload-Checksum"}
     assert "application/offset+octet-stream" in one["patch"]["requestBody"]["content"]
+
+
+# ---- a real gunicorn, killed mid-body --------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _gunicorn(app_config: dict[str, Any], port: int, log: Path) -> subprocess.Popen[bytes]:
+    env = worker_env(app_config)
+    env["INTAKE_SESSION_COOKIE_SECURE"] = "false"
+    with open(log, "ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1", "--timeout", "60",
+             "intake.wsgi:app"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def answers() -> bool:
+        if process.poll() is not None:
+            raise AssertionError("gunicorn exited:\n" + log.read_text()[-3000:])
+        try:
+            requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+        except requests.ConnectionError:
+            return False
+        return True
+
+    wait_for(answers, timeout=60)
+    return process
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL gunicorn's master and its worker (the session it was started in): no cleanup runs."""
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=15)
+
+
+def test_gunicorn_killed_mid_patch_resumes_from_the_last_offset_it_vouched_for(
+        app: Any, app_config: dict[str, Any], token: str, instance_path: Path) -> None:
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = instance_path / "gunicorn.log"
+    server = _gunicorn(app_config, port, log)
+    try:
+        data = photo(size=(900, 700))
+        report = file_report(base, token)
+        sender = uploader(base, token, data, report, chunk_size=128_000)
+        sender.upload(stop_at=128_000)
+        assert sender.offset == 128_000
+        partial = next((instance_path / "uploads" / "partial").iterdir())
+        vouched = partial.stat().st_size
+        # A PATCH for the rest whose body stops halfway; the server is killed while it waits for more.
+        path = sender.url.removeprefix(base)
+        rest = data[sender.offset:]
+        raw = socket.create_connection(("127.0.0.1", port))
+        raw.sendall((f"PATCH {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nTus-Resumable: 1.0.0\r\n"
+                     f"Authorization: Bearer {token}\r\nContent-Type: application/offset+octet-stream\r\n"
+                     f"Upload-Offset: {sender.offset}\r\nContent-Length: {len(rest)}\r\n\r\n").encode())
+        raw.sendall(rest[: len(rest) // 2])
+        wait_for(lambda: partial.stat().st_size > vouched + 128_000, timeout=30)
+        _kill(server)
+        raw.close()
+        with app.app_context():
+            row = db.session.scalar(select(ResumableUpload))
+            assert row is not None and row.upload_offset == 128_000 and row.stored_bytes == vouched
+        assert partial.stat().st_size > vouched  # sealed records the row never vouched for
+        server = _gunicorn(app_config, port, log)
+        again = uploader(base, token, data, report, chunk_size=256_000)
+        again.url = sender.url
+        again.offset = again.get_offset()
+        assert again.offset == 128_000
+        again.upload()
+        assert [f["sha256"] for f in attachments(base, token, report)] == [hashlib.sha256(data).hexdigest()]
+    finally:
+        if server.poll() is None:
+            _kill(server)
