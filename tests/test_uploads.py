@@ -398,8 +398,9 @@ def test_an_expired_upload_answers_410_and_the_sweep_removes_it_and_its_file(
 def test_the_signed_in_session_may_upload_with_its_csrf_token_and_not_without(
         app: Any, client: Any, reporter: User) -> None:
     token = make_token(reporter)
+    submission_id = secrets.token_hex(8)
     response = client.post("/api/v1/reports", json=complete_report(),
-                           headers={**bearer(token), "Idempotency-Key": secrets.token_hex(8)})
+                           headers={**bearer(token), "Idempotency-Key": submission_id})
     report = response.get_json()["id"]
     assert sign_in(client, reporter.email).status_code == 302
     meta = f"report {base64.b64encode(report.encode()).decode()}"
@@ -408,10 +409,24 @@ def test_the_signed_in_session_may_upload_with_its_csrf_token_and_not_without(
     page = client.get("/reports/new").get_data(as_text=True)
     created = client.post("/api/v1/uploads", headers={**headers, "X-CSRFToken": csrf_token(page)})
     assert created.status_code == 201, created.get_data(as_text=True)
-    assert client.head(created.headers["Location"], headers=TUS).headers["Upload-Offset"] == "0"
-    # Signed out, the same request is 401.
+    location = created.headers["Location"]
+    assert client.head(location, headers=TUS).headers["Upload-Offset"] == "0"
+    # Bytes from the page: the CSRF check reads the header, never the body.
+    sent = client.patch(location, data=b"\xff\xd8\xff" + b"x" * 47, headers={
+        **TUS, "X-CSRFToken": csrf_token(page), "Upload-Offset": "0",
+        "Content-Type": "application/offset+octet-stream"})
+    assert sent.status_code == 204 and sent.headers["Upload-Offset"] == "50"
+    assert client.patch(location, data=b"x", headers={
+        **TUS, "Upload-Offset": "50", "Content-Type": "application/offset+octet-stream"}).status_code == 403
+    # The web form names its report by the submission id it was sent with.
+    by_submission = client.post("/api/v1/uploads", headers={
+        **TUS, "X-CSRFToken": csrf_token(page), "Upload-Length": "100",
+        "Upload-Metadata": f"report {base64.b64encode(submission_id.encode()).decode()}"})
+    assert by_submission.status_code == 201
+    # Signed out, the same request is 401; a wrong method still says Tus-Resumable.
     fresh = app.test_client()
-    assert fresh.head(created.headers["Location"], headers=TUS).status_code == 401
+    assert fresh.head(location, headers=TUS).status_code == 401
+    assert fresh.get(location).headers["Tus-Resumable"] == "1.0.0"
 
 
 def test_the_openapi_document_describes_the_tus_endpoints(client: Any) -> None:
@@ -445,18 +460,23 @@ def _gunicorn(app_config: dict[str, Any], port: int, log: Path) -> subprocess.Po
         if process.poll() is not None:
             raise AssertionError("gunicorn exited:\n" + log.read_text()[-3000:])
         try:
-            requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
-        except requests.ConnectionError:
+            requests.options(f"http://127.0.0.1:{port}/api/v1/uploads", timeout=10)
+        except requests.RequestException:
             return False
         return True
 
-    wait_for(answers, timeout=60)
+    try:
+        wait_for(answers, timeout=60)
+    except BaseException:
+        _kill(process)
+        raise
     return process
 
 
 def _kill(process: subprocess.Popen[bytes]) -> None:
     """SIGKILL gunicorn's master and its worker (the session it was started in): no cleanup runs."""
-    os.killpg(process.pid, signal.SIGKILL)
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=15)
 
 
@@ -499,3 +519,39 @@ def test_gunicorn_killed_mid_patch_resumes_from_the_last_offset_it_vouched_for(
     finally:
         if server.poll() is None:
             _kill(server)
+
+
+def test_a_second_patch_while_one_is_sending_is_423_and_the_first_keeps_its_bytes(live: Live, token: str) -> None:
+    data = photo()
+    report = file_report(live.url, token)
+    sender = uploader(live.url, token, data, report)
+    sender.set_url(sender.create_url())
+    path = sender.url.removeprefix(live.url)
+    slow = socket.create_connection(("127.0.0.1", live.port))
+    slow.sendall((f"PATCH {path} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nAuthorization: Bearer {token}\r\n"
+                  "Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\n"
+                  f"Content-Length: {len(data)}\r\n\r\n").encode())
+    slow.sendall(data[:70_000])
+    partial = next((Path(live.app.config["UPLOAD_PATH"]) / "partial").iterdir())
+    wait_for(lambda: partial.stat().st_size > 0, timeout=30)
+    second = requests.patch(sender.url, data=data, timeout=30, headers={
+        **TUS, **bearer(token), "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"})
+    assert second.status_code == 423
+    slow.close()  # the link drops: what arrived counts
+    wait_for(lambda: sender.get_offset() > 0, timeout=30)
+    assert sender.get_offset() == 70_000  # every byte that arrived, sealed
+    sender.offset = sender.get_offset()
+    sender.upload()
+    assert [f["sha256"] for f in attachments(live.url, token, report)] == [hashlib.sha256(data).hexdigest()]
+
+
+def test_uploads_under_way_count_against_the_files_a_report_may_have(live: Live, token: str) -> None:
+    report = file_report(live.url, token)
+    meta = f"report {base64.b64encode(report.encode()).decode()}"
+    headers = {**TUS, **bearer(token), "Upload-Metadata": meta, "Upload-Length": "1000"}
+    limit = live.app.config["MAX_ATTACHMENTS"]
+    created = [requests.post(f"{live.url}/api/v1/uploads", headers=headers, timeout=30) for _ in range(limit)]
+    assert [r.status_code for r in created] == [201] * limit
+    assert requests.post(f"{live.url}/api/v1/uploads", headers=headers, timeout=30).status_code == 422
+    requests.delete(live.url + created[0].headers["Location"], headers={**TUS, **bearer(token)}, timeout=30)
+    assert requests.post(f"{live.url}/api/v1/uploads", headers=headers, timeout=30).status_code == 201

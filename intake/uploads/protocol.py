@@ -121,6 +121,16 @@ def create(session: Session, config: dict[str, Any], user: User, length_header: 
         raise TusError(413, "upload_refused",
                        f"All files of one report together may not exceed {megabytes(max_report)} MB.")
     now = utcnow()
+    # Files stored and uploads under way together stay within the files a report may have: an
+    # upload that cannot be stored at its end is refused before its first byte.
+    files = session.scalar(select(func.count(Attachment.id)).where(Attachment.report_id == report.id)) or 0
+    under_way = session.scalar(select(func.count(ResumableUpload.id)).where(
+        ResumableUpload.report_id == report.id, ResumableUpload.status == "open",
+        ResumableUpload.expires_at > now)) or 0
+    if files + under_way >= int(config["MAX_ATTACHMENTS"]):
+        raise TusError(422, "upload_refused",
+                       f"A report can have at most {config['MAX_ATTACHMENTS']} files, counting uploads under way "
+                       "(end an abandoned one with DELETE).")
     upload = ResumableUpload(
         organisation_id=user.organisation_id, uploaded_by_id=user.id, report=report, length=length,
         upload_offset=0, stored_bytes=0, storage_name=secrets.token_hex(16), status="open", created_at=now,

@@ -79,9 +79,11 @@ def _unauthorized() -> Response:
                    WWW_Authenticate='Bearer realm="intake"')
 
 
-@bp.after_request
+@bp.after_app_request
 def _tus_headers(response: Response) -> Response:
-    response.headers["Tus-Resumable"] = TUS_VERSION
+    # Every answer under the prefix, also those no route of the blueprint made (405, a 413 of the body).
+    if request.path.startswith(bp.url_prefix or ""):
+        response.headers["Tus-Resumable"] = TUS_VERSION
     return response
 
 
