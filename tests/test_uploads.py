@@ -17,6 +17,8 @@ import socket
 import subprocess
 import sys
 import threading
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -398,7 +400,7 @@ def test_an_expired_upload_answers_410_and_the_sweep_removes_it_and_its_file(
 def test_the_signed_in_session_may_upload_with_its_csrf_token_and_not_without(
         app: Any, client: Any, reporter: User) -> None:
     token = make_token(reporter)
-    submission_id = secrets.token_hex(8)
+    submission_id = str(uuid.uuid4())  # as the web form makes them: shaped like a report id
     response = client.post("/api/v1/reports", json=complete_report(),
                            headers={**bearer(token), "Idempotency-Key": submission_id})
     report = response.get_json()["id"]
@@ -516,6 +518,21 @@ def test_gunicorn_killed_mid_patch_resumes_from_the_last_offset_it_vouched_for(
         assert again.offset == 128_000
         again.upload()
         assert [f["sha256"] for f in attachments(base, token, report)] == [hashlib.sha256(data).hexdigest()]
+        # Under gunicorn too, a client that goes away mid-body keeps what arrived.
+        other = photo()
+        sender = uploader(base, token, other, report)
+        sender.set_url(sender.create_url())
+        raw = socket.create_connection(("127.0.0.1", port))
+        raw.sendall((f"PATCH {sender.url.removeprefix(base)} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\n"
+                     f"Authorization: Bearer {token}\r\nContent-Type: application/offset+octet-stream\r\n"
+                     f"Upload-Offset: 0\r\nContent-Length: {len(other)}\r\n\r\n").encode())
+        raw.sendall(other[:100_000])
+        time.sleep(0.5)
+        raw.close()
+        wait_for(lambda: sender.get_offset() == 100_000, timeout=30)
+        sender.offset = 100_000
+        sender.upload()
+        assert hashlib.sha256(other).hexdigest() in {f["sha256"] for f in attachments(base, token, report)}
     finally:
         if server.poll() is None:
             _kill(server)

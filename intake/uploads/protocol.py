@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 TUS_VERSION = "1.0.0"
 EXTENSIONS = "creation,termination,checksum,expiration"
 CHECKSUM_ALGORITHMS = "sha256"
+DIGITS_RE = re.compile(r"[0-9]{1,18}")
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -89,7 +90,10 @@ def find_report(session: Session, user: User, reference: str) -> Report | None:
     it with; only the user's own (as the attachment endpoint)."""
     reference = reference.strip()
     if UUID_RE.fullmatch(reference):
-        return own_report(session, user, reference)
+        report = own_report(session, user, reference)
+        if report is not None:
+            return report
+    # The web form's submission ids are UUIDs too: a reference that is no report id may be one.
     if SUBMISSION_ID_RE.fullmatch(reference):
         entry = journal_entry(session, user, reference)
         if entry is not None:
@@ -102,7 +106,7 @@ def create(session: Session, config: dict[str, Any], user: User, length_header: 
     """A new upload of `Upload-Length` bytes for the report named in its metadata. The caller commits."""
     if length_header is None:
         raise TusError(400, "length_required", "Give Upload-Length (Upload-Defer-Length is not supported).")
-    if not length_header.isdigit():
+    if not DIGITS_RE.fullmatch(length_header):
         raise TusError(400, "bad_length", "Upload-Length must be a non-negative integer.")
     length = int(length_header)
     metadata = parse_metadata(metadata_header)
@@ -173,7 +177,7 @@ def patch(session: Session, config: dict[str, Any], user: User, upload: Resumabl
     check_usable(upload)
     if content_type.split(";")[0].strip().lower() != "application/offset+octet-stream":
         raise TusError(415, "unsupported_media_type", "Send the bytes as application/offset+octet-stream.")
-    if offset_header is None or not offset_header.isdigit():
+    if offset_header is None or not DIGITS_RE.fullmatch(offset_header):
         raise TusError(400, "bad_offset", "Give Upload-Offset, a non-negative integer.")
     expected = parse_checksum(checksum_header)
     if int(offset_header) != upload.upload_offset:
@@ -184,41 +188,54 @@ def patch(session: Session, config: dict[str, Any], user: User, upload: Resumabl
     if upload.status == "complete":
         return Patched(upload.upload_offset, upload.attachment, False)
     key = upload.data_key_for_sealing().plain()
-    public_id, upload_id = upload.public_id, upload.id
-    offset, stored_bytes = upload.upload_offset, upload.stored_bytes
+    offset = upload.upload_offset
     path = partial_path(config, upload.storage_name)
     # No transaction stays open while a slow client trickles its body in.
     session.commit()
-    with PartialFile(path) as partial:
-        # The row as it is now that this request holds the file (a request before it may have moved it).
-        session.refresh(upload)
-        check_usable(upload)
-        if upload.upload_offset != offset:
-            raise TusError(409, "offset_mismatch", f"The upload is at offset {upload.upload_offset}; resume there.")
-        limit = remaining if content_length is None else content_length
-        appended = partial.append(stream, limit, key, public_id, offset, stored_bytes)
-        if content_length is None and not appended.disconnected and stream.read(1):
-            partial.cut_back(stored_bytes)
-            raise TusError(413, "too_long", f"Only {remaining} more bytes belong to this upload.")
-        if expected is not None and (appended.disconnected or appended.digest != expected):
-            # A body cut short cannot be checked: nothing of it counts.
-            partial.cut_back(stored_bytes)
-            session.rollback()
-            if appended.disconnected:
-                raise TusError(400, "incomplete", "The body ended early; nothing of it was kept.")
-            raise TusError(460, "checksum_mismatch", "Upload-Checksum does not match the bytes received.")
-        new_offset = offset + appended.received
-        moved = session.execute(
-            update(ResumableUpload).where(ResumableUpload.id == upload_id, ResumableUpload.upload_offset == offset)
-            .values(upload_offset=new_offset, stored_bytes=appended.stored_bytes)
-            .execution_options(synchronize_session=False))
-        session.commit()
-        if moved.rowcount != 1:  # type: ignore[attr-defined]
-            raise TusError(409, "offset_mismatch", "The upload moved meanwhile; ask HEAD for its offset.")
-        session.refresh(upload)
-        if new_offset < upload.length:
-            return Patched(new_offset, None, False)
-        attachment, created = complete(session, config, user, upload, key)
+    try:
+        with PartialFile(path) as partial:
+            return _append_and_complete(session, config, user, upload, partial, stream, expected, key, offset,
+                                        content_length)
+    except FileNotFoundError:
+        session.rollback()
+        raise TusError(410, "gone", "This upload was ended; create a new one.") from None
+
+
+def _append_and_complete(session: Session, config: dict[str, Any], user: User, upload: ResumableUpload,
+                         partial: PartialFile, stream: IO[bytes], expected: bytes | None, key: bytes,
+                         offset: int, content_length: int | None) -> Patched:
+    """`patch` once this request holds the upload's file: `offset` is where the client said it is."""
+    # The row as it is now that this request holds the file (a request before it may have moved it).
+    session.refresh(upload)
+    check_usable(upload)
+    if upload.upload_offset != offset:
+        raise TusError(409, "offset_mismatch", f"The upload is at offset {upload.upload_offset}; resume there.")
+    public_id, upload_id, stored_bytes = upload.public_id, upload.id, upload.stored_bytes
+    remaining = upload.length - offset
+    limit = remaining if content_length is None else content_length
+    appended = partial.append(stream, limit, key, public_id, offset, stored_bytes)
+    if content_length is None and not appended.disconnected and stream.read(1):
+        partial.cut_back(stored_bytes)
+        raise TusError(413, "too_long", f"Only {remaining} more bytes belong to this upload.")
+    if expected is not None and (appended.disconnected or appended.digest != expected):
+        # A body cut short cannot be checked: nothing of it counts.
+        partial.cut_back(stored_bytes)
+        session.rollback()
+        if appended.disconnected:
+            raise TusError(400, "incomplete", "The body ended early; nothing of it was kept.")
+        raise TusError(460, "checksum_mismatch", "Upload-Checksum does not match the bytes received.")
+    new_offset = offset + appended.received
+    moved = session.execute(
+        update(ResumableUpload).where(ResumableUpload.id == upload_id, ResumableUpload.upload_offset == offset)
+        .values(upload_offset=new_offset, stored_bytes=appended.stored_bytes)
+        .execution_options(synchronize_session=False))
+    session.commit()
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise TusError(409, "offset_mismatch", "The upload moved meanwhile; ask HEAD for its offset.")
+    session.refresh(upload)
+    if new_offset < upload.length:
+        return Patched(new_offset, None, False)
+    attachment, created = complete(session, config, user, upload, key)
     return Patched(upload.length, attachment, created)
 
 

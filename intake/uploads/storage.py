@@ -67,7 +67,8 @@ class PartialFile:
         self._fd = -1
 
     def __enter__(self) -> PartialFile:
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        # Made when the upload was created; a file that is gone (terminated, swept) is not made again.
+        self._fd = os.open(self.path, os.O_RDWR)
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
