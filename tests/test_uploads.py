@@ -572,3 +572,17 @@ def test_uploads_under_way_count_against_the_files_a_report_may_have(live: Live,
     assert requests.post(f"{live.url}/api/v1/uploads", headers=headers, timeout=30).status_code == 422
     requests.delete(live.url + created[0].headers["Location"], headers={**TUS, **bearer(token)}, timeout=30)
     assert requests.post(f"{live.url}/api/v1/uploads", headers=headers, timeout=30).status_code == 201
+
+
+def test_a_file_that_is_no_photo_is_refused_at_its_first_bytes_not_after_the_rest(live: Live, token: str) -> None:
+    program = b"MZ" + os.urandom(300_000)
+    report = file_report(live.url, token)
+    sender = uploader(live.url, token, program, report, chunk_size=16_384)
+    with pytest.raises(TusUploadFailed) as refused:
+        sender.upload()
+    assert refused.value.status_code == 422
+    assert b"program" in (refused.value.response_content or b"")
+    assert live.patches == [0]  # the first piece was enough to tell
+    assert requests.head(sender.url, headers={**TUS, **bearer(token)}, timeout=30).status_code == 410
+    assert attachments(live.url, token, report) == []
+    assert not list((Path(live.app.config["UPLOAD_PATH"]) / "partial").iterdir())

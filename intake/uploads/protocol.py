@@ -22,10 +22,11 @@ import secrets
 from dataclasses import dataclass
 from typing import IO, Any
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from ..media import UploadRefused, attach_to_report, megabytes
+from ..media import SNIFF_BYTES, UploadRefused, _display_name, attach_to_report, describe_refusal, megabytes, sniff
 from ..models import Attachment, Report, ResumableUpload, User, utcnow
 from ..reports import own_report
 from ..schema import SUBMISSION_ID_RE
@@ -233,10 +234,28 @@ def _append_and_complete(session: Session, config: dict[str, Any], user: User, u
     if moved.rowcount != 1:  # type: ignore[attr-defined]
         raise TusError(409, "offset_mismatch", "The upload moved meanwhile; ask HEAD for its offset.")
     session.refresh(upload)
+    if offset < SNIFF_BYTES <= new_offset or offset < new_offset == upload.length:
+        _refuse_early(session, config, upload, key, new_offset)
     if new_offset < upload.length:
         return Patched(new_offset, None, False)
     attachment, created = complete(session, config, user, upload, key)
     return Patched(upload.length, attachment, created)
+
+
+def _refuse_early(session: Session, config: dict[str, Any], upload: ResumableUpload, key: bytes, received: int) -> None:
+    """A file whose first bytes are no accepted kind is refused as soon as they are here, not after
+    the rest has crawled in over a slow link (completion checks it again, with everything else)."""
+    head = b""
+    path = partial_path(config, upload.storage_name)
+    for chunk in read_partial(path, key, upload.public_id, received, upload.stored_bytes):
+        head += chunk[: SNIFF_BYTES - len(head)]
+        if len(head) >= SNIFF_BYTES:
+            break
+    if sniff(head) is None:
+        name = _display_name(upload.original_filename)
+        reason = describe_refusal(head)
+        _end(session, config, upload, "refused")
+        raise TusError(422, "upload_refused", _("%(name)s was not accepted: %(reason)s.", name=name, reason=reason))
 
 
 def complete(session: Session, config: dict[str, Any], user: User, upload: ResumableUpload,
