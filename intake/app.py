@@ -16,6 +16,8 @@ from .extensions import babel, csrf, db, limiter, login_manager, talisman
 
 ROOT = Path(__file__).resolve().parent.parent
 API_PREFIX = "/api/"
+# Resumable uploads also take the signed-in browser session (the web form's files, with CSRF).
+UPLOADS_PREFIX = "/api/v1/uploads"
 RTL_LANGUAGES = {"ar", "fa", "he", "ur"}
 
 
@@ -82,7 +84,8 @@ class _SessionInterface(SecureCookieSessionInterface):
         self._serializer: tuple[tuple[Any, ...], URLSafeTimedSerializer | None] | None = None
 
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
-        if request.path.startswith(API_PREFIX):
+        if request.path.startswith(API_PREFIX) and (
+                not request.path.startswith(UPLOADS_PREFIX) or "Authorization" in request.headers):
             return self.null_session_class()
         return super().open_session(app, request)
 
@@ -134,7 +137,7 @@ def _supported_languages() -> list[str]:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from .web import admin, api, auth, errors, field, health, incidents, review, verify
+    from .web import admin, api, auth, errors, field, health, incidents, review, uploads, verify
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(admin.bp)
@@ -143,13 +146,17 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(review.bp)
     app.register_blueprint(incidents.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(uploads.bp)
     app.register_blueprint(health.bp)
     errors.register(app)
     # The JSON API authenticates with bearer tokens, never cookies, so CSRF does not apply to it.
     csrf.exempt(api.bp)
+    # Resumable uploads check CSRF themselves, for the session only (web/uploads.py).
+    csrf.exempt(uploads.bp)
     # Nothing in the API is rate-limited (its callers hold tokens; sign-in and codes are limited),
     # and the limiter then skips its requests entirely (extensions._Limiter).
     limiter.exempt(api.bp)
+    limiter.exempt(uploads.bp)
 
 
 def _register_template_helpers(app: Flask) -> None:

@@ -109,6 +109,9 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "RETENTION_INTERVAL_SECONDS": 3600,
         # Form stashes (uploads of a form never submitted) are removed after this long.
         "STASH_MAX_AGE_SECONDS": 7 * 24 * 3600,
+        # A resumable (tus) upload not finished this long after it was created has expired: it
+        # answers 410 and the sweep removes it and its sealed partial file.
+        "UPLOAD_EXPIRY_SECONDS": 24 * 3600,
         # Rate limits (Flask-Limiter). memory:// counts per process, enough for the embedded default;
         # production points this at Redis so that every gunicorn worker shares the counts. Keys are
         # keyed hashes of addresses and accounts, never the address or the e-mail itself.

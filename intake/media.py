@@ -24,7 +24,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from . import crypto
-from .enums import AttachmentStatus
+from .enums import AttachmentStatus, ReportState
 from .models import Attachment, DataKey, Report, User, utcnow
 
 CHUNK = 1024 * 1024
@@ -380,6 +380,79 @@ def store_upload(
     session.add(attachment)
     session.flush()
     return attachment, True
+
+
+# A file joins a report only while the report is still being filed or answers a verifier's question
+# (needs_info). Being filed: received (the workers have not handed it over yet), or waiting in triage
+# within ATTACHMENT_WINDOW_SECONDS of its receipt, before any verifier took it up: a client sends the
+# report and then its files, which on a slow link arrive long after the workers are done with the
+# report itself. Anywhere else a new file would change evidence a verifier is weighing or has weighed
+# (design/workflow.md).
+def open_to_files(config: dict[str, Any], state: ReportState, received_at: dt.datetime) -> bool:
+    if state in (ReportState.RECEIVED, ReportState.NEEDS_INFO):
+        return True
+    window = dt.timedelta(seconds=int(config["ATTACHMENT_WINDOW_SECONDS"]))
+    return state == ReportState.TRIAGE and utcnow() - received_at <= window
+
+
+class ClosedToFiles(Exception):
+    """The report no longer takes files (see `open_to_files`); nothing was stored."""
+
+    def __init__(self, state: ReportState) -> None:
+        super().__init__(state.value)
+        self.state = state
+
+
+class OverUploadQuota(Exception):
+    """The file would take its uploader past the bytes they may send in a day; nothing was stored."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
+def attach_to_report(
+    session: Session,
+    config: dict[str, Any],
+    report: Report,
+    uploader: User,
+    stream: IO[bytes],
+    filename: str | None,
+    *,
+    captured_at: dt.datetime | None = None,
+    description: str | None = None,
+) -> tuple[Attachment, bool]:
+    """A file joins a report that is already filed: the one path of the API's attachment endpoint
+    and of a finished resumable upload (intake.uploads), so both get the same checks and storage.
+
+    Stored as `store_upload` stores it (sniffed, limited, sealed with the report's key, hashed, the
+    same bytes twice are one file). A new file is then checked against the report's state as
+    committed now (a verifier may have claimed it while the file was arriving) and the uploader's
+    daily bytes, owed its inspection and audited, in the same transaction. The caller commits, then
+    dispatches the report when the file is new; on `UploadRefused`, `ClosedToFiles` or
+    `OverUploadQuota` it rolls back, and nothing was stored.
+    """
+    from . import audit, quotas
+    from .enums import AuditAction
+    from .pipeline import owe_work
+
+    attachment, created = store_upload(session, config, stream, filename, uploader, report=report,
+                                       captured_at=captured_at, description=description)
+    if created:
+        state = session.scalar(select(Report.state).where(Report.id == report.id)) or report.state
+        if not open_to_files(config, state, report.received_at):
+            raise ClosedToFiles(state)
+        over = quotas.count_upload(config, uploader.id, attachment.size)
+        if over is not None:
+            raise OverUploadQuota(over)
+        owe_work(session, report, config["PIPELINE_DEADLINE_SECONDS"])
+        # A file arriving after the report itself is part of its record: audited (the transaction's
+        # last write) and shown on the timeline.
+        audit.record(AuditAction.ATTACHMENT_ADDED.value, actor=uploader, organisation_id=report.organisation_id,
+                     target_type="report", target_id=report.public_id,
+                     detail={"attachment": attachment.public_id, "state": state.value,
+                             "media_type": attachment.media_type, "size": attachment.size})
+    return attachment, created
 
 
 def _data_key_for(report: Report | None, siblings: list[Attachment]) -> DataKey:

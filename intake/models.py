@@ -1261,3 +1261,41 @@ def _wrap_new_keys_under_epoch(session: Session, _context: Any, _instances: Any)
     epoch = KeyEpoch.current(session)
     for key in fresh:
         key.wrap_under(epoch)
+
+
+# ---- resumable uploads (issue 13, item 1; migration 0015g) ---------------------------------------
+
+
+class ResumableUpload(SealedRow, Base):
+    """A file arriving in pieces over tus 1.0.0 (intake.uploads) for a report already filed.
+
+    The bytes received so far are sealed with the report's data key in a partial file
+    (`storage_name`, under the upload folder's `partial/`); `upload_offset` says how many of them
+    count and `stored_bytes` how long the sealed file is that holds them, so that whatever a
+    crashed request appended beyond it is cut off. Its name is sealed like an attachment's.
+    """
+
+    __tablename__ = "resumable_uploads"
+    __table_args__ = (Index("ix_resumable_uploads_expires", "expires_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(36), unique=True, default=new_public_id, info=P)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), info=P)
+    uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True, info=I_)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True, info=P)
+    length: Mapped[int] = mapped_column(BigInteger, info=P)
+    upload_offset: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", info=P)
+    stored_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", info=P)
+    storage_name: Mapped[str] = mapped_column(String(64), unique=True, info=S)
+    # open, complete, terminated or refused (expired is open past `expires_at`).
+    status: Mapped[str] = mapped_column(String(16), default="open", server_default="open", info=P)
+    original_filename = SealedField[str | None](Sensitivity.SENSITIVE)
+    attachment_id: Mapped[int | None] = mapped_column(ForeignKey("attachments.id", ondelete="SET NULL"), info=P)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow, info=P)
+    expires_at: Mapped[dt.datetime] = mapped_column(Timestamp(), info=P)
+
+    report: Mapped[Report] = relationship()
+    attachment: Mapped[Attachment | None] = relationship()
+
+    def data_key_for_sealing(self) -> DataKey:
+        return self.report.data_key_for_sealing()

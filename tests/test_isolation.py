@@ -9,6 +9,7 @@ add one and forget to decide who may use it.
 
 from __future__ import annotations
 
+import base64
 import io
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,8 @@ PUBLIC = {
     "auth.enrolment_qr": "the QR code of one's own pending enrolment",
     "health.healthz": "liveness for the load balancer, no data",
     "api.openapi": "the API's description, no data",
+    "uploads.options": "what the tus server supports, no data",
+    "uploads.options_one": "what the tus server supports, no data",
 }
 # Routes about the signed-in person only: they take no id, so there is nobody else's data to reach.
 PERSONAL = {
@@ -45,7 +48,9 @@ PERSONAL = {
     "api.create_report": "files a new report as the token's owner",
 }
 # The JSON API authenticates with bearer tokens, tried separately below.
-API = {"api.get_report", "api.add_attachment"}
+API = {"api.get_report", "api.add_attachment",
+       # Resumable uploads: a token or the session, the caller's own uploads only (tests/test_uploads.py).
+       "uploads.create", "uploads.head", "uploads.patch", "uploads.terminate"}
 
 REPORTER, VERIFIER, COORDINATOR, ADMIN = Role.REPORTER, Role.VERIFIER, Role.COORDINATOR, Role.ADMIN
 SUBMITTERS = {REPORTER, VERIFIER, COORDINATOR}
@@ -250,6 +255,10 @@ def test_the_api_answers_404_for_a_report_of_someone_else(app: Any, client: Any,
         upload = client.post(f"{report_url}/attachments", headers=headers,
                              data={"file": (io.BytesIO(jpeg_bytes()), "b.jpg")}, content_type="multipart/form-data")
         assert upload.status_code == 404
+        resumable = client.post("/api/v1/uploads", headers={
+            **headers, "Tus-Resumable": "1.0.0", "Upload-Length": "100",
+            "Upload-Metadata": "report " + base64.b64encode(world.report.public_id.encode()).decode()})
+        assert resumable.status_code == 404
     owner = {"Authorization": f"Bearer {token_of(world.filer)}"}
     assert client.get(report_url, headers=owner).status_code == 200
     assert client.get("/api/v1/reports/00000000-0000-4000-8000-000000000000", headers=owner).status_code == 404

@@ -72,7 +72,7 @@ def recorder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, app: Any) -> TempR
     spy = TempRecorder(monkeypatch, folder)
     spy.folders.append(Path(app.instance_path))
     from intake import media
-    from intake.web import api, field
+    from intake.web import field
 
     real_store = media.store_upload
 
@@ -80,7 +80,7 @@ def recorder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, app: Any) -> TempR
         spy.scan("while the upload was stored")
         return real_store(*args, **kwargs)
 
-    monkeypatch.setattr(api, "store_upload", store_and_scan)
+    monkeypatch.setattr(media, "store_upload", store_and_scan)  # the API's path: media.attach_to_report
     monkeypatch.setattr(field, "store_upload", store_and_scan)
     return spy
 

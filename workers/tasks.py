@@ -32,6 +32,7 @@ from intake.retention import apply_retention
 from intake.review import expire_idle_claims
 from intake.submissions import due_submissions, note_filing_failure, postpone_submissions, start_filing
 from intake.submissions import file_submission as file_into_report
+from intake.uploads.protocol import sweep_expired
 
 log = logging.getLogger(__name__)
 # How fast reports arrive, as this worker process sees it: during a burst its tasks wait.
@@ -201,6 +202,11 @@ def sweep() -> None:
     if key_ids - used:
         db.session.execute(delete(DataKey).where(DataKey.id.in_(key_ids - used)))
     db.session.commit()
+    # Resumable uploads past their expiry go with their sealed partial files (only a count is logged).
+    expired = sweep_expired(db.session, config)
+    db.session.commit()
+    if expired:
+        log.info("sweep: %d expired resumable upload(s) removed", expired)
     note_run(SWEEP)  # /healthz says when the sweep last ran, and that it is stale when overdue
 
 

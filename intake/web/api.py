@@ -11,18 +11,16 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, g, jsonify, request, url_for
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
-from .. import audit, quotas
+from .. import quotas
 from ..accounts import TokenHolder, can_submit, holder_of_token, token_digest
 from ..dispatch import dispatch_report
-from ..enums import AuditAction, Channel, ReportState
+from ..enums import Channel, ReportState
 from ..extensions import db
-from ..media import UploadRefused, store_upload
-from ..models import Attachment, Report, Submission, User, utcnow
-from ..pipeline import owe_work
+from ..media import ClosedToFiles, OverUploadQuota, UploadRefused, attach_to_report, open_to_files
+from ..models import Attachment, Report, Submission, User
 from ..reports import being_filed, own_report, submitted_view
 from ..schema import SUBMISSION_ID_RE, AttachmentOut, ReportIn, check_storable_text, errors_by_field
 from ..submissions import Accepted, accept_with_token
@@ -315,19 +313,6 @@ def get_report(public_id: str) -> Response:
     return jsonify(_report_or_being_filed(public_id) or abort(404))
 
 
-# A file joins a report only while the report is still being filed or answers a verifier's question
-# (needs_info). Being filed: received (the workers have not handed it over yet), or waiting in triage
-# within ATTACHMENT_WINDOW_SECONDS of its receipt, before any verifier took it up: a client sends the
-# report and then its files, which on a slow link arrive long after the workers are done with the
-# report itself. Anywhere else a new file would change evidence a verifier is weighing or has weighed
-# (design/workflow.md).
-def _open_to_files(state: ReportState, received_at: dt.datetime) -> bool:
-    if state in (ReportState.RECEIVED, ReportState.NEEDS_INFO):
-        return True
-    window = dt.timedelta(seconds=int(current_app.config["ATTACHMENT_WINDOW_SECONDS"]))
-    return state == ReportState.TRIAGE and utcnow() - received_at <= window
-
-
 def _closed_to_files(state: ReportState) -> tuple[Response, int]:
     hours = int(current_app.config["ATTACHMENT_WINDOW_SECONDS"]) // 3600
     return _problem(
@@ -346,7 +331,7 @@ MULTIPART_OVERHEAD = 64 * 1024
 @bp.post("/reports/<public_id>/attachments")
 def add_attachment(public_id: str) -> tuple[Response, int]:
     report = own_report(db.session, _user(), public_id) or abort(404)
-    if not _open_to_files(report.state, report.received_at):
+    if not open_to_files(current_app.config, report.state, report.received_at):
         # Refused before the upload is read.
         return _closed_to_files(report.state)
     room, waits = quotas.upload_room(current_app.config, _holder().user_id)
@@ -370,30 +355,19 @@ def add_attachment(public_id: str) -> tuple[Response, int]:
         return _problem(422, "invalid", "The description has a character that cannot be stored.",
                         errors={"description": [str(exc)]})
     try:
-        attachment, created = store_upload(
-            db.session, current_app.config, upload.stream, upload.filename, _user(), report=report,
+        # Stored, checked against the report's state and the account's daily bytes, owed its inspection
+        # and audited, in one transaction, as a finished resumable upload is (media.attach_to_report).
+        attachment, created = attach_to_report(
+            db.session, current_app.config, report, _user(), upload.stream, upload.filename,
             captured_at=captured_at, description=description,
         )
-        if created:
-            # The state again, as committed now: a verifier may have claimed the report while its
-            # file was arriving (an upload on a slow link takes minutes).
-            state = db.session.scalar(select(Report.state).where(Report.id == report.id)) or report.state
-            if not _open_to_files(state, report.received_at):
-                db.session.rollback()  # the stored file goes with the transaction
-                return _closed_to_files(state)
-            over = quotas.count_upload(current_app.config, _holder().user_id, attachment.size)
-            if over is not None:
-                db.session.rollback()
-                return _too_many(over, "This file would take the account past the bytes it may upload in one day.")
-            # The new file is owed an inspection: in the same transaction as the file's row.
-            owe_work(db.session, report, current_app.config["PIPELINE_DEADLINE_SECONDS"])
-            # A file arriving after the report itself is part of its record: audited (last write,
-            # the chain head is locked from here to the commit) and shown on the timeline.
-            audit.record(AuditAction.ATTACHMENT_ADDED.value, actor=_user(), organisation_id=report.organisation_id,
-                         target_type="report", target_id=report.public_id,
-                         detail={"attachment": attachment.public_id, "state": state.value,
-                                 "media_type": attachment.media_type, "size": attachment.size})
         db.session.commit()
+    except ClosedToFiles as exc:
+        db.session.rollback()  # the stored file goes with the transaction
+        return _closed_to_files(exc.state)
+    except OverUploadQuota as exc:
+        db.session.rollback()
+        return _too_many(exc.retry_after, "This file would take the account past the bytes it may upload in one day.")
     except UploadRefused as exc:
         db.session.rollback()
         status = 413 if exc.too_large else 422

@@ -129,9 +129,136 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
             },
+            **_upload_paths(unauthorized),
         },
         "components": {
             "schemas": components,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "session",
+                            "description": "The signed-in browser (resumable uploads only); writes send the "
+                                           "page's CSRF token in X-CSRFToken."},
+            },
+        },
+    }
+
+
+def _header(name: str, description: str, required: bool = True, **schema: Any) -> dict[str, Any]:
+    return {"name": name, "in": "header", "required": required, "description": description,
+            "schema": schema or {"type": "string"}}
+
+
+def _upload_paths(unauthorized: dict[str, Any]) -> dict[str, Any]:
+    """The tus 1.0.0 endpoints (core, creation, termination, checksum with sha256, expiration)."""
+    tus = _header("Tus-Resumable", "The protocol version: 1.0.0 (412 otherwise). Every answer carries it too.",
+                  type="string", const="1.0.0")
+    upload_id = {"name": "public_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    security: list[dict[str, list[str]]] = [{"bearer": []}, {"session": []}]
+    offset = {"Upload-Offset": {"schema": {"type": "integer"}, "description": "Bytes received so far."}}
+    expires = {"Upload-Expires": {"schema": {"type": "string"},
+                                  "description": "When an unfinished upload expires (RFC 9110 date)."}}
+    not_found = _error("No such upload (or report), or not this user's.")
+    gone = _error("The upload expired or was terminated: create a new one.")
+    capabilities = {
+        "summary": "What the server supports (no authentication)",
+        "security": [],
+        "responses": {"204": {"description": "Capabilities.", "headers": {
+            "Tus-Version": {"schema": {"type": "string"}, "description": "1.0.0"},
+            "Tus-Extension": {"schema": {"type": "string"},
+                              "description": "creation,termination,checksum,expiration"},
+            "Tus-Max-Size": {"schema": {"type": "integer"}, "description": "Largest file, in bytes."},
+            "Tus-Checksum-Algorithm": {"schema": {"type": "string"}, "description": "sha256"},
+        }}},
+    }
+    return {
+        "/api/v1/uploads": {
+            "options": {"operationId": "uploadCapabilities", **capabilities},
+            "post": {
+                "operationId": "createUpload",
+                "summary": "Start a resumable upload (tus creation) of a file for a filed report",
+                "security": security,
+                "parameters": [
+                    tus,
+                    _header("Upload-Length", "The file's size in bytes (at most Tus-Max-Size and the report's "
+                            "remaining budget, 413 otherwise).", type="integer", minimum=1),
+                    _header("Upload-Metadata", "Comma-separated `key base64(value)` pairs: `report` (required: "
+                            "the report's id, or the web form's submission id) and `filename`."),
+                    _header("X-CSRFToken", "The page's CSRF token, for the session only.", required=False),
+                ],
+                "responses": {
+                    "201": {"description": "Created; send the bytes to Location with PATCH.", "headers": {
+                        "Location": {"schema": {"type": "string"}, "description": "The upload's URL."},
+                        **expires}},
+                    "400": _error("A header is missing or malformed."),
+                    "401": unauthorized,
+                    "403": _error("Session without a valid X-CSRFToken."),
+                    "404": not_found,
+                    "412": _error("Tus-Resumable is not 1.0.0."),
+                    "413": _error("Larger than a file, or the report's files together, may be."),
+                    "422": _error("An empty file."),
+                },
+            },
+        },
+        "/api/v1/uploads/{public_id}": {
+            "options": {"operationId": "uploadCapabilitiesAt", "parameters": [upload_id], **capabilities},
+            "head": {
+                "operationId": "uploadOffset",
+                "summary": "Where to resume: the bytes received so far",
+                "security": security,
+                "parameters": [upload_id, tus],
+                "responses": {
+                    "200": {"description": "The upload's progress.", "headers": {
+                        **offset, "Upload-Length": {"schema": {"type": "integer"}}, **expires,
+                        "Intake-Attachment": {"schema": {"type": "string"},
+                                              "description": "Once complete: the attachment's id."}}},
+                    "401": unauthorized,
+                    "404": not_found,
+                    "410": gone,
+                },
+            },
+            "patch": {
+                "operationId": "uploadBytes",
+                "summary": "Append bytes at Upload-Offset; the last byte stores the file on the report",
+                "description": ("A body cut short keeps the bytes that arrived (ask HEAD), unless it carried "
+                                "Upload-Checksum. When the last byte arrives the file is checked and stored "
+                                "as `POST /api/v1/reports/{public_id}/attachments` stores it, and appears in "
+                                "`GET /api/v1/reports/{public_id}` with its sha256."),
+                "security": security,
+                "parameters": [
+                    upload_id, tus,
+                    _header("Upload-Offset", "Must equal the server's offset (409 otherwise).", type="integer"),
+                    _header("Upload-Checksum", "`sha256 <base64 digest of this body>` (460 if it differs).",
+                            required=False),
+                    _header("X-CSRFToken", "The page's CSRF token, for the session only.", required=False),
+                ],
+                "requestBody": {"required": True, "content": {
+                    "application/offset+octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+                "responses": {
+                    "204": {"description": "Stored; the new offset.", "headers": {
+                        **offset, **expires,
+                        "Intake-Attachment": {"schema": {"type": "string"},
+                                              "description": "When this request completed the file."}}},
+                    "400": _error("Upload-Offset or Upload-Checksum malformed, or a checksum other than sha256."),
+                    "401": unauthorized,
+                    "403": _error("Session without a valid X-CSRFToken."),
+                    "404": not_found,
+                    "409": _error("Upload-Offset is not the server's offset: ask HEAD."),
+                    "410": gone,
+                    "413": _error("More bytes than the upload's length, or the finished file is over a limit."),
+                    "415": _error("Not application/offset+octet-stream."),
+                    "422": _error("The finished file is not an accepted kind of file."),
+                    "423": _error("Another request is sending bytes to this upload right now."),
+                    "460": _error("Checksum mismatch: nothing of the body was kept."),
+                },
+            },
+            "delete": {
+                "operationId": "terminateUpload",
+                "summary": "Abandon an upload (tus termination): its bytes are removed",
+                "security": security,
+                "parameters": [upload_id, tus,
+                               _header("X-CSRFToken", "The page's CSRF token, for the session only.", required=False)],
+                "responses": {"204": {"description": "Terminated."}, "401": unauthorized, "404": not_found,
+                              "410": gone},
+            },
         },
     }
