@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,11 @@ def database_bytes(url: str) -> bytes:
     the key tables (pageinspect, when the server has it)."""
     if url.startswith("sqlite"):
         path = Path(make_url(url).database or "")
-        return b"".join(p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists())
+        # Read by another process: closing a descriptor of the database file in this one would cancel
+        # every POSIX lock SQLite holds on it here, and a worker closing its last connection would
+        # then take itself for the last user and delete the WAL under this process's connections.
+        files = [str(p) for p in (path, path.with_name(path.name + "-wal")) if p.exists()]
+        return subprocess.run(["cat", *files], capture_output=True, check=True, timeout=60).stdout
     found = pg_dump(url)
     engine = create_engine(url)
     try:
