@@ -395,6 +395,18 @@ def test_a_slow_client_that_keeps_sending_is_never_cut_off(app: Any, app_config:
     assert answer is not None and answer.startswith(b"HTTP/1.1 201 "), (answer or b"")[:300]
 
 
+def test_the_read_timeout_comes_from_the_environment() -> None:
+    import pytest
+
+    from intake.serving import DEFAULT_READ_TIMEOUT_SECONDS, read_timeout_seconds
+
+    assert read_timeout_seconds({}) == DEFAULT_READ_TIMEOUT_SECONDS == 15
+    assert read_timeout_seconds({"INTAKE_WEB_READ_TIMEOUT_SECONDS": " 2.5 "}) == 2.5
+    for wrong in ("0", "-1", "abc", "7200"):
+        with pytest.raises(RuntimeError, match="INTAKE_WEB_READ_TIMEOUT_SECONDS"):
+            read_timeout_seconds({"INTAKE_WEB_READ_TIMEOUT_SECONDS": wrong})
+
+
 def test_the_form_shares_the_per_user_limit_and_the_byte_quota(app: Any, reporter_client: Any) -> None:
     """The web form counts against the same per-user limits, and keeps what was typed when refused."""
     from tests.test_field import form_fields, page_of, photo, report_count
