@@ -325,10 +325,11 @@ def _answer_of(sock: socket.socket, deadline: float) -> bytes | None:
 def test_stalled_clients_are_cut_off_after_the_read_timeout(app: Any, app_config: dict[str, Any], reporter: Any,
                                                             instance_path: Any) -> None:
     """Far more stalled connections than the 2 × 8 threads (QA's: 40 that send half their headers, 16
-    that announce a sign-in form and send none of it, and two API requests that stop after a byte of
-    their JSON) each hold a thread for one read timeout: the server closes every one of them, and
-    /sign-in answers again. The stalled bodies are answered 408, the headers not at all; nothing of
-    the requests is logged, and no traceback."""
+    that announce a sign-in form and send none of it; and API requests that stop after a byte of their
+    JSON, or in the middle of a file going to the sealed spool) each hold a thread for one read
+    timeout: the server closes every one of them, and /sign-in answers again. The stalled bodies are
+    answered 408, the headers not at all; nothing of the requests is logged or stored, and no
+    traceback."""
     token = make_token(reporter)
     half_headers = b"GET /sign-in HTTP/1.1\r\nHost: x\r\n"
     no_form = (b"POST /sign-in HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
@@ -336,15 +337,24 @@ def test_stalled_clients_are_cut_off_after_the_read_timeout(app: Any, app_config
     half_json = (f"POST /api/v1/reports HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                  f"Authorization: Bearer {token}\r\nIdempotency-Key: key-stalled-0001\r\n"
                  f"Content-Length: 5000\r\n\r\n{{\"narrative\": \"Secret-Narrative-Words").encode()
+    from werkzeug.datastructures import FileStorage
+    from werkzeug.test import encode_multipart
+
+    public_id = _submit(app.test_client(), token, "key-spooled-001").get_json()["id"]
+    boundary, upload_body = encode_multipart(
+        {"file": FileStorage(io.BytesIO(jpeg_bytes() + bytes(700_000)), filename="photo.jpg")})
+    half_upload = (f"POST {REPORTS}/{public_id}/attachments HTTP/1.1\r\nHost: x\r\n"
+                   f"Authorization: Bearer {token}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\n"
+                   f"Content-Length: {len(upload_body)}\r\n\r\n").encode() + upload_body[:200_000]
     stalled: list[tuple[bytes, socket.socket]] = []
     with _gunicorn(app_config, instance_path, INTAKE_WEB_READ_TIMEOUT_SECONDS=str(READ_TIMEOUT)) as (port, log):
         try:
-            for payload in [half_headers] * 40 + [no_form] * 16 + [half_json] * 2:
+            for payload in [half_headers] * 40 + [no_form] * 16 + [half_json, half_upload] * 2:
                 sock = socket.create_connection(("127.0.0.1", port))
                 sock.sendall(payload)
                 stalled.append((payload, sock))
             started = time.monotonic()
-            # 58 connections, 16 threads: each thread frees itself after READ_TIMEOUT, about four
+            # 60 connections, 16 threads: each thread frees itself after READ_TIMEOUT, about four
             # times over; without the read timeout none is ever closed.
             deadline = started + 4 * 5 * READ_TIMEOUT
             answers = [(payload, _answer_of(sock, deadline)) for payload, sock in stalled]
@@ -359,7 +369,7 @@ def test_stalled_clients_are_cut_off_after_the_read_timeout(app: Any, app_config
                 else:
                     assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
                     assert b"Connection: close" in answer
-                    if payload is half_json:
+                    if payload is not no_form:
                         assert b'"error":"request_timeout"' in answer.replace(b" ", b"")
             started = time.monotonic()
             assert _sign_in_page(port, 10) == 200
@@ -370,6 +380,8 @@ def test_stalled_clients_are_cut_off_after_the_read_timeout(app: Any, app_config
         text = log.read_text()
         assert "Traceback" not in text and "Error handling request" not in text and "Socket error" not in text
         assert "Secret-Narrative-Words" not in text and "/sign-in" not in text
+    report = db.session.scalar(select(Report).where(Report.public_id == public_id))
+    assert report is not None and _attachments_of(report) == 0  # the half-sent file (in the sealed spool) left nothing
 
 
 def test_a_slow_client_that_keeps_sending_is_never_cut_off(app: Any, app_config: dict[str, Any], reporter: Any,
