@@ -12,7 +12,11 @@ request and frees the thread. It bounds each read, not the request: a client tha
 however slowly (a phone on a 2G link), is never cut off. A stall in the headers closes the
 connection without an answer; a stall in the body while the application reads it raises
 `ClientReadTimeout`, which the app answers with 408 (see web/errors.py), and the connection is
-closed after it. Nothing of the request is logged either way.
+closed after it. Nothing of the request is logged either way. A connection that is not kept is
+closed in its request's thread, not in the worker's main loop (see `ReadTimeoutWorker.handle`).
+
+Only HTTP/1 over plain TCP is covered, as the app is served (TLS ends at a proxy in front): gunicorn's
+own TLS handshake and its HTTP/2 are outside this worker's timeout.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from gunicorn.workers.gthread import TConn, ThreadWorker
 
 READ_TIMEOUT_VARIABLE = "INTAKE_WEB_READ_TIMEOUT_SECONDS"
 DEFAULT_READ_TIMEOUT_SECONDS = 15.0
+
 
 class ClientReadTimeout(NoMoreData, TimeoutError):
     """The client sent no byte for the read timeout in the middle of its request.
