@@ -49,6 +49,8 @@ EXPOSE 8000
 # WEB_CONCURRENCY (gunicorn reads it). /dev/shm keeps gunicorn's worker heartbeat files off disk.
 # No control socket: gunicorn 27 would otherwise try to create one under $HOME, which this user
 # does not have (and the root filesystem is read-only in docker-compose.yml). Threaded workers
-# (gthread, as `intake serve`): an idle or slow client holds one thread, never a worker process.
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", "--threads", "8", "--keep-alive", "5", \
-     "--timeout", "120", "--worker-tmp-dir", "/dev/shm", "--no-control-socket", "intake.wsgi:app"]
+# whose reads from a client time out (intake.serving, as `intake serve`; INTAKE_WEB_READ_TIMEOUT_SECONDS):
+# an idle or stalled client holds one thread for at most that long, never a worker process.
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--worker-class", "intake.serving.ReadTimeoutWorker", \
+     "--threads", "8", "--keep-alive", "5", "--timeout", "120", "--worker-tmp-dir", "/dev/shm", \
+     "--no-control-socket", "intake.wsgi:app"]

@@ -551,12 +551,15 @@ def keys_retire() -> None:
         click.echo(f"No data key needs {', '.join(retired)} any more: remove it from INTAKE_MASTER_KEY.")
 
 
-# gunicorn's threaded workers: a client that connects and sends nothing, or only part of its
-# request, holds one of a worker's threads at most (connections waiting for their first bytes or
-# kept alive between requests wait in the worker's poller and hold none), never a whole worker
-# process as sync workers did; kept-alive connections close after a few idle seconds. The same in
-# the Dockerfile and docker-compose.yml.
-GUNICORN_WEB_OPTIONS = ("--worker-class", "gthread", "--threads", "8", "--keep-alive", "5", "--timeout", "120")
+# The gunicorn options of the web app; the Dockerfile and docker-compose.yml run the same (checked by
+# tests/test_compose.py). gunicorn's threaded workers with a timeout on every read from a client
+# (intake.serving, INTAKE_WEB_READ_TIMEOUT_SECONDS): a client that connects and sends nothing, or only
+# part of its request, holds one of a worker's threads for at most that long per read (connections
+# waiting for their first bytes or kept alive between requests wait in the worker's poller and hold
+# none), never a whole worker process as sync workers did; kept-alive connections close after a few
+# idle seconds. `--timeout` is the arbiter's: a worker that stops answering it is restarted.
+GUNICORN_WEB_OPTIONS = ("--worker-class", "intake.serving.ReadTimeoutWorker", "--threads", "8",
+                        "--keep-alive", "5", "--timeout", "120")
 
 
 def web_command(bin_dir: Path, host: str, port: int, web_workers: int) -> list[str]:

@@ -4,7 +4,12 @@ that a real field team never meets, answered 429 with Retry-After."""
 
 from __future__ import annotations
 
+import contextlib
 import io
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -227,66 +232,191 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_idle_clients_do_not_occupy_every_web_worker(app: Any, app_config: dict[str, Any], reporter: Any,
-                                                     instance_path: Any) -> None:
-    """Real gunicorn as `intake serve` runs it (two worker processes): connections that send part of
-    their headers, or headers announcing a body that never comes, and then nothing; /sign-in still
-    answers at once."""
-    import http.client
-    import socket
+@contextlib.contextmanager
+def _gunicorn(app_config: dict[str, Any], instance_path: Any, **env: str) -> Iterator[tuple[int, Path]]:
+    """Real gunicorn as `intake serve` runs it (two worker processes), answering /sign-in; yields its
+    port and the path of its log (stdout and stderr)."""
     import subprocess
     import sys
-    import time
-    from pathlib import Path
 
     from intake.cli import web_command
     from tests.conftest import ROOT, wait_for, worker_env
 
     port = _free_port()
-    token = make_token(reporter)
     log_path = instance_path / "gunicorn.log"
     with open(log_path, "wb") as log:
         server = subprocess.Popen(web_command(Path(sys.executable).parent, "127.0.0.1", port, 2), cwd=ROOT,
-                                  env=worker_env(app_config), stdout=log, stderr=subprocess.STDOUT)
-    idle: list[socket.socket] = []
-
-    def sign_in_page(timeout: float) -> int:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-        try:
-            connection.request("GET", "/sign-in")
-            return connection.getresponse().status
-        finally:
-            connection.close()
+                                  env={**worker_env(app_config), **env}, stdout=log, stderr=subprocess.STDOUT)
 
     def answers() -> bool:
         try:
-            return sign_in_page(2) == 200
+            return _sign_in_page(port, 2) == 200
         except OSError:
             return False
 
     try:
         wait_for(answers, timeout=60)
-        for index in range(4):
-            sock = socket.create_connection(("127.0.0.1", port))
-            if index % 2:
-                sock.sendall(b"GET /sign-in HTTP/1.1\r\nHost: x\r\n")  # headers never finished
-            else:
-                sock.sendall(f"POST /api/v1/reports HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                             f"Authorization: Bearer {token}\r\nContent-Length: 5000\r\n\r\n{{".encode())
-            idle.append(sock)
-        time.sleep(1.0)  # every idle connection has reached a worker
-        started = time.monotonic()
-        assert sign_in_page(10) == 200
-        assert time.monotonic() - started < 5
+        yield port, log_path
     finally:
-        for sock in idle:
-            sock.close()
         server.terminate()
         try:
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+def _sign_in_page(port: int, timeout: float) -> int:
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request("GET", "/sign-in")
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_idle_clients_do_not_occupy_every_web_worker(app: Any, app_config: dict[str, Any], reporter: Any,
+                                                     instance_path: Any) -> None:
+    """Connections that send part of their headers, or headers announcing a body that never comes,
+    and then nothing: with fewer of them than threads, /sign-in still answers at once."""
+    token = make_token(reporter)
+    idle: list[socket.socket] = []
+    with _gunicorn(app_config, instance_path) as (port, _log):
+        try:
+            for index in range(4):
+                sock = socket.create_connection(("127.0.0.1", port))
+                if index % 2:
+                    sock.sendall(b"GET /sign-in HTTP/1.1\r\nHost: x\r\n")  # headers never finished
+                else:
+                    sock.sendall(f"POST /api/v1/reports HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                 f"Authorization: Bearer {token}\r\nContent-Length: 5000\r\n\r\n{{".encode())
+                idle.append(sock)
+            time.sleep(1.0)  # every idle connection has reached a worker
+            started = time.monotonic()
+            assert _sign_in_page(port, 10) == 200
+            assert time.monotonic() - started < 5
+        finally:
+            for sock in idle:
+                sock.close()
+
+
+READ_TIMEOUT = 2.0
+
+
+def _answer_of(sock: socket.socket, deadline: float) -> bytes | None:
+    """What the server sent on `sock` before closing it, or None if it had not closed it by `deadline`."""
+    received = b""
+    while (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            data = sock.recv(65536)
+        except TimeoutError:
+            return None
+        except ConnectionResetError:
+            return received
+        if not data:
+            return received
+        received += data
+    return None
+
+
+def test_stalled_clients_are_cut_off_after_the_read_timeout(app: Any, app_config: dict[str, Any], reporter: Any,
+                                                            instance_path: Any) -> None:
+    """Far more stalled connections than the 2 × 8 threads (QA's: 40 that send half their headers, 16
+    that announce a sign-in form and send none of it; and API requests that stop after a byte of their
+    JSON, or in the middle of a file going to the sealed spool) each hold a thread for one read
+    timeout: the server closes every one of them, and /sign-in answers again. The stalled bodies are
+    answered 408, the headers not at all; nothing of the requests is logged or stored, and no
+    traceback."""
+    token = make_token(reporter)
+    half_headers = b"GET /sign-in HTTP/1.1\r\nHost: x\r\n"
+    no_form = (b"POST /sign-in HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+               b"Content-Length: 100\r\n\r\n")
+    half_json = (f"POST /api/v1/reports HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 f"Authorization: Bearer {token}\r\nIdempotency-Key: key-stalled-0001\r\n"
+                 f"Content-Length: 5000\r\n\r\n{{\"narrative\": \"Secret-Narrative-Words").encode()
+    from werkzeug.datastructures import FileStorage
+    from werkzeug.test import encode_multipart
+
+    public_id = _submit(app.test_client(), token, "key-spooled-001").get_json()["id"]
+    boundary, upload_body = encode_multipart(
+        {"file": FileStorage(io.BytesIO(jpeg_bytes() + bytes(700_000)), filename="photo.jpg")})
+    half_upload = (f"POST {REPORTS}/{public_id}/attachments HTTP/1.1\r\nHost: x\r\n"
+                   f"Authorization: Bearer {token}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\n"
+                   f"Content-Length: {len(upload_body)}\r\n\r\n").encode() + upload_body[:200_000]
+    stalled: list[tuple[bytes, socket.socket]] = []
+    with _gunicorn(app_config, instance_path, INTAKE_WEB_READ_TIMEOUT_SECONDS=str(READ_TIMEOUT)) as (port, log):
+        try:
+            for payload in [half_headers] * 40 + [no_form] * 16 + [half_json, half_upload] * 2:
+                sock = socket.create_connection(("127.0.0.1", port))
+                sock.sendall(payload)
+                stalled.append((payload, sock))
+            started = time.monotonic()
+            # 60 connections, 16 threads: each thread frees itself after READ_TIMEOUT, about four
+            # times over; without the read timeout none is ever closed.
+            deadline = started + 4 * 5 * READ_TIMEOUT
+            answers = [(payload, _answer_of(sock, deadline)) for payload, sock in stalled]
+            assert all(answer is not None for _payload, answer in answers), (
+                "stalled connections left open", [p[:20] for p, a in answers if a is None], log.read_text()[-3000:])
+            elapsed = time.monotonic() - started
+            assert elapsed >= READ_TIMEOUT * 0.9  # a thread read for the whole timeout before giving up
+            for payload, answer in answers:
+                assert answer is not None
+                if payload is half_headers:
+                    assert answer == b""
+                else:
+                    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+                    assert b"Connection: close" in answer
+                    if payload is not no_form:
+                        assert b'"error":"request_timeout"' in answer.replace(b" ", b"")
+            started = time.monotonic()
+            assert _sign_in_page(port, 10) == 200
+            assert time.monotonic() - started < 2
+        finally:
+            for _payload, sock in stalled:
+                sock.close()
+        text = log.read_text()
+        assert "Traceback" not in text and "Error handling request" not in text and "Socket error" not in text
+        assert "Secret-Narrative-Words" not in text and "/sign-in" not in text
+    report = db.session.scalar(select(Report).where(Report.public_id == public_id))
+    assert report is not None and _attachments_of(report) == 0  # the half-sent file (in the sealed spool) left nothing
+
+
+def test_a_slow_client_that_keeps_sending_is_never_cut_off(app: Any, app_config: dict[str, Any], reporter: Any,
+                                                           instance_path: Any) -> None:
+    """The read timeout bounds each read, not the request: a report's JSON trickling in at 2 KB/s (a
+    phone on a 2G link) for three times the timeout is received and accepted."""
+    import json
+
+    token = make_token(reporter)
+    body = json.dumps(complete_report(narrative="At dawn a drone struck the bakery queue. " * 300)).encode()
+    assert len(body) >= 12_000
+    with _gunicorn(app_config, instance_path, INTAKE_WEB_READ_TIMEOUT_SECONDS=str(READ_TIMEOUT)) as (port, _log):
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            started = time.monotonic()
+            sock.sendall(f"POST {REPORTS} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         f"Authorization: Bearer {token}\r\nIdempotency-Key: key-trickle-0001\r\n"
+                         f"Connection: close\r\nContent-Length: {len(body)}\r\n\r\n".encode())
+            for offset in range(0, len(body), 500):
+                time.sleep(0.25)
+                sock.sendall(body[offset:offset + 500])
+            assert time.monotonic() - started > 3 * READ_TIMEOUT
+            answer = _answer_of(sock, time.monotonic() + 30)
+    assert answer is not None and answer.startswith(b"HTTP/1.1 201 "), (answer or b"")[:300]
+
+
+def test_the_read_timeout_comes_from_the_environment() -> None:
+    import pytest
+
+    from intake.serving import DEFAULT_READ_TIMEOUT_SECONDS, read_timeout_seconds
+
+    assert read_timeout_seconds({}) == DEFAULT_READ_TIMEOUT_SECONDS == 15
+    assert read_timeout_seconds({"INTAKE_WEB_READ_TIMEOUT_SECONDS": " 2.5 "}) == 2.5
+    for wrong in ("0", "-1", "abc", "7200"):
+        with pytest.raises(RuntimeError, match="INTAKE_WEB_READ_TIMEOUT_SECONDS"):
+            read_timeout_seconds({"INTAKE_WEB_READ_TIMEOUT_SECONDS": wrong})
 
 
 def test_the_form_shares_the_per_user_limit_and_the_byte_quota(app: Any, reporter_client: Any) -> None:

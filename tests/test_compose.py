@@ -314,6 +314,17 @@ def test_dockerfile_default_command_is_the_web_command(services: dict[str, Any])
     assert yaml.safe_load(cmd[0]) == command(services["web"])
 
 
+def test_web_runs_the_options_of_intake_serve(services: dict[str, Any]) -> None:
+    """web (and so the image's CMD) runs gunicorn with the options `intake serve` uses, defined once in
+    intake.cli: the worker class whose client reads time out, its threads and timeouts."""
+    from intake.cli import GUNICORN_WEB_OPTIONS
+
+    cmd = command(services["web"])
+    options = list(GUNICORN_WEB_OPTIONS)
+    assert any(cmd[i:i + len(options)] == options for i in range(len(cmd))), (cmd, options)
+    assert option(cmd, "--worker-class") == "intake.serving.ReadTimeoutWorker"
+
+
 @pytest.mark.parametrize("name", ["worker", "beat"])
 def test_celery_services_use_the_worker_app(services: dict[str, Any], name: str) -> None:
     """worker and beat run `celery -A workers.worker <name>`, and that module exists."""

@@ -8,11 +8,12 @@ from typing import Any
 from flask import Flask, g, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_login import AnonymousUserMixin
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestTimeout
 
 from ..crypto import DataKeyUnavailable, SealBroken
 from ..db import TRANSIENT_DB_ERRORS
 from ..extensions import db
+from ..serving import ClientReadTimeout
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,21 @@ def register(app: Flask) -> None:
         return (render_template("error.html", code=SEAL_BROKEN_STATUS, message=_seal_broken_message()),
                 SEAL_BROKEN_STATUS)
 
+    @app.errorhandler(ClientReadTimeout)
+    def _client_stalled(exc: Exception) -> Any:
+        """The client stopped sending its body for the web server's read timeout (intake.serving):
+        408, nothing stored, nothing of the request logged; the server closes the connection after."""
+        _rollback()
+        return _http_error(RequestTimeout())
+
+    @app.errorhandler(ClientDisconnected)
+    def _client_disconnected(exc: ClientDisconnected) -> Any:
+        # Werkzeug reports any failed read of a body of known length as a disconnect; the read
+        # timeout is one (the client may still be there to read the 408).
+        if isinstance(exc.__context__, ClientReadTimeout):
+            return _client_stalled(exc)
+        return _http_error(exc)
+
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:
         code = exc.code or 500
@@ -142,8 +158,8 @@ def _audit_integrity_failure() -> None:
 
 def _error_slug(code: int) -> str:
     return {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
-            413: "too_large", 415: "unsupported_media_type", 422: "invalid", 429: "too_many_requests",
-            410: "gone", 503: "unavailable"}.get(code, "error")
+            408: "request_timeout", 413: "too_large", 415: "unsupported_media_type", 422: "invalid",
+            429: "too_many_requests", 410: "gone", 503: "unavailable"}.get(code, "error")
 
 
 def _seal_broken_message() -> str:
@@ -161,6 +177,8 @@ def _message(code: int) -> str:
                "sealed in it — narrative, exact place, identities, files — can no longer be opened, so "
                "this action cannot be done. Its publishable facts remain. Nothing was changed."),
         405: _("This address does not accept that kind of request."),
+        408: _("What you sent stopped arriving before it was complete, so the server stopped waiting. Nothing "
+               "was stored. Go back: your browser still has what you typed; send it again."),
         413: _("What you sent is larger than the server accepts. Nothing was stored. Go back: your browser "
                "still has what you typed; send fewer or smaller files at a time."),
         415: _("Send the body as application/json."),
