@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from click.testing import CliRunner
@@ -69,7 +70,8 @@ def test_a_printed_password_must_be_changed_before_anything_opens(app: Any, clie
     assert response.status_code == 302
     for url in ("/my-reports", "/reports/new", "/account", "/"):
         page = client.get(url)
-        assert page.status_code == 302 and page.headers["Location"].endswith("/account/password"), url
+        assert page.status_code == 302 and urlsplit(page.headers["Location"]).path == "/account/password", url
+    assert client.get("/").headers["Location"].endswith("/account/password")
     assert "Choose your own" in client.get("/account/password").get_data(as_text=True)
 
     assert change_password(client, printed, "short").status_code == 200  # refused by the form
@@ -104,7 +106,7 @@ def test_a_typed_initial_password_must_be_changed_too_unless_it_is_declared_fina
     assert typed.exit_code == 0
     assert password_step(client, "typed@example.org", NEW_PASSWORD).status_code == 302
     page = client.get("/my-reports")
-    assert page.status_code == 302 and page.headers["Location"].endswith("/account/password")
+    assert page.status_code == 302 and urlsplit(page.headers["Location"]).path == "/account/password"
 
     final = run("user", "create", "robot@example.org", "--org", org.name, "--role", "reporter", "--password-stdin",
                 "--password-final", stdin=NEW_PASSWORD + "\n")
@@ -118,9 +120,38 @@ def test_a_privileged_user_changes_the_printed_password_after_the_second_factor(
     db.session.execute(update(User).where(User.id == verifier.id).values(must_change_password=True))
     db.session.commit()
     assert sign_in(client, verifier.email).headers["Location"].endswith("/queue/")
-    assert client.get("/queue/").headers["Location"].endswith("/account/password")
+    assert client.get("/queue/").headers["Location"].endswith("/account/password?next=/queue/")
     assert change_password(client, PASSWORD, NEW_PASSWORD).status_code == 302
     assert client.get("/queue/").status_code == 200
+
+
+def test_the_page_asked_for_opens_once_the_forced_password_change_is_done(client: Any, org: Any) -> None:
+    """A link followed before the first password change (a report named in a message) is not lost on
+    the way: the change page carries it, and only as a path of this site."""
+    verifier = make_user(org, Role.VERIFIER)
+    db.session.execute(update(User).where(User.id == verifier.id).values(must_change_password=True))
+    db.session.commit()
+    sign_in(client, verifier.email)
+    asked = client.get("/queue/?state=triage")
+    assert asked.status_code == 302
+    change_page = asked.headers["Location"]
+    assert urlsplit(change_page).path == "/account/password"
+    page = client.get(change_page)
+    done = client.post(change_page, data={
+        "current_password": PASSWORD, "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD,
+        "csrf_token": csrf_token(page.get_data(as_text=True))})
+    assert done.status_code == 302 and done.headers["Location"] == "/queue/?state=triage"
+
+    other = make_user(org, Role.VERIFIER)
+    db.session.execute(update(User).where(User.id == other.id).values(must_change_password=True))
+    db.session.commit()
+    elsewhere = client.application.test_client()
+    sign_in(elsewhere, other.email)
+    page = elsewhere.get("/account/password?next=https://evil.example/")
+    done = elsewhere.post("/account/password?next=https://evil.example/", data={
+        "current_password": PASSWORD, "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD,
+        "csrf_token": csrf_token(page.get_data(as_text=True))})
+    assert done.status_code == 302 and "evil" not in done.headers["Location"]
 
 
 def test_changing_the_password_signs_out_every_other_browser(app: Any, client: Any, reporter: Any) -> None:

@@ -179,7 +179,11 @@ def _check_session() -> BaseResponse | None:
         record.last_seen_at = now
         db.session.commit()
     if user.must_change_password and request.endpoint not in _OPEN_TO_FORCED_CHANGE:
-        return redirect(url_for("auth.change_password"))
+        # The page asked for is where the user goes once the password is changed (a link followed
+        # from an e-mail, a sign-in with ?next=): a page, never a form's POST, which would be lost.
+        wanted = same_site_path(request.full_path.rstrip("?")) if request.method == "GET" else None
+        return redirect(url_for("auth.change_password", next=wanted) if wanted and wanted != "/"
+                        else url_for("auth.change_password"))
     return None
 
 
@@ -481,7 +485,7 @@ def change_own_password() -> BaseResponse | str | tuple[str, int]:
             session[SID] = token
         log.info("user %s changed their password", current_user.public_id)
         flash(_("Your password is changed. Other browsers signed in to your account were signed out."), "info")
-        return redirect(home_for(current_user))
+        return redirect(same_site_path(request.args.get("next")) or home_for(current_user))
     return render_template("auth/change_password.html", form=form,
                            forced=current_user.must_change_password)
 
