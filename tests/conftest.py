@@ -339,12 +339,18 @@ def jpeg_bytes(size: tuple[int, int] = (64, 48), exif: dict[int, Any] | None = N
 
 
 def post_multipart(client: Any, url: str, fields: dict[str, Any], **kwargs: Any) -> Any:
-    """POST multipart/form-data encoded in memory. (Werkzeug's test client spools big bodies to a
+    """POST multipart/form-data encoded in memory; a list value is several parts of one name. (Werkzeug's test client spools big bodies to a
     temporary file it never closes, which `filterwarnings = error` turns into a failure.)"""
     from werkzeug.datastructures import FileStorage
     from werkzeug.test import encode_multipart
 
-    values = {k: FileStorage(stream=v[0], filename=v[1]) if isinstance(v, tuple) else v for k, v in fields.items()}
+    from werkzeug.datastructures import MultiDict
+
+    def part(value: Any) -> Any:
+        return FileStorage(stream=value[0], filename=value[1]) if isinstance(value, tuple) else value
+
+    # A list is several parts under one name (several files chosen in one file input).
+    values = MultiDict([(k, part(item)) for k, v in fields.items() for item in (v if isinstance(v, list) else [v])])
     boundary, body = encode_multipart(values)
     return client.post(url, data=body, content_type=f"multipart/form-data; boundary={boundary}", **kwargs)
 

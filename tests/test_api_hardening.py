@@ -461,3 +461,25 @@ def test_an_answers_files_count_against_the_byte_quota(app: Any, reporter: Any, 
     html = refused.get_data(as_text=True)
     assert "fin.jpg was not accepted: this account has uploaded as much as it may in one day" in html
     assert ANSWER in html and _attachments_of(report) == 0
+
+
+def test_an_answer_file_the_report_already_has_is_said_not_silently_dropped(app: Any, reporter: Any,
+                                                                            verifier: Any) -> None:
+    """The same photo sent again with an answer is not stored twice; the reporter is told so, since
+    the verifier will not see a new file."""
+    from tests.conftest import csrf_token, post_multipart
+    from tests.test_workflow import ANSWER
+
+    report, browser = claimed(app, reporter, verifier)
+    assert act(browser, report, "question", "question", question=QUESTION).status_code == 302
+    mine = signed_in(app, reporter)
+    same = jpeg_bytes((44, 33))
+    token = csrf_token(mine.get(f"/reports/{report.public_id}/answer").get_data(as_text=True))
+    sent = post_multipart(mine, f"/reports/{report.public_id}/answer",
+                          {"csrf_token": token, "answer": ANSWER,
+                           "files": [(io.BytesIO(same), "tail.jpg"), (io.BytesIO(same), "tail-again.jpg")]})
+    assert sent.status_code == 302
+    assert _attachments_of(report) == 1
+    page = mine.get(sent.headers["Location"]).get_data(as_text=True)
+    assert "tail-again.jpg is already part of this report" in page
+    assert "tail.jpg is already" not in page

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import validate_csrf
@@ -213,6 +213,7 @@ def answer(public_id: str) -> Response | str | tuple[str, int]:
         return render_template("field/answer.html", report=report, question=question, form=form), status
     config = current_app.config
     added = 0
+    had_already: list[str] = []
     try:
         for upload in form.files.data or []:
             if not getattr(upload, "filename", None):
@@ -223,6 +224,8 @@ def answer(public_id: str) -> Response | str | tuple[str, int]:
                 raise UploadRefused(_("%(name)s was not accepted: this account has uploaded as much as it "
                                       "may in one day.", name=attachment.original_filename))
             added += int(created)
+            if not created:
+                had_already.append(upload.filename)
         answer_question(db.session, report, current_user, form.answer.data or "", files_added=added)
     except (UploadRefused, ReviewError) as exc:
         # Nothing is kept (files stored so far go with the rollback); what was typed stays.
@@ -236,4 +239,9 @@ def answer(public_id: str) -> Response | str | tuple[str, int]:
     db.session.commit()
     dispatch_report(report.id)
     log.info("report %s: reporter answered a question (%d new files)", report.id, added)
+    for name in had_already:
+        # The same bytes as a file the report has: nothing is lost, but the reporter should know that
+        # the verifier will not see a new photo.
+        flash(_("%(name)s is already part of this report (the same file was sent before): it was not "
+                "added a second time.", name=name), "info")
     return redirect(url_for("field.my_reports", answered=report.public_id))
