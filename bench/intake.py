@@ -633,7 +633,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_healthy(process: Process, port: int, timeout: float = 90.0) -> None:
+def wait_healthy(process: Process, port: int, timeout: float = 240.0) -> None:
+    """Wait for /healthz to answer 200: the web app up and the worker seen. The worker imports the
+    anonymizer's models at start, which takes minutes on a loaded two-core machine."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not process.running():
