@@ -20,8 +20,7 @@ from intake.incidents import link_together
 from intake.models import Report, User
 from intake.review import claim_report
 from tests.conftest import PASSWORD, totp_code
-from tests.test_browser import PHONE, TIMEOUT_MS, LiveServer, browser, live_server  # noqa: F401 (fixtures)
-from tests.test_browser import expect, tap
+from tests.test_browser import PHONE, TIMEOUT_MS, LiveServer, browser, expect, live_server, tap  # noqa: F401 (fixtures)
 from tests.test_verify import triaged_report
 
 pytestmark = pytest.mark.browser
