@@ -1,0 +1,93 @@
+"""The casualty table and the people listed one by one, reconciled (intake/casualties.py), through
+the web form and the JSON API: the form asks once when the list names more people than the table
+counts, and the queue's priority counts the larger of the two on every channel."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import select
+
+from intake.enums import Harm
+from intake.extensions import db
+from intake.models import Report
+from intake.pipeline import process_report
+from tests.conftest import complete_report, file_accepted, make_token
+from tests.test_field import form_fields, page_of, report_count
+from tests.test_verify import signed_in
+from tests.test_workflow import ids_in
+
+TWO_KILLED = {"victims-1-harm": "killed", "killed_women": "", "injured_boys": ""}
+VICTIM = {"sex": "female", "harm": "killed"}
+
+
+def test_form_asks_once_when_more_people_are_listed_than_counted(reporter_client: Any) -> None:
+    _, token, submission_id = page_of(reporter_client)
+    asked = reporter_client.post("/reports/new", data=form_fields(token, submission_id, **TWO_KILLED))
+    assert asked.status_code == 422
+    html = asked.get_data(as_text=True)
+    assert "The report was not sent yet: more people are listed one by one than the table of numbers counts." in html
+    assert "Killed: 2 listed one by one, 0 in the table." in html
+    assert "Injured:" not in html.split('id="casualty-warning"', 1)[1].split("</div>", 1)[0]
+    # Not an error: nothing is marked invalid, everything typed is on the page.
+    assert "aria-invalid" not in html and 'id="form-errors"' not in html
+    assert 'value="Olena Kovalenko"' in html and 'value="Taras Kovalenko"' in html
+    assert report_count() == 0
+
+    # The reporter knows better: "Send the report as it is".
+    button = re.search(r'<button type="submit" name="(casualties_confirmed)" value="(yes)"', html)
+    assert button, "the question offers to send as it is"
+    sent = reporter_client.post("/reports/new", data=form_fields(token, submission_id, **TWO_KILLED,
+                                                                  casualties_confirmed="yes"))
+    assert sent.status_code == 302 and sent.headers["Location"].endswith("/receipt")
+    report = db.session.scalar(select(Report))
+    assert report is not None
+    assert (report.killed_women, report.total(Harm.KILLED)) == (0, 0), "the table is kept as typed"
+    assert [v.harm.value for v in report.victims] == ["killed", "killed"]
+    assert report.casualty_total == 2
+
+
+def test_form_that_agrees_or_lists_fewer_people_is_sent_at_once(reporter_client: Any) -> None:
+    """The list is optional: fewer people listed than counted is no disagreement."""
+    _, token, submission_id = page_of(reporter_client)
+    fewer = {"killed_women": "5", "victims-1-name": "", "victims-1-age_band": "", "victims-1-sex": "unknown",
+             "victims-1-harm": "", "victims-1-civilian_status": "unknown", "victims-1-occupation": "none_given"}
+    sent = reporter_client.post("/reports/new", data=form_fields(token, submission_id, **fewer))
+    assert sent.status_code == 302
+    report = db.session.scalar(select(Report))
+    assert report is not None and report.casualty_total == 5 + 1  # five killed, one injured boy
+
+
+def test_the_queue_counts_the_larger_of_the_table_and_the_list_for_api_reports(app: Any, reporter: Any,
+                                                                             verifier: Any) -> None:
+    """Two people listed as killed over a table of zeros sorts as two killed, above one killed,
+    whether the report came through the API or not."""
+    api = app.test_client()
+    headers = {"Authorization": f"Bearer {make_token(reporter)}"}
+    bodies = {
+        "none": complete_report(killed={}, injured={}, victims=[]),
+        "one counted": complete_report(killed={"men": 1}, injured={}, victims=[]),
+        "two listed": complete_report(killed={}, injured={}, victims=[VICTIM, {**VICTIM, "sex": "male"}]),
+        "three injured, one listed": complete_report(killed={}, injured={"boys": 3},
+                                                     victims=[{**VICTIM, "harm": "injured"}]),
+    }
+    ids = {}
+    for key, body in bodies.items():
+        created = api.post("/api/v1/reports", json=body, headers={**headers, "Idempotency-Key": "casualties-" + key.replace(" ", "-").replace(",", "")})
+        assert created.status_code in (201, 202), created.get_data(as_text=True)
+        ids[key] = created.get_json()["id"]
+    for report_id in file_accepted(app):
+        process_report(db.session, app.config, report_id)
+        db.session.commit()
+    totals = dict(db.session.execute(select(Report.public_id, Report.casualty_total)).all())
+    assert {key: totals[ids[key]] for key in ids} == {"none": 0, "one counted": 1, "two listed": 2,
+                                                      "three injured, one listed": 3}
+    db.session.remove()
+
+    browser = signed_in(app, verifier)
+    html = browser.get("/queue/").get_data(as_text=True)
+    assert ids_in(html) == [ids["three injured, one listed"], ids["two listed"], ids["one counted"], ids["none"]]
+    # The queue's Killed column says what the report says at least, and that it comes from the list.
+    row = html.split(f'/queue/reports/{ids["two listed"]}"', 1)[1].split("</tr>", 1)[0]
+    assert re.search(r"<td>2 <small[^>]*>\(listed\)</small></td>", row), row
