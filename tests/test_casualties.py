@@ -74,7 +74,8 @@ def test_the_queue_counts_the_larger_of_the_table_and_the_list_for_api_reports(a
     }
     ids = {}
     for key, body in bodies.items():
-        created = api.post("/api/v1/reports", json=body, headers={**headers, "Idempotency-Key": "casualties-" + key.replace(" ", "-").replace(",", "")})
+        idempotency_key = "casualties-" + key.replace(" ", "-").replace(",", "")
+        created = api.post("/api/v1/reports", json=body, headers={**headers, "Idempotency-Key": idempotency_key})
         assert created.status_code in (201, 202), created.get_data(as_text=True)
         ids[key] = created.get_json()["id"]
     for report_id in file_accepted(app):
