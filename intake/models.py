@@ -665,6 +665,11 @@ class Report(SealedRow, Base):
     grade: Mapped[Grade | None] = mapped_column(enum_column(Grade), info=P)
     source_reliability: Mapped[SourceReliability | None] = mapped_column(enum_column(SourceReliability), info=P)
     sign_off_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), info=P)
+    # The grade and reliability the claimant chose when they last saved the checklist without grading
+    # ("Save checklist"): shown chosen again on the form, in force only once graded.
+    draft_grade: Mapped[Grade | None] = mapped_column(enum_column(Grade), info=P)
+    draft_source_reliability: Mapped[SourceReliability | None] = mapped_column(enum_column(SourceReliability),
+                                                                               info=P)
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"), index=True, info=P)
 
     reporter: Mapped[User] = relationship(foreign_keys=[reporter_id])

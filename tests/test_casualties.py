@@ -92,3 +92,42 @@ def test_the_queue_counts_the_larger_of_the_table_and_the_list_for_api_reports(a
     # The queue's Killed column says what the report says at least, and that it comes from the list.
     row = html.split(f'/queue/reports/{ids["two listed"]}"', 1)[1].split("</tr>", 1)[0]
     assert re.search(r"<td>2 <small[^>]*>\(listed\)</small></td>", row), row
+
+
+def test_the_migration_recomputes_the_priority_of_reports_already_stored(app_config: dict[str, Any],
+                                                                        tmp_path: Any) -> None:
+    """Reports stored before the reconciliation get the priority they should have had (and back)."""
+    from alembic import command
+    from sqlalchemy import create_engine, text
+
+    from intake.app import create_app
+    from intake.cli import alembic_config, upgrade_database
+    from intake.enums import Role
+    from tests.conftest import make_org, make_user
+    from tests.test_verify import triaged_report
+
+    url = f"sqlite:///{tmp_path / 'stored.sqlite3'}"
+    upgrade_database(url)
+    app = create_app({**app_config, "DATABASE_URL": url})
+    with app.app_context():
+        reporter = make_user(make_org("Stored before"), Role.REPORTER)
+        report = triaged_report(app, reporter, killed={}, injured={"men": 1},
+                                victims=[VICTIM, {**VICTIM, "sex": "male"}])
+        report_id = report.id
+        db.session.remove()
+        db.engine.dispose()
+
+    def stored_total() -> int:
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                return int(conn.execute(text("SELECT casualty_total FROM reports WHERE id = :id"),
+                                        {"id": report_id}).scalar_one())
+        finally:
+            engine.dispose()
+
+    assert stored_total() == 3
+    command.downgrade(alembic_config(url), "0015g")
+    assert stored_total() == 1, "before: the table only"
+    command.upgrade(alembic_config(url), "head")
+    assert stored_total() == 3, "two killed listed over a table of zeros, and one injured"
