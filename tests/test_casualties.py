@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from intake.enums import Harm
@@ -14,6 +15,15 @@ from intake.extensions import db
 from intake.models import Report
 from intake.pipeline import process_report
 from tests.conftest import complete_report, file_accepted, make_token
+from tests.test_browser import (  # noqa: F401 (fixtures)
+    browser,
+    expect,
+    javascript,
+    live_server,
+    page,
+    sign_in_and_open_form,
+    tap,
+)
 from tests.test_field import form_fields, page_of, report_count
 from tests.test_verify import signed_in
 from tests.test_workflow import ids_in
@@ -86,8 +96,8 @@ def test_the_queue_counts_the_larger_of_the_table_and_the_list_for_api_reports(a
                                                       "three injured, one listed": 3}
     db.session.remove()
 
-    browser = signed_in(app, verifier)
-    html = browser.get("/queue/").get_data(as_text=True)
+    queue = signed_in(app, verifier)
+    html = queue.get("/queue/").get_data(as_text=True)
     assert ids_in(html) == [ids["three injured, one listed"], ids["two listed"], ids["one counted"], ids["none"]]
     # The queue's Killed column says what the report says at least, and that it comes from the list.
     row = html.split(f'/queue/reports/{ids["two listed"]}"', 1)[1].split("</tr>", 1)[0]
@@ -131,3 +141,26 @@ def test_the_migration_recomputes_the_priority_of_reports_already_stored(app_con
     assert stored_total() == 1, "before: the table only"
     command.upgrade(alembic_config(url), "head")
     assert stored_total() == 3, "two killed listed over a table of zeros, and one injured"
+
+
+@pytest.mark.browser
+def test_the_form_says_live_when_the_people_listed_outnumber_the_table(page: Any, reporter: Any) -> None:  # noqa: F811
+    sign_in_and_open_form(page, reporter.email)
+    check = page.locator("#casualty-check")
+    expect(check).to_be_hidden()
+    page.locator("#victims-0-harm").select_option("killed")
+    expect(check).to_be_visible()
+    expect(check).to_contain_text("Killed: 1 listed one by one, 0 in the table.")
+    expect(check).to_have_attribute("role", "status")
+    page.get_by_label("Killed — Women").fill("1")
+    expect(check).to_be_hidden()
+
+    tap(page, page.get_by_role("button", name="Add another person"))
+    page.locator("#victims-1-harm").select_option("killed")
+    expect(check).to_contain_text("Killed: 2 listed one by one, 1 in the table.")
+    page.locator("#victims-1-harm").select_option("missing")
+    expect(check).to_contain_text("Missing: 1 listed one by one, 0 in the table.")
+    expect(check).not_to_contain_text("Killed")
+    tap(page, page.locator('.rows[data-list="victims"] > fieldset.row').nth(1)
+        .get_by_role("button", name="Remove this row"))
+    expect(check).to_be_hidden()
