@@ -92,6 +92,26 @@ def test_report_form_has_no_serious_accessibility_violation(context: Any, report
     expect(page.locator("#latitude")).to_have_attribute("aria-invalid", "true")
     assert_no_blocking(page, "the form with errors")
 
+    # Complete, but with more people listed than counted: the question, and the live notice.
+    for element_id, value in {"occurred_on": "2026-03-14", "incident_type": "shelling", "country": "AM",
+                              "narrative": "Shells hit the courtyard.", "victims-0-harm": "killed",
+                              "source_type": "eyewitness", "consent": "share_anonymized",
+                              "risk_to_source": "medium", "latitude": ""}.items():
+        control = page.locator(f"#{element_id}")
+        if control.evaluate("el => el.tagName") == "SELECT":
+            control.select_option(value)
+        else:
+            control.fill(value)
+    expect(page.locator("#casualty-check")).to_be_visible()
+    tap(page, page.get_by_role("button", name="Send report"))
+    expect(page.locator("#casualty-warning")).to_contain_text("Killed: 1 listed one by one, 0 in the table.")
+    assert_no_blocking(page, "the form asking about the casualty figures")
+    tap(page, page.get_by_role("button", name="Send the report as it is"))
+    expect(page.get_by_role("heading", name="Report received")).to_be_visible()
+    assert_no_blocking(page, "the receipt")
+    page.goto("/my-reports")
+    assert_no_blocking(page, "My reports")
+
 
 def test_verifier_pages_have_no_serious_accessibility_violation(app: Any, context: Any, reporter: Any,
                                                                  verifier: Any) -> None:
