@@ -665,6 +665,11 @@ class Report(SealedRow, Base):
     grade: Mapped[Grade | None] = mapped_column(enum_column(Grade), info=P)
     source_reliability: Mapped[SourceReliability | None] = mapped_column(enum_column(SourceReliability), info=P)
     sign_off_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), info=P)
+    # The grade and reliability the claimant chose when they last saved the checklist without grading
+    # ("Save checklist"): shown chosen again on the form, in force only once graded.
+    draft_grade: Mapped[Grade | None] = mapped_column(enum_column(Grade), info=P)
+    draft_source_reliability: Mapped[SourceReliability | None] = mapped_column(enum_column(SourceReliability),
+                                                                               info=P)
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"), index=True, info=P)
 
     reporter: Mapped[User] = relationship(foreign_keys=[reporter_id])
@@ -726,6 +731,14 @@ class Report(SealedRow, Base):
 
     def total(self, harm: Harm) -> int:
         return sum(self.count(harm, g) for g in HarmGroup)
+
+    def listed(self, harm: Harm) -> int:
+        """People listed one by one with this harm."""
+        return sum(1 for v in self.victims if v.harm == harm)
+
+    def reckoned(self, harm: Harm) -> int:
+        """What the report says at least: the larger of the table and the people listed (casualties.py)."""
+        return max(self.total(harm), self.listed(harm))
 
     def checklist_done(self) -> int:
         """How many of the four checks are ticked."""
@@ -928,14 +941,30 @@ class RedactionCorrection(SealedRow, Base):
         return self.report.data_key_for_sealing()
 
 
+_PRIORITY_INPUTS = (*(f"{h.value}_{g.value}" for h in (Harm.KILLED, Harm.INJURED) for g in HarmGroup), "victims")
+
+
 @event.listens_for(Session, "before_flush")
 def _sync_casualty_total(session: Session, _context: Any, _instances: Any) -> None:
-    """Keep `Report.casualty_total` equal to its killed and injured counts, whoever wrote them."""
+    """Keep `Report.casualty_total` equal to its killed and injured, each the larger of the table and
+    the people listed (casualties.py), whoever wrote them. A report whose counts and list did not
+    change is left alone, so a claim or a grade does not load its list of people."""
+    from .casualties import priority_total
+
+    reports: set[Report] = set()
     for obj in [*session.new, *session.dirty]:
         if isinstance(obj, Report):
-            total = obj.total(Harm.KILLED) + obj.total(Harm.INJURED)
-            if obj.casualty_total != total:
-                obj.casualty_total = total
+            state = inspect(obj)
+            if obj in session.new or any(state.attrs[name].history.has_changes() for name in _PRIORITY_INPUTS):
+                reports.add(obj)
+        elif isinstance(obj, Victim) and obj.report is not None:
+            reports.add(obj.report)
+    for report in reports:
+        counted = {harm: report.total(harm) for harm in Harm}
+        listed = {harm: report.listed(harm) for harm in Harm}
+        total = priority_total(counted, listed)
+        if report.casualty_total != total:
+            report.casualty_total = total
 
 
 class StateTransition(SealedRow, Base):

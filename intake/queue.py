@@ -198,8 +198,10 @@ def queue_page(
 
 
 def _select(conditions: list[ColumnElement[bool]]) -> Any:
-    # The queue shows each report's file count and claimant: loaded for the page in one query each.
-    return select(Report).where(*conditions).options(selectinload(Report.attachments), selectinload(Report.claimed_by))
+    # The queue shows each report's file count, claimant and people listed (its Killed and Injured
+    # are the larger of the table and the list): loaded for the page in one query each.
+    return select(Report).where(*conditions).options(selectinload(Report.attachments), selectinload(Report.claimed_by),
+                                                     selectinload(Report.victims))
 
 
 def _uniform_rows(session: Session, conditions: list[ColumnElement[bool]], sort: QueueSort,

@@ -213,13 +213,18 @@ def expire_idle_claims(session: Session, idle_seconds: int, now: dt.datetime | N
 
 
 def save_checklist(session: Session, report: Report, user: User, checklist: Checklist,
-                   now: dt.datetime | None = None) -> None:
-    """Record the claimant's checks so far, without grading."""
+                   now: dt.datetime | None = None, grade: Grade | None = None,
+                   reliability: SourceReliability | None = None) -> None:
+    """Record the claimant's checks so far, without grading; the grade and reliability chosen on the
+    form (if any) are kept as the draft the form shows chosen again, not put in force."""
     _require_claimant(report, user)
     _guard(session, report, [ReportState.IN_REVIEW], claimant=user)
     _apply(report, checklist)
+    report.draft_grade, report.draft_source_reliability = grade, reliability
     report.last_activity_at = now or utcnow()
-    _audit(session, AuditAction.CHECKLIST_SAVED, user, report, **asdict(checklist))
+    draft = {name: choice.value for name, choice in (("draft_grade", grade), ("draft_reliability", reliability))
+             if choice is not None}
+    _audit(session, AuditAction.CHECKLIST_SAVED, user, report, **asdict(checklist), **draft)
 
 
 def is_downgrade(report: Report, grade: Grade) -> bool:
@@ -244,6 +249,7 @@ def grade_report(session: Session, report: Report, user: User, checklist: Checkl
                              old=report.grade.label if report.grade else "", new=grade.label))
     _guard(session, report, [ReportState.IN_REVIEW], claimant=user)
     _apply(report, checklist)
+    report.draft_grade = report.draft_source_reliability = None  # graded: the draft has served
     assessment = Assessment(report=report, grade=grade, source_reliability=reliability, assessed_by=user,
                             assessed_at=now, **asdict(checklist))
     if reason is not None:

@@ -231,6 +231,41 @@ def test_checklist_is_saved_and_a_grade_verifies(app: Any, reporter: Any, verifi
     assert audit_actions(report)[-2:] == ["report.checklist_saved", "report.graded"]
 
 
+def chosen(html: str, select_id: str) -> str | None:
+    """The value of the option shown chosen in a select of the page."""
+    block = re.search(rf'<select[^>]*id="{select_id}"[^>]*>(.*?)</select>', html, re.S)
+    assert block, f"no select #{select_id}"
+    option = re.search(r'<option (?:selected value="([^"]*)"|value="([^"]*)" selected)', block.group(1))
+    return (option.group(1) or option.group(2)) if option else None
+
+
+def test_save_checklist_keeps_the_grade_already_chosen(app: Any, reporter: Any, verifier: Any) -> None:
+    """"Save checklist" with a grade chosen: the checks are saved, and the grade and reliability stay
+    chosen on the form (not in force) until "Grade"."""
+    report, browser = claimed(app, reporter, verifier)
+    html = page_of(browser, report)
+    assert chosen(html, "assess-grade") in (None, "") and chosen(html, "assess-source_reliability") in (None, "")
+    saved = grade(browser, report, "weak", "C", action="save", location_verified=True, independent_sources=1)
+    assert saved.status_code == 302
+    html = page_of(browser, report)
+    assert "Checklist saved." in html
+    assert (chosen(html, "assess-grade"), chosen(html, "assess-source_reliability")) == ("weak", "C")
+    assert re.search(r'id="assess-location_verified"[^>]*checked|checked[^>]*id="assess-location_verified"', html)
+    row = fresh(report)
+    assert row.state == ReportState.IN_REVIEW and row.grade is None and row.source_reliability is None, \
+        "a saved choice is not a grade"
+    # Saved again with another choice, and with none: the form follows what was chosen last.
+    assert grade(browser, report, "fair", "", action="save").status_code == 302
+    html = page_of(browser, report)
+    assert chosen(html, "assess-grade") == "fair" and chosen(html, "assess-source_reliability") in (None, "")
+
+    assert grade(browser, report, "fair", "B").status_code == 302
+    row = fresh(report)
+    assert row.state == ReportState.VERIFIED and row.grade is not None and row.grade.value == "fair"
+    assert row.draft_grade is None and row.draft_source_reliability is None
+    assert audit_actions(report)[-3:] == ["report.checklist_saved", "report.checklist_saved", "report.graded"]
+
+
 def test_confirmed_waits_for_a_different_person_to_sign_off(app: Any, org: Any, reporter: Any,
                                                             verifier: Any) -> None:
     report, browser = claimed(app, reporter, verifier)
@@ -504,8 +539,9 @@ def test_queue_priority_sort_pages_and_other_sorts(app: Any, reporter: Any, veri
     # (killed men, injured boys, minutes after base, occurred day)
     for killed, injured, minutes, day in [(0, 0, 0, 5), (3, 1, 5, 2), (1, 0, 1, 9), (3, 1, 2, 1), (0, 4, 3, 7),
                                           (0, 0, 4, 3), (2, 2, 6, 4)]:
+        # No people listed one by one: the priority counts the larger of the table and the list.
         report = triaged_report(app, reporter, killed={"men": killed}, injured={"boys": injured},
-                                occurred_on=f"2026-04-{day:02d}")
+                                occurred_on=f"2026-04-{day:02d}", victims=[])
         db.session.execute(update(Report).where(Report.id == report.id)
                            .values(received_at=base + dt.timedelta(minutes=minutes)))
         made.append((report.public_id, killed + injured, minutes, day))

@@ -12,6 +12,7 @@ from werkzeug.wrappers import Response
 from wtforms.validators import ValidationError
 
 from .. import quotas
+from ..casualties import report_in_disagreements
 from ..dispatch import dispatch_report
 from ..enums import Channel, ReportState
 from ..extensions import csrf, db
@@ -76,6 +77,12 @@ def new_report() -> Response | str | tuple[str, int] | tuple[str, int, dict[str,
     if not valid or data is None or refusals:
         return render_template("field/new_report.html", form=form, uploads=uploads,
                                has_errors=True), 422
+    # More people listed with a harm than the table counts: asked once, not refused (the reporter
+    # may know the table is right); "Send it as it is" sends, and the priority uses the larger.
+    casualty_warning = report_in_disagreements(data)
+    if casualty_warning and request.form.get("casualties_confirmed") != "yes":
+        return render_template("field/new_report.html", form=form, uploads=uploads,
+                               casualty_warning=casualty_warning), 422
     # A database failure from here on is answered by the app's handler (web/errors.py): the form
     # comes back with everything typed and says the report was not sent.
     config = current_app.config

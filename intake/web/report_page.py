@@ -16,7 +16,7 @@ from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
 from ..anonymization import PLACEHOLDER, segments
-from ..enums import Grade, ReportState, Role
+from ..enums import Grade, ReportState, Role, SourceReliability
 from ..extensions import db
 from ..forms import HideMoreForm, OriginalFileForm, RevealForm, opts
 from ..models import Report, User
@@ -64,16 +64,23 @@ def lift_form(report: Report, formdata: bool = False) -> LiftRedactionForm:
     return form
 
 
+def _value(choice: Grade | SourceReliability | None) -> str:
+    return choice.value if choice is not None else ""
+
+
 def review_context(report: Report, forms: dict[str, Any]) -> dict[str, Any]:
     """What the report page needs for its review panel and timeline; `forms` replace the blank ones."""
     checks = {name: getattr(report, name) for name in
               ("location_verified", "time_verified", "media_authentic", "weapon_checked", "independent_sources")}
     pending = report.pending_assessment
     blank: dict[str, Callable[[], Any]] = {
+        # The grade chosen last: the one awaiting sign-off, else the one saved with the checklist,
+        # else the one in force (a reopened report).
         "assessment_form": lambda: AssessmentForm(formdata=None, prefix="assess", data={
-            **checks, "grade": pending.grade.value if pending else "",
-            "source_reliability": (pending.source_reliability.value if pending else
-                                   report.source_reliability.value if report.source_reliability else "")}),
+            **checks,
+            "grade": _value(pending.grade if pending else report.draft_grade or report.grade),
+            "source_reliability": _value(pending.source_reliability if pending else
+                                         report.draft_source_reliability or report.source_reliability)}),
         "reject_form": lambda: ReasonForm(formdata=None, prefix="reject"),
         "reopen_form": lambda: ReasonForm(formdata=None, prefix="reopen"),
         "downgrade_form": lambda: downgrade_form(report),

@@ -154,7 +154,11 @@ def assessment(public_id: str) -> PageResult:
                           int(form.independent_sources.data or 0))
     try:
         if not form.grading:
-            save_checklist(db.session, report, current_user, checklist)
+            # The grade and reliability already chosen stay chosen (they are not put in force).
+            save_checklist(db.session, report, current_user, checklist,
+                           grade=Grade(form.grade.data) if form.grade.data else None,
+                           reliability=SourceReliability(form.source_reliability.data)
+                           if form.source_reliability.data else None)
             return _done(report, _("Checklist saved."))
         grade = Grade(form.grade.data)
         if is_downgrade(report, grade) and not (form.reason.data or "").strip():
