@@ -29,7 +29,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         __name__,
         instance_path=str(instance_path),
         template_folder=str(ROOT / "templates"),
-        static_folder="static",
+        static_folder=None,  # served by web.static_files, under hashed names
     )
     app.config.update(cfg.defaults(instance_path))
     app.config.update(cfg.from_environment(os.environ))
@@ -64,6 +64,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     limiter.init_app(app)
     babel.init_app(app, locale_selector=_select_locale)
     _secure_headers(app)
+    _page_weight(app)
 
     from workers.celery_app import init_celery
 
@@ -209,6 +210,17 @@ def _secure_headers(app: Flask) -> None:
         permissions_policy={"browsing-topics": "()", "camera": "()", "microphone": "()",
                             "geolocation": "(self)"},
     )
+
+def _page_weight(app: Flask) -> None:
+    """Static files under hashed names, compression where it leaks nothing, per-response CSRF
+    tokens (delivery/, docs/page-weight.md)."""
+    from .delivery import compression, csrf_tokens
+    from .web import static_files
+
+    static_files.register(app, Path(__file__).resolve().parent / "static")
+    compression.init_app(app)
+    csrf_tokens.init_app(app, API_PREFIX)
+
 
 def _configure_password_hasher(app: Flask) -> None:
     from .accounts import configure_hasher
