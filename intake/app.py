@@ -217,7 +217,9 @@ def _page_weight(app: Flask) -> None:
     from .delivery import compression, csrf_tokens
     from .web import static_files
 
-    static_files.register(app, Path(__file__).resolve().parent / "static")
+    # STATIC_PATH: another folder of static files (tests; a deployment that adds its own files).
+    folder = app.config.get("STATIC_PATH") or Path(__file__).resolve().parent / "static"
+    static_files.register(app, Path(folder))
     compression.init_app(app)
     csrf_tokens.init_app(app, API_PREFIX)
 
