@@ -132,9 +132,9 @@ def report(weight: PageWeight, budget: int = BUDGET_BYTES) -> str:
     for kind in ("html", "css", "js"):
         lines.append(f"{kind} total: {weight.total(kind):,} bytes")
     total = weight.total()
+    headers = sum(f.header_bytes for f in weight.files)
     lines.append(f"first load total: {total:,} bytes of {budget:,} budget "
-                 f"({'within' if total <= budget else 'OVER'} budget; headers {sum(f.header_bytes for f in weight.files):,} "
-                 f"bytes more)")
+                 f"({'within' if total <= budget else 'OVER'} budget; headers {headers:,} bytes more)")
     for f in weight.on_demand:
         lines.append(f"on demand (not in first load): {f.kind} {f.body_bytes:,} bytes {f.encoding or '-'} {f.path}")
     return "\n".join(lines)

@@ -24,8 +24,8 @@ that a re-shown form is not compressed and that tokens differ in every response)
 from __future__ import annotations
 
 from flask import Flask, Request
+from flask.wrappers import Response
 from flask_compress import Compress
-from werkzeug.wrappers import Response
 
 # The new-report form (its empty GET is the page the 25 KB budget is about) and the sign-in page.
 COMPRESSIBLE_PAGES = frozenset({"field.new_report", "auth.sign_in"})

@@ -39,6 +39,8 @@ def spelling(value: str) -> str:
 def fresh_token(raw: str) -> str:
     """A signed token for the session value `raw`, spelt anew."""
     secret = current_app.config.get("WTF_CSRF_SECRET_KEY") or current_app.secret_key
+    if not secret:
+        raise RuntimeError("no secret key to sign CSRF tokens with")  # the factory refuses to start without
     serializer = URLSafeTimedSerializer(secret, salt=SALT)
     payload = base64_encode(spelling(raw).encode("ascii"))
     return serializer.make_signer(SALT).sign(payload).decode("ascii")
