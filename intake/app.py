@@ -70,6 +70,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     init_celery(app)
     _register_blueprints(app)
+    _per_response_csrf_tokens(app)
     _register_template_helpers(app)
     _configure_password_hasher(app)
     return app
@@ -212,15 +213,22 @@ def _secure_headers(app: Flask) -> None:
     )
 
 def _page_weight(app: Flask) -> None:
-    """Static files under hashed names, compression where it leaks nothing, per-response CSRF
-    tokens (delivery/, docs/page-weight.md)."""
-    from .delivery import compression, csrf_tokens
+    """Static files under hashed names and compression where it leaks nothing (delivery/,
+    docs/page-weight.md)."""
+    from .delivery import compression
     from .web import static_files
 
     # STATIC_PATH: another folder of static files (tests; a deployment that adds its own files).
     folder = app.config.get("STATIC_PATH") or Path(__file__).resolve().parent / "static"
     static_files.register(app, Path(folder))
     compression.init_app(app)
+
+
+def _per_response_csrf_tokens(app: Flask) -> None:
+    """Registered after the blueprints, so it runs after their request hooks: the session check may
+    sign a browser out (and its CSRF value goes with the session) before the token is spelt."""
+    from .delivery import csrf_tokens
+
     csrf_tokens.init_app(app, API_PREFIX)
 
 

@@ -112,6 +112,22 @@ def test_the_csrf_token_differs_in_every_response_and_each_is_accepted(reporter_
     assert reporter_client.get("/reports/new").status_code == 302  # signed out
 
 
+def test_a_session_ended_while_away_still_gets_a_working_sign_in_form(client: Any, reporter: Any) -> None:
+    """The session check signs an idle browser out (its CSRF value goes with the session) before the
+    page's token is spelt: the sign-in form then shown carries a token for the new value."""
+    from tests.conftest import PASSWORD, sign_in
+    from tests.test_second_factor import age_session
+
+    assert sign_in(client, reporter.email).status_code == 302
+    client.get("/reports/new")  # the session now holds a CSRF value
+    age_session(client, 3 * 24 * 3600 + 60)
+    page = client.get("/sign-in")
+    assert page.status_code == 200 and "signed out" in page.get_data(as_text=True)
+    response = client.post("/sign-in", data={"email": reporter.email, "password": PASSWORD,
+                                             "csrf_token": csrf_token(page.get_data(as_text=True))})
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+
+
 def test_a_token_with_a_forged_signature_is_refused(reporter_client: Any) -> None:
     _, token, submission_id = page_of(reporter_client)
     head, _, signature = token.rpartition(".")

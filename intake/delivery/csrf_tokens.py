@@ -48,7 +48,9 @@ def fresh_token(raw: str) -> str:
 
 def init_app(app: Flask, api_prefix: str) -> None:
     """Before each page request, give Flask-WTF this response's token (it uses `g.csrf_token`
-    when set). A session without a CSRF value yet gets Flask-WTF's first one, in one response."""
+    when set). A session without a CSRF value yet gets Flask-WTF's first one, in one response.
+    Call it after every other request hook is registered: one that clears the session (signing an
+    idle browser out) must run first, or the token would be spelt for a value the session lost."""
 
     @app.before_request
     def _token_for_this_response() -> None:
