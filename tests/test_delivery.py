@@ -367,6 +367,8 @@ def test_with_javascript_a_row_is_added_blank_from_the_first_row(page: Any, live
     page.locator("#victims-0-name").fill("Anahit Petrosyan")
     page.locator("#victims-0-sex").select_option("female")
     page.locator("#components-0-country_of_manufacture").fill("Canada")
+    # What a script adds to a row (a message, a progress bar) is marked "client" and not copied.
+    page.locator("#victims-0").evaluate("el => el.insertAdjacentHTML('beforeend', '<p class=\"client\">note</p>')")
     posts = live_server.posts("/reports/new")
     for name, list_name in (("Add another person", "victims"), ("Add another component", "components"),
                             ("Add another file", "attachments")):
@@ -376,6 +378,8 @@ def test_with_javascript_a_row_is_added_blank_from_the_first_row(page: Any, live
     _expect(page.locator("#victims-1-name")).to_have_value("")
     _expect(page.locator("#victims-1-sex")).to_have_value("unknown")
     _expect(page.locator("#victims-1 .row-number")).to_have_text("2")
+    _expect(page.locator("#victims-1 .client")).to_have_count(0)
+    _expect(page.locator("#victims-0 .client")).to_have_count(1)
     _expect(page.locator("#components-1-country_of_manufacture")).to_have_value("")
     _expect(page.locator("#components-1-country_of_manufacture")).to_have_attribute("list", "countries")
     _expect(page.locator("#attachments-1-file")).to_have_count(1)

@@ -34,7 +34,8 @@
 
   // The markup of a blank row of `list`, numbered `index`: from its <template> when the page has
   // one, else from the list's first row, which the server then sent blank. (Its markup is what was
-  // sent: what was typed into it since lives in properties, not in the HTML.)
+  // sent: what was typed into it since lives in properties, not in the HTML; what a script added to
+  // the row carries the class "client" and is left out of the copy.)
   function blankRow(list, container, index) {
     var template = form.querySelector('template[data-row-template="' + list + '"]');
     if (template) { return template.innerHTML.split("__INDEX__").join(index); }
@@ -60,7 +61,7 @@
       container.insertAdjacentHTML("beforeend", html);
       renumber(container);
       var added = container.lastElementChild;
-      added.querySelectorAll(".errors.client").forEach(function (el) { el.remove(); });
+      added.querySelectorAll(".client").forEach(function (el) { el.remove(); });
       var first = added && added.querySelector("input, select, textarea");
       if (first) { first.focus(); }
     });
