@@ -121,8 +121,9 @@ def test_a_session_ended_while_away_still_gets_a_working_sign_in_form(client: An
     assert sign_in(client, reporter.email).status_code == 302
     client.get("/reports/new")  # the session now holds a CSRF value
     age_session(client, 3 * 24 * 3600 + 60)
-    page = client.get("/sign-in")
+    page = client.get("/sign-in", headers={"Accept-Encoding": "gzip"})
     assert page.status_code == 200 and "signed out" in page.get_data(as_text=True)
+    assert "Content-Encoding" not in page.headers, "a page with a flashed message is not compressed"
     response = client.post("/sign-in", data={"email": reporter.email, "password": PASSWORD,
                                              "csrf_token": csrf_token(page.get_data(as_text=True))})
     assert response.status_code == 302, response.get_data(as_text=True)[:2000]

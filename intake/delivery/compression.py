@@ -10,7 +10,8 @@ safe where a response has no attacker-chosen text, or no secret. So:
    hold no secret and echo nothing.
 2. The pages in `COMPRESSIBLE_PAGES`, and only for GET/HEAD: each shows nothing taken from the
    request (no query or path parameter, no posted field is echoed), so no attacker-chosen text is
-   in them. Their one secret, the CSRF token, is also different in every response
+   in them. One that shows a flashed message (text an earlier request left, which may name a file)
+   is not compressed either. Their one secret, the CSRF token, is also different in every response
    (`csrf_tokens`), so even a page that one day echoes something gives an attacker no repeated
    secret to converge on.
 3. Everything else is sent uncompressed: every POST answer (a re-shown form echoes what was posted
@@ -24,6 +25,7 @@ that a re-shown form is not compressed and that tokens differ in every response)
 from __future__ import annotations
 
 from flask import Flask, Request
+from flask.globals import request_ctx
 from flask.wrappers import Response
 from flask_compress import Compress
 
@@ -34,12 +36,13 @@ compress = Compress()
 
 
 def may_compress(request: Request, response: Response) -> bool:
-    """Rule 2 above: a listed page, fetched (not posted), answered as HTML."""
+    """Rule 2 above: a listed page, fetched (not posted), answered as HTML, with no flashed message."""
     return (
         request.method in ("GET", "HEAD")
         and request.endpoint in COMPRESSIBLE_PAGES
         and response.mimetype == "text/html"
         and not response.is_streamed
+        and not request_ctx.flashes  # None when none were read, [] when there were none
     )
 
 
