@@ -29,7 +29,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         __name__,
         instance_path=str(instance_path),
         template_folder=str(ROOT / "templates"),
-        static_folder="static",
+        static_folder=None,  # served by web.static_files, under hashed names
     )
     app.config.update(cfg.defaults(instance_path))
     app.config.update(cfg.from_environment(os.environ))
@@ -64,11 +64,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     limiter.init_app(app)
     babel.init_app(app, locale_selector=_select_locale)
     _secure_headers(app)
+    _page_weight(app)
 
     from workers.celery_app import init_celery
 
     init_celery(app)
     _register_blueprints(app)
+    _per_response_csrf_tokens(app)
     _register_template_helpers(app)
     _configure_password_hasher(app)
     return app
@@ -212,6 +214,26 @@ def _secure_headers(app: Flask) -> None:
         permissions_policy={"browsing-topics": "()", "camera": "()", "microphone": "()",
                             "geolocation": "(self)"},
     )
+
+def _page_weight(app: Flask) -> None:
+    """Static files under hashed names and compression where it leaks nothing (delivery/,
+    docs/page-weight.md)."""
+    from .delivery import compression
+    from .web import static_files
+
+    # STATIC_PATH: another folder of static files (tests; a deployment that adds its own files).
+    folder = app.config.get("STATIC_PATH") or Path(__file__).resolve().parent / "static"
+    static_files.register(app, Path(folder))
+    compression.init_app(app)
+
+
+def _per_response_csrf_tokens(app: Flask) -> None:
+    """Registered after the blueprints, so it runs after their request hooks: the session check may
+    sign a browser out (and its CSRF value goes with the session) before the token is spelt."""
+    from .delivery import csrf_tokens
+
+    csrf_tokens.init_app(app, API_PREFIX)
+
 
 def _configure_password_hasher(app: Flask) -> None:
     from .accounts import configure_hasher

@@ -121,6 +121,43 @@ def weapon_suggestions() -> dict[str, list[str]]:
     return {kind: sorted(names, key=str.casefold) for kind, names in by_kind.items()}
 
 
+@lru_cache(maxsize=32)
+def _country_keys(locale_name: str) -> dict[str, str]:
+    """Every way the country field takes a country (code, name in the reader's language or in
+    English, any case) → its code."""
+    keys: dict[str, str] = {}
+    for names in (_countries_in("en"), _countries_in(locale_name)):
+        for code, name in names:
+            keys[name.casefold()] = code
+    for code in country_codes():
+        keys[code.casefold()] = code
+    return keys
+
+
+class CountryNameField(StringField):
+    """A country typed with suggestions (`<datalist id="countries">`, one for all rows) instead of a
+    <select> of 258 names in every row: the name in the reader's language, in English, or the ISO
+    code is taken; the data is the code, shown back as the name."""
+
+    def __init__(self, label: Any = None, validators: Any = None, **kwargs: Any) -> None:
+        kwargs.setdefault("render_kw", {"list": "countries", "autocomplete": "off"})
+        super().__init__(label, validators, **kwargs)
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        text = str(valuelist[0]).strip() if valuelist else ""
+        self.data = _country_keys(str(get_locale() or "en")).get(text.casefold(), text) if text else ""
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return str(self.raw_data[0])
+        names = dict(_countries_in(str(get_locale() or "en")))
+        return names.get(self.data or "", self.data or "")
+
+    def pre_validate(self, form: Any) -> None:
+        if self.data and self.data not in country_codes():
+            raise StopValidation(str(_l("Choose a country from the suggestions, or write its two-letter code.")))
+
+
 class Row(Form):
     """A repeatable row. A row left entirely at its defaults is ignored, not an error."""
 
@@ -170,7 +207,7 @@ class ComponentRow(Row):
     model = StringField(_l("Model"), [Optional(), Length(max=200)], render_kw={"list": "catalogue-component"})
     manufacturer = StringField(_l("Manufacturer"), [Optional(), Length(max=200)],
                                render_kw={"list": "catalogue-manufacturer"})
-    country_of_manufacture = SelectField(_l("Country of manufacture"), default="")
+    country_of_manufacture = CountryNameField(_l("Country of manufacture"), default="")
 
 
 class WitnessRow(Row):
@@ -290,8 +327,6 @@ class ReportForm(FlaskForm):
         countries = country_choices()
         self.country.choices = opts(blank_choice() + countries)
         self.narrative_language.choices = opts(blank_choice(_l("— detect automatically —")) + language_choices())
-        for entry in self.components:
-            entry.form.country_of_manufacture.choices = opts(blank_choice(_l("—")) + countries)
 
     def error_summary(self) -> list[tuple[str, str, str]]:
         """(field id, label, first message) of every field with an error, in page order."""
@@ -313,9 +348,6 @@ class ReportForm(FlaskForm):
         field = getattr(self, list_name)
         if len(field.entries) < ROW_LIMIT:
             field.append_entry()
-            if list_name == "components":
-                countries = self.components[0].form.country_of_manufacture.choices
-                field.entries[-1].form.country_of_manufacture.choices = countries
 
     def remove_row(self, list_name: str, index: int) -> None:
         field = getattr(self, list_name)
@@ -326,10 +358,14 @@ class ReportForm(FlaskForm):
     def row_template(self, list_name: str) -> Row:
         """A blank row with `__INDEX__` in its names, for the script that adds rows in the browser."""
         row_class = self[list_name].unbound_field.args[0]
-        row = row_class(prefix=f"{list_name}-__INDEX__-")
-        if list_name == "components":
-            row.country_of_manufacture.choices = self.components[0].form.country_of_manufacture.choices
-        return row
+        return row_class(prefix=f"{list_name}-__INDEX__-")
+
+    def needs_row_template(self, list_name: str) -> bool:
+        """Whether the page must carry a blank row for the script to copy: not when the list's first
+        row is blank as sent (the script copies that one), as on every empty form."""
+        first = self[list_name].entries[0].form
+        kept = "upload_id" in first._fields and bool(first.upload_id.data)
+        return kept or not first.is_blank() or any(sub.errors for sub in first)
 
     def filled_rows(self, list_name: str) -> list[Any]:
         return [entry for entry in getattr(self, list_name) if not entry.form.is_blank()]

@@ -32,19 +32,36 @@
     return max + 1;
   }
 
-  // "Add another …": copy the blank row kept in a <template>, numbered after the last row.
+  // The markup of a blank row of `list`, numbered `index`: from its <template> when the page has
+  // one, else from the list's first row, which the server then sent blank. (Its markup is what was
+  // sent: what was typed into it since lives in properties, not in the HTML; what a script added to
+  // the row carries the class "client" and is left out of the copy.)
+  function blankRow(list, container, index) {
+    var template = form.querySelector('template[data-row-template="' + list + '"]');
+    if (template) { return template.innerHTML.split("__INDEX__").join(index); }
+    var first = container.querySelector(":scope > fieldset.row");
+    if (!first) { return null; }
+    var old = first.getAttribute("data-index");
+    return first.outerHTML
+      .split(list + "-" + old + "-").join(list + "-" + index + "-")
+      .split('id="' + list + "-" + old + '"').join('id="' + list + "-" + index + '"')
+      .split('data-index="' + old + '"').join('data-index="' + index + '"')
+      .split(":" + list + ":" + old + '"').join(":" + list + ":" + index + '"');
+  }
+
+  // "Add another …": a blank row, numbered after the last row.
   form.querySelectorAll("button.add-row").forEach(function (button) {
     button.addEventListener("click", function (event) {
       var list = button.getAttribute("data-list");
       var container = form.querySelector('.rows[data-list="' + list + '"]');
-      var template = form.querySelector('template[data-row-template="' + list + '"]');
-      if (!container || !template) { return; }
+      if (!container) { return; }
+      var html = blankRow(list, container, String(nextIndex(container)));
+      if (html === null) { return; }
       event.preventDefault();
-      var index = String(nextIndex(container));
-      var html = template.innerHTML.split("__INDEX__").join(index);
       container.insertAdjacentHTML("beforeend", html);
       renumber(container);
       var added = container.lastElementChild;
+      added.querySelectorAll(".client").forEach(function (el) { el.remove(); });
       var first = added && added.querySelector("input, select, textarea");
       if (first) { first.focus(); }
     });
