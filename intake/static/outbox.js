@@ -198,7 +198,7 @@
     saveTimer = setTimeout(function () {
       save("draft").then(function () {
         status(T("saved", { time: new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) }));
-      }).catch(function () {});
+      }).catch(function () { /* storage full or gone: the form still sends as it is */ });
     }, 800);
     if (!started) { started = true; registerWorker(); }
   }
