@@ -113,10 +113,14 @@
   function allEntries() { return openDb().then(function (db) { return db.getAll(STORE); }); }
   function putEntry(entry) {
     entry.updated = Date.now();
-    return openDb().then(function (db) { return db.put(STORE, entry); }).then(function () { announce({ id: entry.id }); });
+    return openDb().then(function (db) { return db.put(STORE, entry); }).then(function () {
+      announce({ id: entry.id, receiptUrl: entry.receiptUrl || null });
+    });
   }
-  function deleteEntry(id) {
-    return openDb().then(function (db) { return db.delete(STORE, id); }).then(function () { announce({ id: id, gone: true }); });
+  function deleteEntry(id, receiptUrl) {
+    return openDb().then(function (db) { return db.delete(STORE, id); }).then(function () {
+      announce({ id: id, gone: true, receiptUrl: receiptUrl || null });
+    });
   }
 
   // Other pages and the service worker redraw what they show when an entry changes.
@@ -141,7 +145,9 @@
   function sendReport(id, urls, retried) {
     return exclusively("intake-send:" + id, {}, function () {
       return getEntry(id).then(function (entry) {
-        if (!entry || entry.state !== "outbox") { return { state: entry ? entry.state : "gone", entry: entry }; }
+        if (!entry || entry.state !== "outbox") {
+          return { state: entry ? entry.state : "gone", entry: entry, receiptUrl: entry && entry.receiptUrl };
+        }
         return keysFor(urls.key, retried).then(function (keys) {
           var key = keys.keys[entry.keyId];
           if (!key) { return { state: "other-account", entry: entry }; }
@@ -169,7 +175,7 @@
       var pending = entry.files.some(function (f) { return !f.done && !f.refused; });
       entry.state = pending ? "files" : "sent";
       entry.problem = null;
-      var saved = pending ? putEntry(entry) : deleteEntry(entry.id);
+      var saved = pending ? putEntry(entry) : deleteEntry(entry.id, entry.receiptUrl);
       return saved.then(function () { return { state: entry.state, receiptUrl: entry.receiptUrl, entry: entry }; });
     }
     if (response.ok && response.redirected) { throw SignedOut(); }  // to the sign-in page

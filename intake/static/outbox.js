@@ -279,10 +279,13 @@
   }
 
   // Send the page's own report; what happens next is said on the page.
+  var awaiting = false;  // this page's report is in the outbox
+
   function deliver(id) {
+    awaiting = true;
     return D.sendReport(id, urls).then(function (result) {
       if (result.receiptUrl) { location.assign(result.receiptUrl); return; }
-      if (result.state === "rejected") { showServerAnswer(result.html, id); }
+      if (result.state === "rejected") { awaiting = false; showServerAnswer(result.html, id); }
     }, function (error) {
       status(error.signedOut ? T("signin") : T("waiting"));
       askForBackgroundSync();
@@ -565,6 +568,8 @@
   }).then(function (k) {
     keys = k;
     D.listen(function (message) {
+      // The report this page is waiting to send was sent from another tab or the service worker.
+      if (form && awaiting && message.receiptUrl && message.id === entryId()) { location.assign(message.receiptUrl); }
       if (message.progress) { progress[message.id] = message.progress; }
       if (message.wiped) { progress = {}; }
       render();
