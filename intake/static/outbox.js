@@ -140,7 +140,6 @@
   var sealedFiles = new WeakMap();  // File -> its sealed pieces, so a photo is encrypted once
   var saveTimer = null;
   var saving = Promise.resolve();
-  var started = false;
 
   function entryId() { return form.querySelector('input[name="submission_id"]').value; }
 
@@ -200,7 +199,6 @@
         status(T("saved", { time: new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) }));
       }).catch(function () { /* storage full or gone: the form still sends as it is */ });
     }, 800);
-    if (!started) { started = true; registerWorker(); }
   }
 
   function status(text) {
@@ -217,6 +215,8 @@
     form.addEventListener("input", saveSoon);
     form.addEventListener("change", saveSoon);
     form.addEventListener("submit", onSubmit);
+    // Registered while the page has a link: when Send finds none, the worker is there to retry.
+    registerWorker().catch(function () {});
     var wipeButton = document.getElementById("device-wipe");
     var confirmButton = document.getElementById("device-wipe-confirm");
     if (wipeButton && confirmButton) {
