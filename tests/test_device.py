@@ -23,19 +23,17 @@ import pytest
 from sqlalchemy import select
 
 from intake.device import device_key
-from intake.models import Attachment, Report, ResumableUpload
+from intake.models import ResumableUpload
+from tests import test_browser
 from tests.conftest import PASSWORD, sign_in
-from tests.test_browser import (  # noqa: F401 (fixtures)
+from tests.test_browser import (
     PHONE,
     TIMEOUT_MS,
     LiveServer,
     attachment_count,
-    browser,
     expect,
     fill_report,
     fresh_session,
-    live_server,
-    photo,
     read_receipt,
     report_count,
     report_values,
@@ -44,6 +42,11 @@ from tests.test_browser import (  # noqa: F401 (fixtures)
     send_button,
     tap,
 )
+
+# The live server, Chromium and the small photo of the form's browser tests.
+live_server = test_browser.live_server
+browser = test_browser.browser
+photo = test_browser.photo
 
 KBIT = 1000 / 8  # bytes per second in one kbit/s
 # The 2G link of design/field.md.
