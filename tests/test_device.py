@@ -314,3 +314,29 @@ def test_draft_comes_back_encrypted_and_the_phone_can_be_wiped(phone: Any, repor
     expect(tab.locator("#locality")).to_have_value("")
     assert device_entries(tab) == 0
     assert tab.evaluate("() => navigator.serviceWorker.getRegistrations().then(r => r.length)") == 0
+
+
+def test_the_service_worker_sends_the_outbox_with_no_page_of_the_form_open(phone: Any, live_server: LiveServer,
+                                                                          reporter: Any) -> None:
+    """What Background Sync runs when the link is back: the worker alone sends the report (its sync
+    and message handlers call the same function; the browser decides when a sync fires, so the test
+    asks the worker directly)."""
+    context, tab, cdp = phone
+    sign_in_on(tab, reporter.email)
+    open_form(tab)
+    tab.wait_for_function("() => navigator.serviceWorker.getRegistrations().then(r => r.length)")
+    fill_report(tab, report_values(), None)
+    context.set_offline(True)
+    tap(tab, send_button(tab))
+    expect(tab.locator("#device-status")).to_contain_text("No connection. The report is kept on this phone")
+    # Away from every page that runs the outbox (a JSON answer has no script), then the link is back.
+    tab.goto("about:blank")
+    context.set_offline(False)
+    tab.goto("/healthz")
+    fresh_session()
+    assert report_count() == 0
+    tab.evaluate("() => navigator.serviceWorker.ready.then(r => r.active.postMessage('send-outbox'))")
+    wait_until(tab, lambda: report_count() == 1, 30, "the report sent by the service worker")
+    assert live_server.posts("/reports/new") == 1
+    [report] = fresh_session().scalars(select(test_browser.Report)).all()
+    assert report.locality == "Khndzoresk" and len(report.victims) == 2
