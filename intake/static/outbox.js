@@ -403,7 +403,7 @@
     progress[id] = progress[id] || {};
     progress[id][i] = Object.assign(progress[id][i] || {}, values);
     D.announce({ id: id, progress: progress[id] });
-    render();
+    drawUploads();
   }
 
   function updateFile(id, i, change) {
@@ -481,6 +481,7 @@
   var uploadsBox = document.getElementById("device-uploads");
   var waitingBox = document.getElementById("device-waiting");
   var receiptEntry = null;  // the id of the entry whose files this receipt shows
+  var fileNames = {};  // entry id -> the names of its files (from the sealed form)
 
   function fileLine(p) {
     if (p.state === "done") { return T("fileDone", { name: p.name }); }
@@ -490,41 +491,58 @@
     return T(p.state === "waiting" ? "fileWaiting" : "fileSending", values);
   }
 
+  var receiptView = null;  // {entry: present?, done: [bool per file]}, refreshed when the entry changes
+
+  // Read the entry afresh (when it changed, not at every percent: it holds the sealed files).
   function renderUploads() {
     if (!uploadsBox) { return; }
     var publicId = uploadsBox.getAttribute("data-report");
     D.allEntries().then(function (entries) {
       var entry = entries.filter(function (e) { return e.publicId === publicId; })[0];
       if (entry) { receiptEntry = entry.id; }
-      if (!receiptEntry) { return; }
-      var files = progress[receiptEntry] || {};
-      var places = entry ? entry.files.map(function (_, i) { return String(i); }) : Object.keys(files);
-      var items = places.map(function (i) {
-        var stored = entry && entry.files[i];
-        var p = files[i] || { name: "", sent: 0, total: 0, state: stored && stored.done ? "done" : "waiting" };
-        if (stored && stored.done) { p.state = "done"; }
-        var li = document.createElement("li");
-        var text = document.createElement("span");
-        text.textContent = fileLine(p);
-        li.appendChild(text);
-        if (p.state !== "done" && p.state !== "refused" && p.total) {
-          var bar = document.createElement("progress");
-          bar.max = p.total;
-          bar.value = p.sent || 0;
-          bar.setAttribute("aria-hidden", "true");  // the text beside it says the same
-          li.appendChild(bar);
-        }
-        return li;
+      if (!receiptEntry) { return null; }
+      var view = { present: !!entry, done: entry ? entry.files.map(function (f) { return !!f.done; }) : (receiptView ? receiptView.done : []) };
+      if (!entry || fileNames[entry.id] || !keys.keys[entry.keyId]) { return view; }
+      return D.openForm(keys.keys[entry.keyId], entry).then(function (document) {
+        fileNames[entry.id] = document.files.map(function (meta) { return meta.name; });
+        return view;
       });
-      var list = uploadsBox.querySelector("ul");
-      list.replaceChildren.apply(list, items);
-      uploadsBox.hidden = false;
-      var done = places.filter(function (i) { return (files[i] && files[i].state === "done") || (entry && entry.files[i].done); }).length;
-      var line = entry ? T("filesSummary", { done: done, count: places.length }) : T("filesAllDone");
-      // Said once per change (a polite live region), not at every percent.
-      var summaryLine = uploadsBox.querySelector(".device-summary");
-      if (summaryLine.textContent !== line) { summaryLine.textContent = line; }
+    }).then(function (view) {
+      if (view) { receiptView = view; drawUploads(); }
     });
+  }
+
+  function drawUploads() {
+    if (!uploadsBox || !receiptView) { return; }
+    var names = fileNames[receiptEntry] || [];
+    var files = progress[receiptEntry] || {};
+    var count = Math.max(receiptView.done.length, Object.keys(files).length);
+    var items = [];
+    var done = 0;
+    for (var i = 0; i < count; i++) {
+      var p = Object.assign({ name: names[i] || "", sent: 0, total: 0, state: "waiting" }, files[i] || {});
+      if (receiptView.done[i] || !receiptView.present) { p.state = p.state === "refused" ? "refused" : "done"; }
+      if (p.state === "done") { done++; }
+      var li = document.createElement("li");
+      var text = document.createElement("span");
+      text.textContent = fileLine(p);
+      li.appendChild(text);
+      if (p.state !== "done" && p.state !== "refused" && p.total) {
+        var bar = document.createElement("progress");
+        bar.max = p.total;
+        bar.value = p.sent || 0;
+        bar.setAttribute("aria-hidden", "true");  // the text beside it says the same
+        li.appendChild(bar);
+      }
+      items.push(li);
+    }
+    var list = uploadsBox.querySelector("ul");
+    list.replaceChildren.apply(list, items);
+    uploadsBox.hidden = false;
+    var line = receiptView.present ? T("filesSummary", { done: done, count: count }) : T("filesAllDone");
+    // Said once per change (a polite live region), not at every percent.
+    var summaryLine = uploadsBox.querySelector(".device-summary");
+    if (summaryLine.textContent !== line) { summaryLine.textContent = line; }
   }
 
   function renderWaiting() {
@@ -570,7 +588,7 @@
     D.listen(function (message) {
       // The report this page is waiting to send was sent from another tab or the service worker.
       if (form && awaiting && message.receiptUrl && message.id === entryId()) { location.assign(message.receiptUrl); }
-      if (message.progress) { progress[message.id] = message.progress; }
+      if (message.progress) { progress[message.id] = message.progress; drawUploads(); return; }
       if (message.wiped) { progress = {}; }
       render();
     });
