@@ -101,7 +101,7 @@ def test_service_worker_is_served_from_the_root(client: Any) -> None:
     assert "script-src 'self'" in answer.headers["Content-Security-Policy"]
 
 
-# ---- in the browser ---------------------------------------------------------------------------------
+# ---- in the browser (marked `browser`; they run in CI, where .ci/run installs Chromium) ---------------
 
 
 def shape_link(cdp: Any, link: dict[str, float] | None, offline: bool = False) -> None:
@@ -179,6 +179,7 @@ def device_entries(tab: Any) -> int:
     return int(tab.evaluate("() => window.IntakeDevice.allEntries().then(e => e.length)"))
 
 
+@pytest.mark.browser
 def test_report_with_a_3mb_photo_over_a_2g_link(phone: Any, live_server: LiveServer, reporter: Any,
                                                 tmp_path: Path) -> None:
     """The report at 50 kbit/s up, 250 kbit/s down, 300 ms latency is acknowledged within seconds;
@@ -239,6 +240,7 @@ def test_report_with_a_3mb_photo_over_a_2g_link(phone: Any, live_server: LiveSer
     assert device_entries(tab) == 0
 
 
+@pytest.mark.browser
 def test_report_cut_at_send_waits_on_the_phone_and_goes_once(phone: Any, live_server: LiveServer, reporter: Any,
                                                              photo: Path) -> None:
     """At 50 kbit/s up, 250 down, 300 ms: the link is cut when Send is pressed. The report and its
@@ -280,6 +282,7 @@ def test_report_cut_at_send_waits_on_the_phone_and_goes_once(phone: Any, live_se
     wait_until(tab, lambda: device_entries(tab) == 0, 10, "the phone's copy wiped")
 
 
+@pytest.mark.browser
 def test_draft_comes_back_encrypted_and_the_phone_can_be_wiped(phone: Any, reporter: Any, photo: Path) -> None:
     context, tab, cdp = phone
     sign_in_on(tab, reporter.email)
@@ -316,6 +319,7 @@ def test_draft_comes_back_encrypted_and_the_phone_can_be_wiped(phone: Any, repor
     assert tab.evaluate("() => navigator.serviceWorker.getRegistrations().then(r => r.length)") == 0
 
 
+@pytest.mark.browser
 def test_the_service_worker_sends_the_outbox_with_no_page_of_the_form_open(phone: Any, live_server: LiveServer,
                                                                           reporter: Any) -> None:
     """What Background Sync runs when the link is back: the worker alone sends the report (its sync

@@ -216,7 +216,13 @@
     form.addEventListener("change", saveSoon);
     form.addEventListener("submit", onSubmit);
     // Registered while the page has a link: when Send finds none, the worker is there to retry.
-    registerWorker().catch(function () {});
+    // Right after a wipe, not before the reporter types again: a wiped phone keeps nothing.
+    var wiped = /[?&]wiped=1/.test(location.search);
+    if (wiped) {
+      form.addEventListener("input", function () { registerWorker().catch(function () {}); }, { once: true });
+    } else {
+      registerWorker().catch(function () {});
+    }
     var wipeButton = document.getElementById("device-wipe");
     var confirmButton = document.getElementById("device-wipe-confirm");
     if (wipeButton && confirmButton) {
@@ -225,7 +231,7 @@
         D.wipe().then(function () { location.replace(urls.post + "?wiped=1"); });
       });
     }
-    if (/[?&]wiped=1/.test(location.search)) { status(T("wiped")); }
+    if (wiped) { status(T("wiped")); }
     // A fresh form (not the server's answer to a Send) takes up the last draft kept on this phone.
     var fresh = restore && !document.querySelector("main .alert, #report-form .kept");
     if (!fresh) { return Promise.resolve(); }
