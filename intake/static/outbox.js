@@ -586,7 +586,12 @@
 
   // On any page of a signed-in reporter the outbox is sent, if anything waits in it.
   var page = document.getElementById("report-form");
+  // After every deferred script (intake.js binds to the form first), whatever the network's order.
+  var parsed = document.readyState === "complete" ? Promise.resolve()
+    : new Promise(function (resolve) { document.addEventListener("DOMContentLoaded", resolve); });
   loadScript(cfg.idbUrl).then(function () { return loadScript(cfg.storeUrl); }).then(function () {
+    return parsed;
+  }).then(function () {
     D = window.IntakeDevice;
     return D.keysFor(urls.key);
   }).then(function (k) {
