@@ -139,11 +139,12 @@ def _supported_languages() -> list[str]:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from .web import admin, api, auth, errors, field, health, incidents, review, uploads, verify
+    from .web import admin, api, auth, device, errors, field, health, incidents, review, uploads, verify
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(field.bp)
+    app.register_blueprint(device.bp)
     app.register_blueprint(verify.bp)
     app.register_blueprint(review.bp)
     app.register_blueprint(incidents.bp)

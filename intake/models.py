@@ -1319,6 +1319,10 @@ class ResumableUpload(SealedRow, Base):
     # open, complete, terminated or refused (expired is open past `expires_at`).
     status: Mapped[str] = mapped_column(String(16), default="open", server_default="open", info=P)
     original_filename = SealedField[str | None](Sensitivity.SENSITIVE)
+    # What the uploader said of the file (Upload-Metadata `description`, `captured_at`, ISO 8601),
+    # given to the attachment at completion, as the attachment endpoint's form fields are.
+    description = SealedField[str | None](Sensitivity.SENSITIVE)
+    captured_at_text = SealedField[str | None](Sensitivity.SENSITIVE)
     attachment_id: Mapped[int | None] = mapped_column(ForeignKey("attachments.id", ondelete="SET NULL"), info=P)
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow, info=P)
     expires_at: Mapped[dt.datetime] = mapped_column(Timestamp(), info=P)

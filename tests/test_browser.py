@@ -333,6 +333,8 @@ def test_complete_report_from_a_phone(page: Any, reporter: Any, photo: Path) -> 
 
     code = send_and_read_receipt(page)
     expect(page.locator("dl.facts")).to_contain_text("People listed")
+    # The report went first; its photo follows over tus (static/outbox.js).
+    expect(page.locator("#device-uploads .device-summary")).to_have_text("All files are on the server.")
     screenshot(page, "receipt-phone.png")
 
     [report] = reports_with(code)
@@ -361,10 +363,14 @@ def test_complete_report_from_a_phone(page: Any, reporter: Any, photo: Path) -> 
     assert report_count() == 1
 
 
-def test_refused_field_keeps_everything_typed_and_the_photo(page: Any, reporter: Any, photo: Path) -> None:
+@pytest.mark.parametrize("javascript", [True, False], ids=["with-javascript", "without-javascript"])
+def test_refused_field_keeps_everything_typed_and_the_photo(page: Any, reporter: Any, photo: Path,
+                                                            javascript: bool) -> None:
+    """Without JavaScript the photo went with the form and is kept on the server; with it, the
+    report went alone and the photo is still chosen, in its row, to follow the report over tus."""
     sign_in_and_open_form(page, reporter.email)
     values = report_values(latitude="123")
-    fill_report(page, values, photo)
+    fill_report(page, values, photo, javascript=javascript)
     tap(page, send_button(page))
 
     expect(page.get_by_role("alert").filter(has_text="The report was not sent yet.")).to_be_visible()
@@ -375,18 +381,25 @@ def test_refused_field_keeps_everything_typed_and_the_photo(page: Any, reporter:
     expect(page.locator(".field.has-error, td.has-error")).to_have_count(1)  # only the field that is wrong
     assert_values_kept(page, values)
     expect(page.locator('.rows[data-list="victims"] > fieldset.row')).to_have_count(2)
-    kept = page.locator(".attachment .kept")
-    expect(kept).to_have_count(1)
-    expect(kept).to_contain_text("crater.jpg")
-    expect(kept).to_contain_text("is safely on the server")
-    expect(page.locator("#attachments-0-file")).to_have_count(0)  # nothing to choose again
-    screenshot(page, "new-report-error-phone.png")
+    if javascript:
+        expect(page.locator(".attachment .kept")).to_have_count(0)
+        chosen = page.locator("#attachments-0-file")
+        assert chosen.evaluate("input => input.files.length && input.files[0].name") == "crater.jpg"
+    else:
+        kept = page.locator(".attachment .kept")
+        expect(kept).to_have_count(1)
+        expect(kept).to_contain_text("crater.jpg")
+        expect(kept).to_contain_text("is safely on the server")
+        expect(page.locator("#attachments-0-file")).to_have_count(0)  # nothing to choose again
+        screenshot(page, "new-report-error-phone.png")
     fresh_session()
     assert report_count() == 0
 
     page.get_by_label("Latitude").fill("39.5057")
     code = send_and_read_receipt(page)
     expect(page.locator("dl.facts")).to_contain_text("Files")
+    if javascript:
+        expect(page.locator("#device-uploads .device-summary")).to_have_text("All files are on the server.")
 
     [report] = reports_with(code)
     assert report.latitude == pytest.approx(39.5057)

@@ -249,6 +249,27 @@ def test_a_photo_sent_in_pieces_with_checksums_arrives_whole_with_its_sha256(liv
     assert head.headers["Intake-Attachment"] == files[0]["id"]
 
 
+def test_metadata_gives_the_file_its_description_and_time_taken(live: Live, token: str) -> None:
+    """`description` and `captured_at` in Upload-Metadata, as the attachment endpoint's form fields
+    (the web form's rows send them so)."""
+    data = photo()
+    report = file_report(live.url, token)
+    client = tus_client.TusClient(f"{live.url}/api/v1/uploads", headers=bearer(token))
+    Sha256Uploader(file_stream=io.BytesIO(data), client=client, chunk_size=200_000, metadata={
+        "filename": "crater.jpg", "report": report, "description": "The crater, from the north",
+        "captured_at": "2026-03-01T14:30"}).upload()
+    [stored] = attachments(live.url, token, report)
+    assert stored["captured_at"].startswith("2026-03-01T14:30")
+    with live.app.app_context():
+        attachment = db.session.scalar(select(Attachment))
+        assert attachment is not None and attachment.description == "The crater, from the north"
+    refused = requests.post(f"{live.url}/api/v1/uploads", headers={
+        **TUS, **bearer(token), "Upload-Length": "10",
+        "Upload-Metadata": f"report {base64.b64encode(report.encode()).decode()},captured_at "
+                           f"{base64.b64encode(b'yesterday').decode()}"}, timeout=30)
+    assert refused.status_code == 400 and "captured_at" in refused.json()["message"]
+
+
 def test_a_connection_cut_mid_body_keeps_what_arrived_and_the_client_resumes_from_there(
         live: Live, token: str) -> None:
     data = photo(size=(900, 700))

@@ -40,7 +40,7 @@ from ..media import (
 )
 from ..models import Attachment, Report, ResumableUpload, User, utcnow
 from ..reports import own_report
-from ..schema import SUBMISSION_ID_RE
+from ..schema import SUBMISSION_ID_RE, unstorable_text
 from ..submissions import journal_entry
 from .storage import PartialBroken, PartialFile, RecordReader, partial_path, read_partial
 
@@ -165,6 +165,16 @@ def create(session: Session, config: dict[str, Any], user: User, length_header: 
         expires_at=now + dt.timedelta(seconds=int(config["UPLOAD_EXPIRY_SECONDS"])),
     )
     upload.original_filename = (metadata.get("filename") or "").strip()[:255] or None
+    if unstorable_text(metadata.get("description") or ""):
+        raise TusError(400, "bad_metadata", "Upload-Metadata `description` holds a NUL character.")
+    upload.description = (metadata.get("description") or "").strip()[:2000] or None
+    captured = (metadata.get("captured_at") or "").strip()
+    if captured:
+        try:
+            upload.captured_at_text = dt.datetime.fromisoformat(captured).replace(tzinfo=None).isoformat()
+        except ValueError:
+            raise TusError(400, "bad_metadata", "Upload-Metadata `captured_at` is not an ISO 8601 date and time.") \
+                from None
     session.add(upload)
     session.flush()
     partial_path(config, upload.storage_name).touch(mode=0o600)
@@ -291,8 +301,10 @@ def complete(session: Session, config: dict[str, Any], user: User, upload: Resum
     report = upload.report
     chunks = read_partial(path, key, upload.public_id, upload.length, upload.stored_bytes)
     try:
+        captured = dt.datetime.fromisoformat(upload.captured_at_text) if upload.captured_at_text else None
         attachment, created = attach_to_report(session, config, report, user, RecordReader(chunks),  # type: ignore[arg-type]
-                                               upload.original_filename)
+                                               upload.original_filename, captured_at=captured,
+                                               description=upload.description)
     except UploadRefused as exc:
         session.rollback()
         _end(session, config, upload, "refused")

@@ -182,7 +182,8 @@ def _upload_paths(unauthorized: dict[str, Any]) -> dict[str, Any]:
                     _header("Upload-Length", "The file's size in bytes (at most Tus-Max-Size and the report's "
                             "remaining budget, 413 otherwise).", type="integer", minimum=1),
                     _header("Upload-Metadata", "Comma-separated `key base64(value)` pairs: `report` (required: "
-                            "the report's id, or the web form's submission id) and `filename`."),
+                            "the report's id, or the web form's submission id), `filename`, and optionally "
+                            "`description` and `captured_at` (ISO 8601), as the attachment endpoint's fields."),
                     _header("X-CSRFToken", "The page's CSRF token, for the session only.", required=False),
                 ],
                 "responses": {
