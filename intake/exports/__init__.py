@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from .anonymization import export_cell
-from .enums import AgeBand, Consent, Harm, HarmGroup, ReportState, Risk
-from .models import Report
+from ..anonymization import export_cell
+from ..enums import AgeBand, Consent, Harm, HarmGroup, ReportState, Risk
+from ..models import Report
 
 # A cell starting with one of these is a formula to Excel, LibreOffice or Google Sheets (OWASP,
 # "CSV injection"); tab and carriage return can smuggle one past a naive check.
