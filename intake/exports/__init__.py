@@ -1,107 +1,138 @@
-"""Anonymized exports (design/workflow.md, Outputs; security.md, invariant 8).
+"""Open exports (design/evidence.md, Export vocabularies and Small counts; workflow.md, Outputs).
+
+One code path for the web page, the JSON API and `intake export`: `build_export` reads the
+organisation's exportable reports or incidents as records of one tier (records.py, applying
+policy.py), writes them in one of four formats (formats.py) to a spooled temporary file — memory
+up to a megabyte, then disk — while the public tier's k-anonymity check reads every row, and only
+when the check passed hands back the file, its row count and its notes (what was suppressed and
+why). The caller audits the export (who, format, tier, rows: never content) and sends the file.
 
 An export holds publishable fields only — never an identifying field, never a sensitive one (the
-narrative, exact coordinates, links, original media). It leaves out reports whose source is at
-high risk and reports recorded for internal use only, and every text cell that a spreadsheet would
-run as a formula is neutralised.
+narrative, exact coordinates, links, original media) — and only the organisation's own reports.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Iterator
-from typing import Any
+import datetime as dt
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
-from ..anonymization import export_cell
-from ..enums import AgeBand, Consent, Harm, HarmGroup, ReportState, Risk
-from ..models import Report
+from ..audit import record as audit_record
+from ..enums import AuditAction, ReportState
+from ..models import User, utcnow
+from .formats import MEDIA_TYPES, SUFFIXES, Format, neutralise
+from .policy import RULES, ExportBlocked, Of, Suppression, Tier, check_public
+from .records import records
 
-# A cell starting with one of these is a formula to Excel, LibreOffice or Google Sheets (OWASP,
-# "CSV injection"); tab and carriage return can smuggle one past a naive check.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-EXPORTABLE_CONSENT = (Consent.ANONYMIZED, Consent.PARTNERS, Consent.PUBLIC)
+__all__ = ["ExportBlocked", "ExportSpec", "Format", "Of", "Tier", "build_export", "neutralise"]
 
-COLUMNS = [
-    "report_id", "state", "received_on", "occurred_on", "occurred_time", "date_precision", "country", "admin1",
-    "admin2", "locality", "location_precision", "location_cell", "incident_type",
-    *(f"{harm.value}_{group.value}" for harm in Harm for group in HarmGroup),
-    "victims", "displaced", "objects_damaged", "delivery_platform", "platform_model", "munition_type", "munition_model",
-    "remnants_found", "markings", "components", "identification_basis", "identification_confidence",
-    "source_type", "consent", "attachments_sha256",
-]
+SPOOL_IN_MEMORY = 1 << 20
+READ_CHUNK = 64 * 1024
+GENERATOR = "intake exports 1"
 
 
-def neutralise(value: Any) -> Any:
-    """A text cell a spreadsheet would evaluate gets a leading apostrophe; numbers stay numbers."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
+@dataclass(frozen=True)
+class ExportSpec:
+    format: Format
+    of: Of = Of.REPORTS
+    tier: Tier = Tier.PUBLIC
+    state: ReportState = ReportState.VERIFIED
+
+    @classmethod
+    def parse(cls, fmt: str | None, of: str | None, tier: str | None) -> ExportSpec:
+        """From the words of a form, a query or the command line; ValueError names what is wrong."""
+        try:
+            chosen = Format(fmt or "")
+        except ValueError:
+            raise ValueError(f"format must be one of {', '.join(f.value for f in Format)}") from None
+        try:
+            over = Of(of or Of.REPORTS.value)
+        except ValueError:
+            raise ValueError(f"of must be one of {', '.join(o.value for o in Of)}") from None
+        try:
+            level = Tier(tier or Tier.PUBLIC.value)
+        except ValueError:
+            raise ValueError(f"tier must be one of {', '.join(t.value for t in Tier)}") from None
+        return cls(chosen, over, level)
+
+    @property
+    def filename(self) -> str:
+        return f"{self.of.value}-{self.tier.value}-{utcnow().date().isoformat()}{SUFFIXES[self.format]}"
+
+    @property
+    def media_type(self) -> str:
+        return MEDIA_TYPES[self.format]
 
 
-def _value(value: Any) -> Any:
-    if value is None:
-        return ""
-    if hasattr(value, "value") and not isinstance(value, (int, float)):
-        return value.value
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
+@dataclass
+class Export:
+    """A finished export: its bytes in a temporary file (read from the start), rows and notes."""
+
+    spec: ExportSpec
+    file: IO[bytes]
+    rows: int
+    notes: dict[str, Any]
+
+    def chunks(self) -> Iterator[bytes]:
+        """The file's bytes, a chunk at a time; the file is closed at the end."""
+        try:
+            while chunk := self.file.read(READ_CHUNK):
+                yield chunk
+        finally:
+            self.file.close()
+
+    def close(self) -> None:
+        self.file.close()
 
 
-def exportable_reports(session: Session, organisation_id: int, state: ReportState) -> Iterator[Report]:
-    query = (
-        select(Report)
-        .where(Report.organisation_id == organisation_id, Report.state == state,
-               Report.consent.in_(EXPORTABLE_CONSENT), Report.risk_to_source != Risk.HIGH)
-        .order_by(Report.received_at, Report.id)
-        .options(selectinload(Report.objects_damaged), selectinload(Report.components),
-                 selectinload(Report.attachments), selectinload(Report.victims))
-        .execution_options(yield_per=500)
-    )
-    yield from session.scalars(query)
-
-
-def row_of(report: Report, cell_resolution: int = 6) -> list[Any]:
-    components = "; ".join(
-        " / ".join(part for part in (c.kind.value, c.model, c.manufacturer, c.country_of_manufacture) if part)
-        for c in report.components
-    )
-    # People as harm, sex, age band and civilian status only: an exact age helps identify someone.
-    victims = "; ".join(
-        ":".join((v.harm.value, v.sex.value,
-                  (AgeBand.for_age(v.age) if v.age is not None else v.age_band or AgeBand.UNKNOWN).value,
-                  v.civilian_status.value))
-        for v in report.victims
-    )
-    values: dict[str, Any] = {
-        "victims": victims,
-        "report_id": report.public_id,
-        # Coarser than the verifiers' cell, and the time to the hour only (design/anonymization.md).
-        "location_cell": export_cell(report.location_cell, cell_resolution),
-        "occurred_time": report.occurred_time.replace(minute=0, second=0) if report.occurred_time else None,
-        "received_on": report.received_at.date(),
-        "objects_damaged": "; ".join(f"{o.kind.value}:{o.extent.value}" for o in report.objects_damaged),
-        "components": components,
-        "attachments_sha256": " ".join(a.sha256 for a in report.attachments),
+def _notes(spec: ExportSpec, stats: Suppression, made_at: dt.datetime) -> dict[str, Any]:
+    rules = RULES if spec.tier == Tier.PUBLIC else [RULES[0], "Partner tier: item-level detail, no suppression; "
+                                                    "place as a coarse cell, never the reported point.", RULES[-1]]
+    return {
+        "generator": GENERATOR, "made_at": made_at.isoformat(timespec="seconds"), "of": spec.of.value,
+        "tier": spec.tier.value, "format": spec.format.value, "state": spec.state.value,
+        "k": 5 if spec.tier == Tier.PUBLIC else None,
+        "k_anonymity_check": "passed" if spec.tier == Tier.PUBLIC else "not applied (partner tier)",
+        "suppressed": stats.as_dict(), "rules": rules,
     }
-    return [neutralise(_value(values[c] if c in values else getattr(report, c))) for c in COLUMNS]
 
 
-def write_csv(reports: Iterable[Report], cell_resolution: int = 6) -> Iterator[str]:
-    """The CSV text, a row at a time (an export of many reports never sits whole in memory)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(COLUMNS)
-    count = 0
-    for report in reports:
-        writer.writerow(row_of(report, cell_resolution))
-        count += 1
-        if count % 200 == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
+def build_export(session: Session, organisation_id: int, spec: ExportSpec, config: dict[str, Any]) -> Export:
+    """Write the export to a temporary file; raise ExportBlocked (and keep nothing) if the check fails."""
+    stats = Suppression()
+    made_at = utcnow()
+    resolution = int(config["EXPORT_CELL_RESOLUTION"])
+
+    def checked() -> Iterator[dict[str, Any]]:
+        for index, row in enumerate(records(session, organisation_id, spec.of, spec.tier, resolution, stats,
+                                            spec.state), 1):
+            if spec.tier == Tier.PUBLIC:
+                problems = check_public(row, index)
+                if problems:
+                    stats.problems.extend(problems)
+                    raise ExportBlocked("; ".join(problems[:5]))
+            yield row
+
+    from .formats import write
+
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY, mode="w+b")  # noqa: SIM115 (handed to Export)
+    try:
+        for chunk in write(spec.format, checked(), spec.of, lambda: _notes(spec, stats, made_at)):
+            spool.write(chunk.encode("utf-8"))
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    return Export(spec, spool, stats.rows, _notes(spec, stats, made_at))
+
+
+def audit_export(session: Session, export: Export, *, actor: User | None, organisation_id: int, via: str) -> None:
+    """Who exported what shape of what, and how many rows: never a value of the export."""
+    audit_record(AuditAction.EXPORTED.value, actor=actor, organisation_id=organisation_id, target_type="export",
+                 detail={"format": export.spec.format.value, "of": export.spec.of.value,
+                         "tier": export.spec.tier.value, "state": export.spec.state.value, "rows": export.rows,
+                         "via": via}, session=session)
