@@ -20,6 +20,7 @@ from wtforms import SelectField
 
 from ..exports import Export, ExportBlocked, ExportSpec, Format, Of, Tier, audit_export, build_export
 from ..extensions import db
+from ..forms import opts
 from ..models import User
 from .access import COORDINATORS, roles_required
 
@@ -44,9 +45,9 @@ class ExportForm(FlaskForm):
     class Meta:
         csrf = False
 
-    format = SelectField(_l("Format"), choices=FORMAT_CHOICES, default=Format.CSV.value)
-    of = SelectField(_l("Export"), choices=OF_CHOICES, default=Of.REPORTS.value)
-    tier = SelectField(_l("Tier"), choices=TIER_CHOICES, default=Tier.PUBLIC.value)
+    format = SelectField(_l("Format"), choices=opts(FORMAT_CHOICES), default=Format.CSV.value)
+    of = SelectField(_l("Export"), choices=opts(OF_CHOICES), default=Of.REPORTS.value)
+    tier = SelectField(_l("Tier"), choices=opts(TIER_CHOICES), default=Tier.PUBLIC.value)
 
 
 def prepared(spec: ExportSpec, user: User, via: str) -> Export:
