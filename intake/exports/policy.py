@@ -7,7 +7,7 @@ and civilian status; the locality; the day and the hour; a cell of `EXPORT_CELL_
 - no per-victim rows, no locality, no time of day, no date of receipt, no file hashes;
 - the place is the second administrative level and an H3 cell of resolution 6 (about 36 km²;
   resolution 5 is about 253 km²), never a point of the report's own;
-- the date is the month where a row counts fewer than five people harmed;
+- the date is the month where a row counts 1–4 people harmed, in all or in one harm;
 - every count of people keyed on place × period × sex × age group that is 1–4 reads "<5"; the cells
   beside it are suppressed too (zeros read "<5", larger counts read "x") until what a reader can
   work out from the total is 0 or at least 5 (complementary suppression);
@@ -120,10 +120,15 @@ def suppress_one(value: int | None) -> Any:
     return BELOW if 0 < value < K else value
 
 
-def public_date(occurred_on: dt.date, precision: DatePrecision, people: int,
+def few_people(totals: list[int]) -> bool:
+    """Whether a row counts 1–4 people harmed, in all or in one harm (killed, injured, missing)."""
+    return 0 < sum(totals) < K or any(0 < t < K for t in totals)
+
+
+def public_date(occurred_on: dt.date, precision: DatePrecision, few: bool,
                 stats: Suppression | None = None) -> tuple[str, DatePrecision]:
-    """The date a public row shows: the month where it counts 1–4 people harmed."""
-    if 0 < people < K or precision == DatePrecision.MONTH:
+    """The date a public row shows: the month where it counts 1–4 people harmed (`few_people`)."""
+    if few or precision == DatePrecision.MONTH:
         if stats and precision != DatePrecision.MONTH:
             stats.dates_to_month += 1
         return occurred_on.strftime("%Y-%m"), DatePrecision.MONTH
@@ -204,7 +209,8 @@ RULES = [
     "Public tier: no per-victim rows, no locality, no time of day, no date of receipt, no file hashes.",
     f"Public tier: place as the second administrative level and an H3 cell of resolution {PUBLIC_CELL_RESOLUTION} "
     "(about 36 km²), given as the cell's outline and its centre; never the reported point.",
-    "Public tier: the date as the month (time_precision 3) where a row counts 1-4 people harmed.",
+    "Public tier: the date as the month (time_precision 3) where a row counts 1-4 people harmed, in all or in "
+    "one of killed, injured and missing.",
     "Public tier: counts of people by place, period, sex and age group of 1-4 read \"<5\"; the counts beside them "
     "are hidden too (\"<5\" for 0-4, \"x\" for 5 or more) until what the total leaves is 0 or at least 5.",
     f"Public tier: a k-anonymity check (k = {K}) over place, period, harm, sex and age group blocks the export when "
