@@ -141,9 +141,9 @@ def seed(url: str, count: int, rng: random.Random) -> int:
                                        "model": "MX-15D", "manufacturer": "L3Harris Wescam",
                                        "country_of_manufacture": "CA"})
             if victims:
-                session.execute(insert(Victim), victims)
+                session.execute(insert(Victim).returning(Victim.id), victims).all()
             if components:
-                session.execute(insert(Component), components)
+                session.execute(insert(Component).returning(Component.id), components).all()
             linked = [(first, n) for first, n in events if rng.random() < 0.4]
             for _first, _n in linked:
                 incidents.append({"organisation_id": org_id, "title": "Bench incident", "data_key_id": key_id,
@@ -151,9 +151,10 @@ def seed(url: str, count: int, rng: random.Random) -> int:
             if incidents:
                 incident_ids = list(session.scalars(
                     insert(Incident).returning(Incident.id, sort_by_parameter_order=True), incidents))
-                session.execute(insert(IncidentLink), [
+                # RETURNING makes every bulk INSERT one multi-row VALUES statement per thousand rows.
+                session.execute(insert(IncidentLink).returning(IncidentLink.report_id), [
                     {"report_id": ids[first + i], "incident_id": incident_id, "linked_at": now}
-                    for incident_id, (first, n) in zip(incident_ids, linked, strict=True) for i in range(n)])
+                    for incident_id, (first, n) in zip(incident_ids, linked, strict=True) for i in range(n)]).all()
             session.commit()
             made += len(reports)
     engine.dispose()

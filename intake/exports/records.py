@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import groupby
 from types import SimpleNamespace
 from typing import Any
@@ -69,7 +69,7 @@ REPORT_COLUMNS = [
     "identification_basis", "identification_confidence", "source_type", "consent", "grade", "source_reliability",
     "sign_off_pending", *count_column_names(),
 ]
-_CHILDREN = {
+_CHILDREN: dict[str, tuple[Any, tuple[str, ...]]] = {
     "victims": (Victim, ("harm", "sex", "age", "age_band", "civilian_status")),
     "components": (Component, ("kind", "model", "manufacturer", "country_of_manufacture")),
     "objects_damaged": (DamagedObject, ("kind", "extent")),
@@ -80,7 +80,7 @@ def _report_columns() -> list[Any]:
     return [getattr(Report, name) for name in REPORT_COLUMNS]
 
 
-def _with_children(session: Session, rows: list[Any], tier: Tier) -> list[SimpleNamespace]:
+def _with_children(session: Session, rows: Sequence[Any], tier: Tier) -> list[SimpleNamespace]:
     """A batch of report rows as objects with their victims, components and damaged objects (and,
     for partners, their files' hashes): one query per kind for the whole batch."""
     reports = {row.id: SimpleNamespace(**row._mapping, victims=[], components=[], objects_damaged=[], attachments=[])
