@@ -161,7 +161,7 @@ def seed(url: str, count: int, rng: random.Random) -> int:
     return org_id
 
 
-def measure(url: str, organisation_id: int) -> None:
+def measure(url: str, organisation_id: int, formats: list[str], kinds: list[str], partner: bool) -> None:
     from sqlalchemy import create_engine
     from sqlalchemy.orm import Session
 
@@ -170,8 +170,9 @@ def measure(url: str, organisation_id: int) -> None:
     bench_keyring()
     engine = create_engine(url)
     config = {"EXPORT_CELL_RESOLUTION": 6}
-    runs = [ExportSpec(f, of, Tier.PUBLIC) for of in Of for f in Format] + [
-        ExportSpec(Format.CSV, Of.REPORTS, Tier.PARTNER)]
+    runs = [ExportSpec(Format(f), Of(of), Tier.PUBLIC) for of in kinds for f in formats]
+    if partner:
+        runs.append(ExportSpec(Format.CSV, Of.REPORTS, Tier.PARTNER))
     print(f"{'export':34} {'rows':>8} {'rows/s':>9} {'peak MiB':>9} {'file MiB':>9}")
     for spec in runs:
         with Session(engine) as session:
@@ -198,6 +199,9 @@ def main() -> int:
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--seed", type=int, default=20261202)
     parser.add_argument("--reuse", action="store_true", help="measure the database as the last run left it")
+    parser.add_argument("--formats", default="csv,geojson,hxl,acled", help="formats to measure (default: all four)")
+    parser.add_argument("--of", default="reports,incidents", help="reports, incidents or both (default)")
+    parser.add_argument("--no-partner", action="store_true", help="leave out the partner-tier CSV")
     args = parser.parse_args()
     from sqlalchemy import create_engine, select
 
@@ -214,7 +218,7 @@ def main() -> int:
         with engine.connect() as connection:
             organisation_id = connection.scalar(select(Organisation.id).limit(1))
         engine.dispose()
-    measure(args.database_url, organisation_id)
+    measure(args.database_url, organisation_id, args.formats.split(","), args.of.split(","), not args.no_partner)
     return 0
 
 

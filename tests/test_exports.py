@@ -113,7 +113,7 @@ def test_no_public_output_lets_anyone_single_out_the_child(app: Any, org: Any, r
             if fmt == "acled":
                 assert row["fatalities"] == "<5" and row["civilian_fatalities"] == "<5"
                 assert (row["event_date"], row["time_precision"], row["geo_precision"]) == ("2026-03-01", "3", "2")
-                assert row["location"] == "Goris" and row["inter2"] == "7"
+                assert row["location"] == "Goris" and row["inter2"] == "7" and row["timestamp"] == ""
             else:
                 assert {row[f"killed_{g}"] for g in GROUPS} == {"<5"}, (fmt, of)
                 assert row["killed_total"] == "<5" and row["civilians_killed"] == "<5"

@@ -220,7 +220,9 @@ def report_record(report: Any, incident_id: str | None, tier: Tier, resolution: 
         "grade": _value(report.grade), "source_reliability": _value(report.source_reliability),
         "victims": _victims(report) if tier == Tier.PARTNER else None,
         "attachments_sha256": " ".join(a.sha256 for a in report.attachments) if tier == Tier.PARTNER else None,
-        "updated_at": report.state_changed_at,
+        # When it was last changed (ACLED's timestamp): partners only, as a verification soon after the
+        # event would narrow a date the public tier gives as the month.
+        "updated_at": report.state_changed_at if tier == Tier.PARTNER else None,
     }
     for harm in Harm:
         record[f"{harm.value}_reconciled"] = None
@@ -293,7 +295,7 @@ def incident_record(incident: Any, linked: int, reports: list[Any], tier: Tier, 
         "victims": "; ".join(v for v in (_victims(r) for r in reports) if v) if tier == Tier.PARTNER else None,
         "attachments_sha256": (" ".join(a.sha256 for r in reports for a in r.attachments)
                                if tier == Tier.PARTNER else None),
-        "updated_at": incident.updated_at,
+        "updated_at": incident.updated_at if tier == Tier.PARTNER else None,
     }
     complete = incident.reconciled_at is not None and linked == len(reports)
     for harm, figure in ((Harm.KILLED, incident.killed), (Harm.INJURED, incident.injured),
