@@ -307,18 +307,37 @@ def _token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+# What a token may do. "submit": file reports and read one's own (every token made before scopes).
+# The export scopes are read-only: they download the organisation's exports (intake.exports) up to
+# their tier and do nothing else; only a coordinator's token may carry one (coordinators run exports).
+SCOPE_SUBMIT = "submit"
+SCOPE_EXPORT_PUBLIC = "export:public"
+SCOPE_EXPORT_PARTNER = "export:partner"
+TOKEN_SCOPES = (SCOPE_SUBMIT, SCOPE_EXPORT_PUBLIC, SCOPE_EXPORT_PARTNER)
+
+
+def export_tiers(scope: str) -> tuple[str, ...]:
+    """The export tiers a token of `scope` may download (none for a submitting token)."""
+    return {SCOPE_EXPORT_PUBLIC: ("public",), SCOPE_EXPORT_PARTNER: ("public", "partner")}.get(scope, ())
+
+
 def create_token(session: Session, user: User, *, expires_at: dt.datetime | None = None,
-                 actor: User | None = None, via: str | None = None) -> str:
+                 actor: User | None = None, via: str | None = None, scope: str = SCOPE_SUBMIT) -> str:
     """A new API bearer token for `user`, refused after `expires_at` (None: never). The plain token
     exists only in the return value. With `via` (who made it), the creation is audited."""
+    if scope not in TOKEN_SCOPES:
+        raise AccountError(f"A token's scope is one of {', '.join(TOKEN_SCOPES)}.")
+    if scope != SCOPE_SUBMIT and user.role != Role.COORDINATOR:
+        raise AccountError("Only a coordinator's token may export: coordinators run exports.")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    row = ApiToken(user=user, token_hash=_token_digest(token), prefix=token[:10], expires_at=expires_at)
+    row = ApiToken(user=user, token_hash=_token_digest(token), prefix=token[:10], expires_at=expires_at,
+                   scope=scope)
     session.add(row)
     session.flush()
     if via is not None:
         audit.record(AuditAction.TOKEN_CREATED, actor=actor, organisation_id=user.organisation_id,
                      target_type="api_token", target_id=row.prefix,
-                     detail={"user": user.public_id, "via": via,
+                     detail={"user": user.public_id, "via": via, "scope": scope,
                              "expires": expires_at.date().isoformat() if expires_at else "never"},
                      session=session)
     return token
@@ -479,10 +498,12 @@ class TokenHolder:
     user_id: int
     organisation_id: int
     role: Role
+    scope: str = SCOPE_SUBMIT
 
 
 _HOLDER = (
-    select(ApiToken.id, ApiToken.last_used_at, User.id.label("user_id"), User.organisation_id, User.role)
+    select(ApiToken.id, ApiToken.last_used_at, ApiToken.scope, User.id.label("user_id"), User.organisation_id,
+           User.role)
     .join(User, User.id == ApiToken.user_id)
     .where(ApiToken.token_hash == bindparam("digest"), ApiToken.revoked_at.is_(None), User.active.is_(True),
            or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > bindparam("now")))
@@ -510,7 +531,7 @@ def holder_of_token(connection: Connection, token: str) -> TokenHolder | None:
         return None
     if row.last_used_at is None or now - row.last_used_at > TOKEN_USE_RESOLUTION:
         connection.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
-    return TokenHolder(row.user_id, row.organisation_id, row.role)
+    return TokenHolder(row.user_id, row.organisation_id, row.role, row.scope)
 
 
 # Who may file reports: everyone who works with reports (admins read none by default).
@@ -518,7 +539,9 @@ SUBMITTING_ROLES = (Role.REPORTER, Role.VERIFIER, Role.COORDINATOR)
 
 
 def can_submit(user: User | TokenHolder) -> bool:
-    """Whether `user` may file reports (`SUBMITTING_ROLES`)."""
+    """Whether `user` may file reports (`SUBMITTING_ROLES`); a read-only token never does."""
+    if isinstance(user, TokenHolder) and user.scope != SCOPE_SUBMIT:
+        return False
     return user.role in SUBMITTING_ROLES
 
 

@@ -139,7 +139,7 @@ def _supported_languages() -> list[str]:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from .web import admin, api, auth, device, errors, field, health, incidents, review, uploads, verify
+    from .web import admin, api, auth, device, errors, exports, field, health, incidents, review, uploads, verify
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(admin.bp)
@@ -148,6 +148,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(verify.bp)
     app.register_blueprint(review.bp)
     app.register_blueprint(incidents.bp)
+    app.register_blueprint(exports.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(uploads.bp)
     app.register_blueprint(health.bp)

@@ -373,7 +373,10 @@ def token() -> None:
 @click.argument("email")
 @click.option("--expires", metavar="WHEN",
               help="Days (30 or 30d), a date (2027-01-31) or 'never'. Default: INTAKE_TOKEN_LIFETIME_DAYS.")
-def token_create(email: str, expires: str | None) -> None:
+@click.option("--scope", type=click.Choice(["submit", "export:public", "export:partner"]), default="submit",
+              show_default=True, help="What the token may do: file reports, or (a coordinator's, read-only) "
+                                      "download exports up to that tier.")
+def token_create(email: str, expires: str | None, scope: str) -> None:
     """Create an API bearer token for a user and print it (only this once). Audited."""
     from .accounts import AccountError, create_token, token_expiry
     from .extensions import db as database
@@ -388,7 +391,10 @@ def token_create(email: str, expires: str | None) -> None:
             expires_at = token_expiry(expires, int(app.config["TOKEN_LIFETIME_DAYS"]), utcnow())
         except AccountError as exc:
             raise click.ClickException(str(exc)) from exc
-        value = create_token(database.session, account, expires_at=expires_at, via="cli")
+        try:
+            value = create_token(database.session, account, expires_at=expires_at, via="cli", scope=scope)
+        except AccountError as exc:
+            raise click.ClickException(str(exc)) from exc
         database.session.commit()
     click.echo(value)
     # On stderr: scripts read the token alone from stdout.
@@ -448,6 +454,51 @@ def token_revoke(token_or_prefix: str | None, all_of: str | None) -> None:
         prefixes = [row.prefix for row in rows]
         database.session.commit()
     click.echo(f"Revoked {len(prefixes)} token(s): {', '.join(prefixes) or '-'}.")
+
+
+@main.command("export")
+@click.option("--org", "org_name", required=True, help="Name of the organisation whose data is exported.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "geojson", "hxl", "acled"]), required=True)
+@click.option("--of", "of", type=click.Choice(["reports", "incidents"]), default="reports", show_default=True)
+@click.option("--tier", type=click.Choice(["public", "partner"]), default="public", show_default=True)
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The file to write; what was suppressed and why goes beside it, in FILE.notes.json.")
+def export_command(org_name: str, fmt: str, of: str, tier: str, out: Path) -> None:
+    """Export an organisation's verified reports or incidents: the same code path and policy as the
+    web page and the API. The file appears whole or not at all (a blocked export writes nothing). Audited."""
+    import json
+    import shutil
+
+    from .accounts import find_organisation
+    from .exports import ExportBlocked, ExportSpec, audit_export, build_export
+    from .extensions import db as database
+
+    app = _app()
+    spec = ExportSpec.parse(fmt, of, tier)
+    with app.app_context():
+        organisation = find_organisation(database.session, org_name)
+        if organisation is None:
+            raise click.ClickException(f"No organisation named {org_name!r}.")
+        try:
+            export = build_export(database.session, organisation.id, spec, app.config)
+        except ExportBlocked as exc:
+            raise click.ClickException(f"The export was blocked by the k-anonymity check: {exc}") from exc
+        partial = out.with_name(out.name + ".partial")
+        try:
+            with partial.open("wb") as handle:
+                shutil.copyfileobj(export.file, handle)
+            audit_export(database.session, export, actor=None, organisation_id=organisation.id, via="cli")
+            database.session.commit()
+            partial.replace(out)
+        finally:
+            export.close()
+            partial.unlink(missing_ok=True)
+        out.with_name(out.name + ".notes.json").write_text(json.dumps(export.notes, indent=2, ensure_ascii=False)
+                                                           + "\n", encoding="utf-8")
+    suppressed = export.notes["suppressed"]
+    click.echo(f"Wrote {export.rows} {of} ({tier} tier, {fmt}) to {out}; "
+               f"{suppressed['cells_below_5'] + suppressed['cells_complementary']} counts suppressed, "
+               f"{suppressed['dates_to_month']} dates given as the month.")
 
 
 @main.group()

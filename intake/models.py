@@ -468,6 +468,9 @@ class ApiToken(Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(Timestamp())
     # After this the token is refused (None: it never expires).
     expires_at: Mapped[dt.datetime | None] = mapped_column(Timestamp())
+    # What the token may do (accounts.TOKEN_SCOPES): "submit" (file and read one's own reports, the
+    # default) or a read-only export scope, "export:public" or "export:partner" (migration 0016g).
+    scope: Mapped[str] = mapped_column(String(32), default="submit", server_default="submit")
 
     user: Mapped[User] = relationship(back_populates="tokens")
 

@@ -162,7 +162,7 @@ _ACCEPT_BY_BEARER = """
 WITH holder AS (
     SELECT t.id AS token_id, t.last_used_at, u.id AS user_id, u.organisation_id, u.role
     FROM api_tokens t JOIN users u ON u.id = t.user_id
-    WHERE t.token_hash = %(digest)s AND t.revoked_at IS NULL AND u.active
+    WHERE t.token_hash = %(digest)s AND t.revoked_at IS NULL AND t.scope = 'submit' AND u.active
       AND (t.expires_at IS NULL OR t.expires_at > %(received_at)s)
 ), epoch AS (
     SELECT id FROM key_epochs WHERE id = %(key_epoch_id)s AND uid = %(epoch_uid)s

@@ -49,6 +49,8 @@ PERSONAL = {
 }
 # The JSON API authenticates with bearer tokens, tried separately below.
 API = {"api.get_report", "api.add_attachment",
+       # Exports: a coordinator's read-only export token, its own organisation only (tests/test_exports.py).
+       "api.export_download", "api.export_notes",
        # Resumable uploads: a token or the session, the caller's own uploads only (tests/test_uploads.py).
        "uploads.create", "uploads.head", "uploads.patch", "uploads.terminate"}
 
@@ -86,6 +88,9 @@ ACCESS: dict[str, set[Role] | str] = {
     "verify.retry": {COORDINATOR},
     "verify.retry_filing": {COORDINATOR},
     "verify.export_csv": {COORDINATOR},
+    "exports.index": {COORDINATOR},
+    "exports.download": {COORDINATOR},
+    "exports.notes": {COORDINATOR},
     "review.claim": VERIFIERS,
     "review.release": VERIFIERS,
     "review.assessment": VERIFIERS,

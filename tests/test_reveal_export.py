@@ -7,6 +7,7 @@ import io
 import re
 from typing import Any
 
+import h3
 from sqlalchemy import select
 
 from intake.enums import Role
@@ -150,9 +151,14 @@ def test_export_is_anonymized_neutralised_and_audited(app: Any, org: Any, report
     text = response.get_data(as_text=True)
     for withheld in (WITNESS, PHONE, NARRATIVE, "Petrosyan", "39.5057", "t.me"):
         assert withheld not in text
-    assert "latitude" not in rows[0] and "narrative" not in rows[0]
+    # The only coordinates are the centre of the coarse cell, never the reported point.
+    assert "narrative" not in rows[0]
+    centre = h3.cell_to_latlng(row["location_cell"])
+    assert (float(row["latitude"]), float(row["longitude"])) == (round(centre[0], 5), round(centre[1], 5))
     (entry,) = audit_entries("export.csv")
-    assert entry.detail == {"state": "triage"}
+    assert entry.actor_id == coordinator.public_id
+    assert entry.detail == {"format": "csv", "of": "reports", "tier": "partner", "state": "triage", "rows": 1,
+                            "via": "web"}
 
 
 def test_only_coordinators_export(app: Any, org: Any, reporter: Any, verifier: Any) -> None:

@@ -15,9 +15,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
 from .. import quotas
-from ..accounts import TokenHolder, can_submit, holder_of_token, token_digest
+from ..accounts import SCOPE_SUBMIT, TokenHolder, can_submit, export_tiers, holder_of_token, token_digest
 from ..dispatch import dispatch_report
-from ..enums import Channel, ReportState
+from ..enums import Channel, ReportState, Role
 from ..extensions import db
 from ..media import ClosedToFiles, OverUploadQuota, UploadRefused, attach_to_report, open_to_files
 from ..models import Attachment, Report, Submission, User
@@ -48,10 +48,28 @@ def _authenticate() -> tuple[Response, int] | None:
     holder = _token_holder(token) if token is not None else None
     if holder is None:
         return _unauthorized()
+    if request.endpoint in _EXPORTING:
+        # Exports take a read-only export scope (a coordinator's token, handed to a partner).
+        if not export_tiers(holder.scope) or holder.role != Role.COORDINATOR:
+            return _insufficient_scope("This token cannot download exports.")
+        g.api_holder = holder
+        return None
+    if holder.scope != SCOPE_SUBMIT:
+        return _insufficient_scope("This token may only download exports.")
     if not can_submit(holder):
         return _not_found()
     g.api_holder = holder
     return None
+
+
+_EXPORTING = {"api.export_download", "api.export_notes"}
+
+
+def _insufficient_scope(message: str) -> tuple[Response, int]:
+    """RFC 6750, 3.1: a valid token without the scope the request needs."""
+    response, status = _problem(403, "insufficient_scope", message)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="intake", error="insufficient_scope"'
+    return response, status
 
 
 def _bearer_token() -> str | None:
@@ -181,6 +199,8 @@ def create_report() -> tuple[Response, int]:
     holder = _known_holder(token) if token is not None else None
     if holder is None:
         return _unauthorized()
+    if holder.scope != SCOPE_SUBMIT:
+        return _insufficient_scope("This token may only download exports.")
     if not can_submit(holder):
         return _not_found()
     assert token is not None
@@ -375,6 +395,54 @@ def add_attachment(public_id: str) -> tuple[Response, int]:
     if created:
         dispatch_report(report.id)
     return jsonify(attachment_json(attachment)), 201 if created else 200
+
+
+def _export_spec(of: str) -> Any:
+    from ..exports import ExportSpec
+
+    try:
+        spec = ExportSpec.parse(request.args.get("format"), of, request.args.get("tier"))
+    except ValueError as exc:
+        return _problem(400, "bad_request", str(exc))
+    if spec.tier.value not in export_tiers(_holder().scope):
+        return _insufficient_scope(f"This token may not download the {spec.tier.value} tier.")
+    return spec
+
+
+@bp.get("/exports/<of>")
+def export_download(of: str) -> Any:
+    """The organisation's export over reports or incidents (`?format=csv|geojson|hxl|acled&tier=`),
+    from the same code path as the web page and `intake export`; audited."""
+    from ..exports import ExportBlocked, ExportSpec
+    from .exports import file_response, prepared
+
+    spec = _export_spec(of)
+    if not isinstance(spec, ExportSpec):
+        return spec
+    try:
+        export = prepared(spec, _user(), "api")
+    except ExportBlocked:
+        db.session.rollback()
+        return _problem(409, "export_blocked", "A released count could identify people: nothing was exported.")
+    return file_response(export)
+
+
+@bp.get("/exports/<of>/notes")
+def export_notes(of: str) -> Any:
+    """What that export suppresses and why (no row of it)."""
+    from ..exports import ExportBlocked, ExportSpec, build_export
+
+    spec = _export_spec(of)
+    if not isinstance(spec, ExportSpec):
+        return spec
+    try:
+        export = build_export(db.session, _holder().organisation_id, spec, current_app.config)
+    except ExportBlocked:
+        db.session.rollback()
+        return _problem(409, "export_blocked", "A released count could identify people: nothing was exported.")
+    export.close()
+    db.session.rollback()
+    return jsonify(export.notes)
 
 
 @bp.get("/openapi.json")

@@ -130,6 +130,7 @@ def openapi_document() -> dict[str, Any]:
                 },
             },
             **_upload_paths(unauthorized),
+            **_export_paths(unauthorized),
         },
         "components": {
             "schemas": components,
@@ -146,6 +147,41 @@ def openapi_document() -> dict[str, Any]:
 def _header(name: str, description: str, required: bool = True, **schema: Any) -> dict[str, Any]:
     return {"name": name, "in": "header", "required": required, "description": description,
             "schema": schema or {"type": "string"}}
+
+
+def _export_paths(unauthorized: dict[str, Any]) -> dict[str, Any]:
+    """The open exports (intake.exports), for a coordinator's read-only export token."""
+    of = {"name": "of", "in": "path", "required": True, "schema": {"type": "string", "enum": ["reports", "incidents"]}}
+    query = [
+        {"name": "format", "in": "query", "required": True,
+         "schema": {"type": "string", "enum": ["csv", "geojson", "hxl", "acled"]}},
+        {"name": "tier", "in": "query", "required": False,
+         "schema": {"type": "string", "enum": ["public", "partner"], "default": "public"},
+         "description": "partner needs a token of scope export:partner."},
+    ]
+    refused = {
+        "400": _error("An unknown format, tier or kind of row."),
+        "401": unauthorized,
+        "403": _error("insufficient_scope: the token has no export scope, or not for this tier."),
+        "409": _error("export_blocked: the k-anonymity check failed; nothing was exported."),
+    }
+    return {
+        "/api/v1/exports/{of}": {"get": {
+            "operationId": "downloadExport",
+            "summary": "The organisation's verified reports or incidents as CSV, GeoJSON, HXL or ACLED (audited)",
+            "parameters": [of, *query],
+            "responses": {"200": {"description": "The export, whole.", "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/geo+json": {"schema": {"type": "object"}}}}, **refused},
+        }},
+        "/api/v1/exports/{of}/notes": {"get": {
+            "operationId": "exportNotes",
+            "summary": "What that export suppresses and why (counts and rules, no rows)",
+            "parameters": [of, *query],
+            "responses": {"200": {"description": "The notes.", "content": {
+                "application/json": {"schema": {"type": "object"}}}}, **refused},
+        }},
+    }
 
 
 def _upload_paths(unauthorized: dict[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    stream_with_context,
     url_for,
 )
 from flask import (
@@ -146,22 +145,18 @@ def retry_filing(public_id: str) -> Response:
 @bp.route("/export.csv")
 @roles_required(*COORDINATORS)
 def export_csv() -> FlaskResponse:
-    """The organisation's reports in one state as an anonymized CSV (publishable fields only)."""
-    from ..audit import record
-    from ..exports import exportable_reports, write_csv
+    """The organisation's reports in one state as the partner tier's CSV (the queue's first export,
+    kept for the links and scripts that use it): the same code path as every export (intake.exports)."""
+    from ..exports import ExportSpec, Format, Of, Tier
+    from .exports import file_response, prepared
 
     try:
         state = ReportState(request.args.get("state", ReportState.VERIFIED.value))
     except ValueError:
         abort(400)
-    record(AuditAction.EXPORTED.value, actor=current_user, organisation_id=current_user.organisation_id,
-           detail={"state": state.value})
-    db.session.commit()
-    rows = write_csv(exportable_reports(db.session, current_user.organisation_id, state),
-                     int(current_app.config["EXPORT_CELL_RESOLUTION"]))
-    response = FlaskResponse(stream_with_context(rows), mimetype="text/csv")
+    export = prepared(ExportSpec(Format.CSV, Of.REPORTS, Tier.PARTNER, state), current_user, "web")
+    response = file_response(export)
     response.headers["Content-Disposition"] = f'attachment; filename="reports-{state.value}.csv"'
-    response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
 
