@@ -339,12 +339,11 @@ def jpeg_bytes(size: tuple[int, int] = (64, 48), exif: dict[int, Any] | None = N
 
 
 def post_multipart(client: Any, url: str, fields: dict[str, Any], **kwargs: Any) -> Any:
-    """POST multipart/form-data encoded in memory; a list value is several parts of one name. (Werkzeug's test client spools big bodies to a
-    temporary file it never closes, which `filterwarnings = error` turns into a failure.)"""
-    from werkzeug.datastructures import FileStorage
+    """POST multipart/form-data encoded in memory; a list value is several parts of one name.
+    (Werkzeug's test client spools big bodies to a temporary file it never closes, which
+    `filterwarnings = error` turns into a failure.)"""
+    from werkzeug.datastructures import FileStorage, MultiDict
     from werkzeug.test import encode_multipart
-
-    from werkzeug.datastructures import MultiDict
 
     def part(value: Any) -> Any:
         return FileStorage(stream=value[0], filename=value[1]) if isinstance(value, tuple) else value

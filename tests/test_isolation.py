@@ -38,6 +38,7 @@ PUBLIC = {
     "api.openapi": "the API's description, no data",
     "uploads.options": "what the tus server supports, no data",
     "uploads.options_one": "what the tus server supports, no data",
+    "device.service_worker": "the service worker's script (static URLs only, the same for everyone)",
 }
 # Routes about the signed-in person only: they take no id, so there is nobody else's data to reach.
 PERSONAL = {
@@ -46,6 +47,7 @@ PERSONAL = {
     "auth.sign_out": "ends the person's own session",
     "auth.change_password": "changes the person's own password",
     "api.create_report": "files a new report as the token's owner",
+    "device.key": "the signed-in person's own device keys (tests/test_device.py)",
 }
 # The JSON API authenticates with bearer tokens, tried separately below.
 API = {"api.get_report", "api.add_attachment",
