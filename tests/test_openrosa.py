@@ -8,16 +8,16 @@ primary instance, as Collect builds them.
 
 from __future__ import annotations
 
+import base64
 import copy
 import datetime as dt
 import hashlib
 import io
+import json
 import shutil
 import subprocess
 import uuid
 import zlib
-import base64
-import json
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET  # noqa: S405 (the test reads its own server's XML)
@@ -127,7 +127,8 @@ def post_submission(client: Any, base: str, xml: bytes, files: dict[str, bytes] 
     from werkzeug.datastructures import FileStorage
     from werkzeug.test import encode_multipart
 
-    fields: dict[str, Any] = {"xml_submission_file": FileStorage(io.BytesIO(xml), "submission.xml", content_type="text/xml")}
+    fields: dict[str, Any] = {
+        "xml_submission_file": FileStorage(io.BytesIO(xml), "submission.xml", content_type="text/xml")}
     for name, data in (files or {}).items():
         fields[name] = FileStorage(io.BytesIO(data), name, content_type="image/jpeg")
     if incomplete:
@@ -243,11 +244,18 @@ def test_collect_sequence(app: Any, client: Any, org: Any, reporter: Any) -> Non
     assert link.replaces_report_id == report.id
     assert db.session.scalar(select(AuditEntry).where(AuditEntry.action == AuditAction.ODK_EDIT_RECEIVED.value))
 
-    # Another organisation's verifier cannot see the report.
+    # The organisation's verifier sees the report, shown as sent with ODK Collect; another
+    # organisation's does not.
+    colleague = make_user(org, Role.VERIFIER)
+    own_client = app.test_client()
+    sign_in(own_client, colleague.email)
+    page = own_client.get(f"/queue/reports/{report.public_id}")
+    assert page.status_code == 200
+    assert "ODK Collect" in page.get_data(as_text=True)
     stranger = make_user(make_org("Elsewhere"), Role.VERIFIER)
     other_client = app.test_client()
     sign_in(other_client, stranger.email)
-    assert other_client.get(f"/review/{report.public_id}").status_code == 404
+    assert other_client.get(f"/queue/reports/{report.public_id}").status_code == 404
 
     # Revoked: the phone is refused from its next request on.
     row = db.session.scalar(select(DeviceToken))
@@ -317,3 +325,41 @@ def test_version_follows_content(app: Any) -> None:
         six = xform.build(app.config["LANGUAGES"])
         two = xform.build(["en", "ru"])
     assert six.version != two.version and six.md5 != two.md5
+
+
+def test_device_cli_create_list_revoke(app: Any, app_config: dict[str, Any], client: Any, org: Any,
+                                       reporter: Any, verifier: Any) -> None:
+    """`intake device create` prints the URL Collect takes and its QR code; list and revoke; audited."""
+    from click.testing import CliRunner
+
+    from intake.cli import main
+    from tests.conftest import SECRET
+
+    env = {"INTAKE_SECRET_KEY": SECRET, "INTAKE_DATABASE_URL": app_config["DATABASE_URL"],
+           "INTAKE_BROKER_URL": app_config["BROKER_URL"], "INTAKE_INSTANCE_PATH": app_config["INSTANCE_PATH"]}
+
+    def run(*args: str) -> Any:
+        return CliRunner(env=env).invoke(main, list(args), catch_exceptions=False)
+
+    created = run("device", "create", reporter.email, "--name", "Phone 3", "--base-url", "https://intake.example.org/")
+    assert created.exit_code == 0, created.output
+    url = created.stdout.strip()
+    assert url.startswith("https://intake.example.org/openrosa/")
+    assert "█" in created.stderr  # the QR code
+    token = url.rsplit("/", 1)[1]
+    assert client.get(f"/openrosa/{token}/formList").status_code == 200
+    # Only its hash is kept.
+    row = db.session.scalar(select(DeviceToken))
+    assert row.token_hash == hashlib.sha256(token.encode()).hexdigest() and token not in row.token_hash
+    device_id = row.public_id
+    db.session.rollback()
+    # A verifier's account is no phone's.
+    refused = run("device", "create", verifier.email, "--name", "Desk", "--base-url", "https://intake.example.org")
+    assert refused.exit_code == 1 and "reporter role" in refused.output
+    listing = run("device", "list", org.name)
+    assert "Phone 3" in listing.output and "active" in listing.output
+    assert run("device", "revoke", device_id).exit_code == 0
+    assert "revoked" in run("device", "list", org.name).output
+    assert client.get(f"/openrosa/{token}/formList").status_code == 401
+    actions = set(db.session.scalars(select(AuditEntry.action)))
+    assert {AuditAction.DEVICE_CREATED.value, AuditAction.DEVICE_REVOKED.value} <= actions

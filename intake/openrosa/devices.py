@@ -106,8 +106,9 @@ def collect_settings(url: str, project_name: str) -> str:
     ODK documents it). The form list is mirrored (`match_exactly`): a new form version replaces the
     old on the phone by itself. No username or password: the token in the URL is the credential."""
     settings = {
-        "general": {"server_url": url, "form_update_mode": "match_exactly", "periodic_form_updates_check": "every_one_hour",
-                    "autosend": "wifi_and_cellular", "delete_send": True},
+        "general": {"server_url": url, "form_update_mode": "match_exactly",
+                    "periodic_form_updates_check": "every_one_hour", "autosend": "wifi_and_cellular",
+                    "delete_send": True},
         "admin": {},
         "project": {"name": project_name[:60], "icon": "I"},
     }

@@ -113,10 +113,18 @@ def _catalogue(name: str, list_name: str, prefix: str = "", **kw: Any) -> list[Q
     ]
 
 
+# The web form's classes, whose labels and hints the questions take.
+F: type = forms.ReportForm
+V: type = forms.VictimRow
+D: type = forms.DamagedObjectRow
+C: type = forms.ComponentRow
+W: type = forms.WitnessRow
+L: type = forms.LinkRow
+A: type = forms.AttachmentRow
+
+
 def questions() -> list[Question | Group]:
     """The whole form, in the web form's sections (design/report.md)."""
-    F, V, O, C, W, L, A = (forms.ReportForm, forms.VictimRow, forms.DamagedObjectRow, forms.ComponentRow,
-                           forms.WitnessRow, forms.LinkRow, forms.AttachmentRow)
     return [
         Group("event", _l("Event"), [
             Question("date", "occurred_on", _label(F, "occurred_on"), key="occurred_on", required=True,
@@ -129,7 +137,7 @@ def questions() -> list[Question | Group]:
             Question("geopoint", "place", _l("Map point (if known)"), parameters="capture-accuracy=20 "
                      "warning-accuracy=100", hint=_l("Stand at the place, or leave empty. Kept encrypted.")),
             _select("location_precision", "location_precision", default=enums.LocationPrecision.TOWN.value,
-                    constraint=f"not(. = 'exact' and ${{place}} != '' and selected-at(${{place}}, 3) > 100)",
+                    constraint="not(. = 'exact' and ${place} != '' and selected-at(${place}, 3) > 100)",
                     constraint_message=_l("The phone's position is not accurate enough for an exact point.")),
             _select("incident_type", "incident_type", required=True),
             Question("text", "narrative", _label(F, "narrative"), key="narrative", required=True,
@@ -151,16 +159,16 @@ def questions() -> list[Question | Group]:
                 _select("occupation", "occupation", V, prefix="victim_", default=enums.Occupation.NONE_GIVEN.value),
             ]),
             Group("objects_damaged", forms.ROW_LABELS["objects_damaged"], repeat=True, key="objects_damaged",
-                  children=[_select("kind", "object_kind", O, prefix="object_", required=True),
-                            _select("extent", "damage_extent", O, prefix="object_", required=True)]),
+                  children=[_select("kind", "object_kind", D, prefix="object_", required=True),
+                            _select("extent", "damage_extent", D, prefix="object_", required=True)]),
             Question("integer", "displaced", _label(F, "displaced"), key="displaced", constraint=COUNT_CONSTRAINT,
                      constraint_message=_l("Enter a number between 0 and %(max)d.", max=MAX_COUNT)),
         ]),
         Group("weapon", _l("Weapon"), [
             _select("delivery_platform", "delivery_platform", default=enums.DeliveryPlatform.UNKNOWN.value),
             *_catalogue("platform_model", "platform_model",
-                        choice_filter=f"platform = ${{delivery_platform}} or ${{delivery_platform}} = 'unknown' "
-                                      f"or platform = 'any'"),
+                        choice_filter="platform = ${delivery_platform} or ${delivery_platform} = 'unknown' "
+                                      "or platform = 'any'"),
             _text("munition_type"),
             *_catalogue("munition_model", "munition_model"),
             _select("remnants_found", "yes_no_unknown", default=enums.YesNoUnknown.UNKNOWN.value),
@@ -319,8 +327,8 @@ def definition(languages: Iterable[str]) -> dict[str, list[dict[str, str]]]:
     for list_name, enum_class in _enum_lists().items():
         for member in enum_class:
             choices.append({"list_name": list_name, "name": member.value, **translated("label", member.label)})
-    for value, label in ((True, _l("Yes")), (False, _l("No"))):
-        choices.append({"list_name": "yes_no", "name": "yes" if value else "no", **translated("label", label)})
+    for answer, label in (("yes", _l("Yes")), ("no", _l("No"))):
+        choices.append({"list_name": "yes_no", "name": answer, **translated("label", label)})
     with force_locale("en"):
         english_countries = dict(forms._countries_in("en"))
     for code in sorted(country_codes(), key=lambda c: english_countries.get(c, c)):
@@ -336,8 +344,8 @@ def definition(languages: Iterable[str]) -> dict[str, list[dict[str, str]]]:
                 code, english_languages.get(code, code)))
         choices.append(row)
     for list_name, items in catalogue_choices().items():
-        for value, name, filters in items:
-            choices.append({"list_name": list_name, "name": value,
+        for choice, name, filters in items:
+            choices.append({"list_name": list_name, "name": choice,
                             **{f"label::{column(language)}": name for language in languages}, **filters})
         if list_name == "platform_model":
             extra: dict[str, str] = {"platform": "any"}
