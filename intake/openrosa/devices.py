@@ -16,8 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .. import audit
-from ..accounts import AccountError, can_submit
-from ..enums import AuditAction
+from ..accounts import AccountError
+from ..enums import AuditAction, Role
 from ..models import DeviceToken, User, utcnow
 
 # A token is written into the URL: URL-safe, and long enough that guessing one is hopeless.
@@ -30,13 +30,19 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def may_hold_device(user: User) -> bool:
+    """Only reporter accounts: verifiers, coordinators and admins must pass a second factor, which a
+    token in a URL would let anyone holding the phone bypass."""
+    return user.role == Role.REPORTER
+
+
 def create_device(session: Session, user: User, name: str, *, actor: User | None, via: str) -> tuple[DeviceToken, str]:
     """A new device token for `user` (who must be an active account allowed to submit). The plain
     token exists only in the return value. Audited."""
     name = " ".join(name.split())[:100]
     if not name:
         raise AccountError("Give the device a name, e.g. \"Phone 3\".")
-    if not user.active or not can_submit(user):
+    if not user.active or not may_hold_device(user):
         raise AccountError("A device reports as a reporter: choose an active account with the reporter role.")
     token = secrets.token_urlsafe(TOKEN_BYTES)
     row = DeviceToken(user=user, organisation_id=user.organisation_id, name=name, token_hash=digest(token),
@@ -54,7 +60,7 @@ def device_for_token(session: Session, token: str) -> DeviceToken | None:
     if not token or len(token) > 100:
         return None
     row = session.scalar(select(DeviceToken).where(DeviceToken.token_hash == digest(token)))
-    if row is None or row.revoked_at is not None or not row.user.active or not can_submit(row.user):
+    if row is None or row.revoked_at is not None or not row.user.active or not may_hold_device(row.user):
         return None
     now = utcnow()
     if row.last_used_at is None or now - row.last_used_at > USE_RESOLUTION:
