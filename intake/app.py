@@ -149,6 +149,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(uploads.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(openrosa.bp)
+    app.register_blueprint(openrosa.admin_bp)
     errors.register(app)
     # The JSON API authenticates with bearer tokens, never cookies, so CSRF does not apply to it.
     csrf.exempt(api.bp)

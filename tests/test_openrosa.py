@@ -363,3 +363,47 @@ def test_device_cli_create_list_revoke(app: Any, app_config: dict[str, Any], cli
     assert client.get(f"/openrosa/{token}/formList").status_code == 401
     actions = set(db.session.scalars(select(AuditEntry.action)))
     assert {AuditAction.DEVICE_CREATED.value, AuditAction.DEVICE_REVOKED.value} <= actions
+
+
+def test_admin_page_creates_shows_once_and_revokes(app: Any, client: Any, org: Any, reporter: Any) -> None:
+    """An administrator adds a phone (the URL and the QR code shown on that answer only), sees it
+    listed, and revokes it; another organisation's admin cannot touch it."""
+    import re
+
+    from tests.conftest import csrf_token
+
+    admin = make_user(org, Role.ADMIN)
+    sign_in(client, admin.email)
+    page = client.get("/admin/devices")
+    assert page.status_code == 200 and reporter.email in page.get_data(as_text=True)
+    created = client.post("/admin/devices", data={"account": reporter.public_id, "name": "Phone 7",
+                                                  "csrf_token": csrf_token(page.get_data(as_text=True))})
+    assert created.status_code == 200
+    html = created.get_data(as_text=True)
+    assert "<svg" in html and created.headers["Cache-Control"] == "no-store"
+    url = re.search(r"<code>(http://localhost/openrosa/[^<]+)</code>", html).group(1)
+    base = url.removeprefix("http://localhost")
+    assert client.get(f"{base}/formList").status_code == 200
+    listing = client.get("/admin/devices").get_data(as_text=True)
+    assert "Phone 7" in listing and base.rsplit("/", 1)[1] not in listing  # the token is never shown again
+    row = db.session.scalar(select(DeviceToken))
+    device_id = row.public_id
+    db.session.rollback()
+
+    outsider = make_user(make_org("Elsewhere"), Role.ADMIN)
+    other = app.test_client()
+    sign_in(other, outsider.email)
+    form = other.get("/admin/devices").get_data(as_text=True)
+    assert "Phone 7" not in form
+    assert other.post(f"/admin/devices/{device_id}/revoke", data={"csrf_token": csrf_token(form)}).status_code == 404
+    assert client.get(f"{base}/formList").status_code == 200
+
+    revoked = client.post(f"/admin/devices/{device_id}/revoke", data={"csrf_token": csrf_token(listing)})
+    assert revoked.status_code == 302
+    assert client.get(f"{base}/formList").status_code == 401
+    entries = db.session.scalars(select(AuditEntry).where(AuditEntry.target_id == device_id)).all()
+    assert [e.action for e in entries] == [AuditAction.DEVICE_CREATED.value, AuditAction.DEVICE_REVOKED.value]
+    # Reporters do not see the page.
+    reporter_client = app.test_client()
+    sign_in(reporter_client, reporter.email)
+    assert reporter_client.get("/admin/devices").status_code == 404

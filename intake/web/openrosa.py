@@ -1,4 +1,5 @@
-"""OpenRosa for ODK Collect and KoboCollect under `<base>/openrosa/<token>` (design/openrosa.md).
+"""OpenRosa for ODK Collect and KoboCollect under `<base>/openrosa/<token>` (design/openrosa.md),
+and the administrators' page of their organisation's phones (`/admin/devices`).
 
 The token in the URL is the phone's credential (`openrosa.devices`), so these routes are exempt from
 CSRF (no cookie is involved) and counted like the API: reports per device and per account. Every
@@ -12,20 +13,29 @@ from __future__ import annotations
 import logging
 from xml.sax.saxutils import escape
 
-from flask import Blueprint, current_app, g, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import http_date
 from werkzeug.wrappers import Response
+from wtforms import SelectField, StringField
+from wtforms.validators import InputRequired, Length
 
 from .. import quotas
+from ..accounts import AccountError
 from ..dispatch import dispatch_report
+from ..enums import Role
 from ..extensions import db
 from ..media import ClosedToFiles, OverUploadQuota, UploadRefused
-from ..models import DeviceToken
+from ..models import DeviceToken, User
 from ..openrosa import devices, xform
 from ..openrosa.instance import InstanceRefused
 from ..openrosa.receive import InstanceConflict, receive_instance
+from .access import ADMINS, roles_required
 
 bp = Blueprint("openrosa", __name__, url_prefix="/openrosa/<token>")
 log = logging.getLogger(__name__)
@@ -180,3 +190,86 @@ def submit() -> Response:
     message = _("Received. Your receipt code is %(code)s — keep it to follow up this report.",
                 code=report.receipt_code)
     return envelope(201 if received.created else 202, message, nature="submit_success")
+
+
+# ---- administrators: the organisation's phones ---------------------------------------------------
+
+admin_bp = Blueprint("devices", __name__, url_prefix="/admin/devices")
+
+
+class DeviceForm(FlaskForm):
+    """A new phone: which reporter account it reports as, and what it is called."""
+
+    account = SelectField(_l("Reporter account"), [InputRequired()], choices=[])
+    name = StringField(_l("Name of the device"), [InputRequired(), Length(max=100)],
+                       description=_l('For example "Phone 3". Not a person\'s name.'))
+
+
+def _reporters() -> list[User]:
+    return list(db.session.scalars(
+        select(User).where(User.organisation_id == current_user.organisation_id, User.active,
+                           User.role == Role.REPORTER).order_by(User.email)))
+
+
+def _base_url() -> str:
+    return str(current_app.config.get("PUBLIC_BASE_URL") or request.host_url)
+
+
+def _devices_page(form: DeviceForm, created: dict[str, str] | None = None, status: int = 200) -> tuple[str, int]:
+    rows = devices.devices_of(db.session, current_user.organisation_id)
+    return render_template("admin/devices.html", form=form, rows=rows, created=created), status
+
+
+def _device_form() -> DeviceForm:
+    form = DeviceForm()
+    form.account.choices = [(user.public_id, user.email) for user in _reporters()]
+    return form
+
+
+@admin_bp.get("")
+@roles_required(*ADMINS)
+def device_list() -> tuple[str, int]:
+    return _devices_page(_device_form())
+
+
+@admin_bp.post("")
+@roles_required(*ADMINS)
+def device_create() -> tuple[str, int] | Response:
+    form = _device_form()
+    if not form.validate_on_submit():
+        return _devices_page(form, status=422)
+    account = next((user for user in _reporters() if user.public_id == form.account.data), None)
+    if account is None:
+        abort(404)
+    try:
+        row, token = devices.create_device(db.session, account, form.name.data or "", actor=current_user,
+                                           via="admin")
+    except AccountError as exc:
+        db.session.rollback()
+        form.name.errors = [str(exc)]
+        return _devices_page(form, status=422)
+    db.session.commit()
+    url = devices.server_url(_base_url(), token)
+    payload = devices.collect_settings(url, current_user.organisation.name)
+    # Shown on this answer only (never stored, never in a flash message or a redirect).
+    created = {"name": row.name, "email": account.email, "url": url, "qr": devices.settings_qr_svg(payload)}
+    page, status = _devices_page(_device_form(), created)
+    response = current_app.make_response((page, status))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@admin_bp.post("/<public_id>/revoke")
+@roles_required(*ADMINS)
+def device_revoke(public_id: str) -> Response:
+    row = devices.find_device(db.session, public_id, organisation_id=current_user.organisation_id)
+    if row is None or row.public_id != public_id:
+        abort(404)
+    try:
+        devices.revoke_device(db.session, row, actor=current_user, via="admin")
+    except AccountError:
+        db.session.rollback()
+        return redirect(url_for("devices.device_list"))
+    db.session.commit()
+    flash(_("%(name)s is revoked: it can send nothing more.", name=row.name), "info")
+    return redirect(url_for("devices.device_list"))
