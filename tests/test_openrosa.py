@@ -407,3 +407,32 @@ def test_admin_page_creates_shows_once_and_revokes(app: Any, client: Any, org: A
     reporter_client = app.test_client()
     sign_in(reporter_client, reporter.email)
     assert reporter_client.get("/admin/devices").status_code == 404
+
+
+def test_too_large_is_413_in_the_envelope(app: Any, client: Any, reporter: Any) -> None:
+    base = f"/openrosa/{new_device(reporter)}"
+    app.config["MAX_CONTENT_LENGTH"] = 50_000
+    head = client.head(f"{base}/submission")
+    assert head.headers["X-OpenRosa-Accept-Content-Length"] == "50000"
+    form_xml = client.get(f"{base}/forms/intake_report/form.xml").get_data(as_text=True)
+    xml = instance_xml(form_xml, instance_id=f"uuid:{uuid.uuid4()}", photos=["big.jpg"])
+    answer = post_submission(client, base, xml, {"big.jpg": b"\xff\xd8\xff" + bytes(60_000)})
+    assert answer.status_code == 413
+    assert_openrosa(answer)
+    assert "too large" in message(answer)
+    assert db.session.scalar(select(Report)) is None
+
+
+def test_access_lines_never_carry_the_device_token(app: Any) -> None:
+    """The token in the URL is the phone's credential: the werkzeug access line keeps method, path
+    shape and status, with the token replaced."""
+    import logging
+
+    from tests.test_logs import records_of
+
+    token = "s3cretDeviceToken_abcdefghijklmnop"
+    with records_of("werkzeug", logging.INFO) as (logger, captured):
+        logger.info('%s %s %s', f"POST /openrosa/{token}/submission?deviceID=collect:1 HTTP/1.1", "201", "-")
+    line = captured[0].getMessage()
+    assert token not in line and "collect:1" not in line
+    assert "/openrosa/[device]/submission" in line and "201" in line

@@ -57,6 +57,10 @@ def receive_instance(session: Session, config: Mapping[str, Any], device: Device
     on any of them and commits otherwise, then dispatches the report's pipeline.
     """
     parsed = parse(xml)
+    try:
+        text = xml.decode("utf-8")  # kept as sent: Collect writes UTF-8
+    except UnicodeDecodeError:
+        raise InstanceRefused("The form's XML is not UTF-8.") from None
     reporter = device.user
     sha256 = hashlib.sha256(xml).hexdigest()
     earlier = session.scalar(select(OdkInstance).where(OdkInstance.reporter_id == reporter.id,
@@ -86,7 +90,7 @@ def receive_instance(session: Session, config: Mapping[str, Any], device: Device
                        xml_size=len(xml), deprecated_id=parsed.deprecated_id,
                        replaces_report_id=replaced.report_id if replaced is not None else None,
                        received_at=report.received_at)
-    kept.xml = xml.decode("utf-8", errors="replace")
+    kept.xml = text
     session.add(kept)
     session.flush()
     if parsed.deprecated_id is not None:
