@@ -436,3 +436,19 @@ def test_access_lines_never_carry_the_device_token(app: Any) -> None:
     line = captured[0].getMessage()
     assert token not in line and "collect:1" not in line
     assert "/openrosa/[device]/submission" in line and "201" in line
+
+
+def test_only_new_reports_count_against_the_limit(app: Any, client: Any, reporter: Any) -> None:
+    """Counted like the API: per device and per account; a resend or a later part is no new report."""
+    app.config["API_REPORTS_PER_TOKEN"] = "2 per hour"
+    base = f"/openrosa/{new_device(reporter)}"
+    form_xml = client.get(f"{base}/forms/intake_report/form.xml").get_data(as_text=True)
+    first = instance_xml(form_xml, instance_id=f"uuid:{uuid.uuid4()}")
+    assert post_submission(client, base, first).status_code == 201
+    for _ in range(3):
+        assert post_submission(client, base, first).status_code == 202
+    assert post_submission(client, base, instance_xml(form_xml, instance_id=f"uuid:{uuid.uuid4()}")).status_code == 201
+    third = post_submission(client, base, instance_xml(form_xml, instance_id=f"uuid:{uuid.uuid4()}"))
+    assert third.status_code == 429 and int(third.headers["Retry-After"]) > 0
+    assert_openrosa(third)
+    assert len(db.session.scalars(select(Report)).all()) == 2

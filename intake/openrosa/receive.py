@@ -13,7 +13,7 @@ names the one it replaces, audited: what a verifier saw is never overwritten.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -34,6 +34,14 @@ class InstanceConflict(Exception):
     """The instance ID was sent before with other XML: nothing was stored."""
 
 
+class TooManyReports(Exception):
+    """A new report would take the device or its account past their limits; nothing was stored."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
 @dataclass(frozen=True)
 class Received:
     report: Report
@@ -49,11 +57,14 @@ def _refused_by_schema(exc: ValidationError) -> InstanceRefused:
 
 
 def receive_instance(session: Session, config: Mapping[str, Any], device: DeviceToken, xml: bytes,
-                     files: Mapping[str, IO[bytes]]) -> Received:
+                     files: Mapping[str, IO[bytes]], count_report: Callable[[], int | None] = lambda: None,
+                     ) -> Received:
     """File an instance (or add the files of a later part), in the caller's transaction.
 
     Raises `InstanceRefused` (unreadable XML, unknown form, a report the schema refuses),
-    `InstanceConflict`, and what `media.attach_to_report` raises for a file; the caller rolls back
+    `InstanceConflict`, `TooManyReports` (when `count_report`, called only for an instance that would
+    be a new report, says how long to wait: resends and later parts are never counted), and what
+    `media.attach_to_report` raises for a file; the caller rolls back
     on any of them and commits otherwise, then dispatches the report's pipeline.
     """
     parsed = parse(xml)
@@ -74,6 +85,8 @@ def receive_instance(session: Session, config: Mapping[str, Any], device: Device
         data = ReportIn.model_validate(parsed.report)
     except ValidationError as exc:
         raise _refused_by_schema(exc) from None
+    if (waits := count_report()) is not None:
+        raise TooManyReports(waits)
     filing = submit_report(session, reporter, data, Channel.ODK, parsed.instance_id,
                            int(config["PIPELINE_DEADLINE_SECONDS"]))
     if not filing.created:

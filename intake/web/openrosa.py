@@ -34,7 +34,7 @@ from ..media import ClosedToFiles, OverUploadQuota, UploadRefused
 from ..models import DeviceToken, User
 from ..openrosa import devices, xform
 from ..openrosa.instance import InstanceRefused
-from ..openrosa.receive import InstanceConflict, receive_instance
+from ..openrosa.receive import InstanceConflict, TooManyReports, receive_instance
 from .access import ADMINS, roles_required
 
 bp = Blueprint("openrosa", __name__, url_prefix="/openrosa/<token>")
@@ -153,16 +153,21 @@ def submit() -> Response:
     if part is None:
         return envelope(400, _("The submission has no xml_submission_file part."))
     xml = part.stream.read()
-    waits = quotas.report_allowed(current_app.config, devices.digest(g.openrosa_token), device.user_id)
-    if waits is not None:
-        response = envelope(429, _("Too many submissions from this phone in a short time: try again in %(seconds)d "
-                                   "seconds.", seconds=waits))
-        response.headers["Retry-After"] = str(waits)
-        return response
     files = {name: storage.stream for name, storage in request.files.items() if name != "xml_submission_file"}
+
+    def count_report() -> int | None:
+        # Per device as the API counts per token, and per account: only what would be a new report.
+        return quotas.report_allowed(current_app.config, devices.digest(g.openrosa_token), device.user_id)
+
     try:
-        received = receive_instance(db.session, current_app.config, device, xml, files)
+        received = receive_instance(db.session, current_app.config, device, xml, files, count_report)
         db.session.commit()
+    except TooManyReports as exc:
+        db.session.rollback()
+        response = envelope(429, _("Too many reports from this phone in a short time: try again in %(seconds)d "
+                                   "seconds.", seconds=exc.retry_after))
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     except InstanceRefused as exc:
         db.session.rollback()
         return envelope(exc.status, str(exc))
