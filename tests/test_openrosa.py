@@ -452,3 +452,13 @@ def test_only_new_reports_count_against_the_limit(app: Any, client: Any, reporte
     assert third.status_code == 429 and int(third.headers["Retry-After"]) > 0
     assert_openrosa(third)
     assert len(db.session.scalars(select(Report)).all()) == 2
+
+
+def test_unknown_addresses_under_a_device_answer_in_the_envelope(app: Any, client: Any, reporter: Any) -> None:
+    base = f"/openrosa/{new_device(reporter)}"
+    for path in ("/forms/other_form/form.xml", "/forms/intake_report/manifest", "/view/submissionList"):
+        answer = client.get(base + path)
+        assert answer.status_code == 404, path
+        assert_openrosa(answer)
+        assert "form list" in message(answer)
+    assert client.get("/openrosa/unknown-token/forms/other_form/form.xml").status_code == 401

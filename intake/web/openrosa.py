@@ -197,6 +197,13 @@ def submit() -> Response:
     return envelope(201 if received.created else 202, message, nature="submit_success")
 
 
+@bp.route("/<path:_rest>", methods=["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"])
+def nothing_here(_rest: str) -> Response:
+    # Anything else under a device's URL (another form, a manifest this form does not have) is
+    # answered in the envelope Collect shows, after the token was checked.
+    return envelope(404, _("There is no such form or address on this server: download the form list again."))
+
+
 # ---- administrators: the organisation's phones ---------------------------------------------------
 
 admin_bp = Blueprint("devices", __name__, url_prefix="/admin/devices")
