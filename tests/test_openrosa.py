@@ -462,3 +462,19 @@ def test_unknown_addresses_under_a_device_answer_in_the_envelope(app: Any, clien
         assert_openrosa(answer)
         assert "form list" in message(answer)
     assert client.get("/openrosa/unknown-token/forms/other_form/form.xml").status_code == 401
+
+
+def test_the_same_instance_sent_twice_at_once_is_one_report(app: Any, reporter: Any) -> None:
+    """Collect sending again while its first send is still in flight: one report, both told its receipt."""
+    from tests.conftest import all_at_once
+
+    base = f"/openrosa/{new_device(reporter)}"
+    form_xml = app.test_client().get(f"{base}/forms/intake_report/form.xml").get_data(as_text=True)
+    xml = instance_xml(form_xml, instance_id=f"uuid:{uuid.uuid4()}")
+    clients = [app.test_client() for _ in range(3)]
+    answers = all_at_once([lambda c=c: post_submission(c, base, xml) for c in clients])
+    assert sorted(a.status_code for a in answers) == [201, 202, 202], [a.get_data(as_text=True) for a in answers]
+    db.session.rollback()
+    reports = db.session.scalars(select(Report)).all()
+    assert len(reports) == 1
+    assert all(reports[0].receipt_code in message(a) for a in answers)

@@ -90,9 +90,15 @@ def receive_instance(session: Session, config: Mapping[str, Any], device: Device
     filing = submit_report(session, reporter, data, Channel.ODK, parsed.instance_id,
                            int(config["PIPELINE_DEADLINE_SECONDS"]))
     if not filing.created:
-        # The journal knows this submission id without an instance row: sent by another channel with
-        # the same key. One id, one report: the conflict is said, nothing is overwritten.
-        raise InstanceConflict(parsed.instance_id)
+        # Filed meanwhile: by a request with the same instance (Collect sending again while its first
+        # send was still in flight: the journal's unique key made this one wait for it), or through
+        # another channel with the same key. One id, one report; only the same XML is a replay.
+        winner = session.scalar(select(OdkInstance).where(OdkInstance.reporter_id == reporter.id,
+                                                          OdkInstance.instance_id == parsed.instance_id))
+        if winner is None or winner.xml_sha256 != sha256:
+            raise InstanceConflict(parsed.instance_id)
+        added = _attach(session, config, winner.report, device, parsed, files, filed_now=False)
+        return Received(winner.report, created=False, files_added=added)
     report = filing.report
     replaced = None
     if parsed.deprecated_id is not None:
