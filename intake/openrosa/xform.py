@@ -205,6 +205,8 @@ def questions() -> list[Question | Group]:
             _select("risk_to_source", "risk", required=True),
         ]),
         Group("files", _l("Photos, video, audio and documents"), repeat=True, children=[
+            # No `max-pixels`, which pyxform advises: Collect would scale the photo down on the phone,
+            # and the original, not a re-encoded copy, is the evidence (the server takes 50 megapixels).
             Question("image", "file_photo", _l("Photo")),
             Question("video", "file_video", _l("Video")),
             Question("audio", "file_audio", _l("Audio recording")),
@@ -381,4 +383,7 @@ def build(languages: Iterable[str]) -> XForm:
     workbook = {**sheets, **{f"{name}_header": header for name, header in headers.items()},
                 "fallback_form_name": ROOT}
     result = convert(workbook, form_name=ROOT, pretty_print=False)
+    warnings = [w for w in result.warnings if "max-pixels" not in w]
+    if warnings:
+        raise ValueError("pyxform warns about the generated form: " + "; ".join(warnings))
     return XForm(xml=result.xform, version=version, md5=hashlib.md5(result.xform.encode()).hexdigest())  # noqa: S324 (OpenRosa's own hash of a public form)
