@@ -34,6 +34,11 @@ class InstanceConflict(Exception):
     """The instance ID was sent before with other XML: nothing was stored."""
 
 
+class InstanceInFlight(Exception):
+    """The report of this instance ID is there but its instance row is not yet seen by this
+    transaction (SQLite's snapshot): try again in a new transaction, which finds it."""
+
+
 class TooManyReports(Exception):
     """A new report would take the device or its account past their limits; nothing was stored."""
 
@@ -95,6 +100,8 @@ def receive_instance(session: Session, config: Mapping[str, Any], device: Device
         # another channel with the same key. One id, one report; only the same XML is a replay.
         winner = session.scalar(select(OdkInstance).where(OdkInstance.reporter_id == reporter.id,
                                                           OdkInstance.instance_id == parsed.instance_id))
+        if winner is None and filing.report.channel == Channel.ODK:
+            raise InstanceInFlight(parsed.instance_id)  # filed with its instance row, in one transaction
         if winner is None or winner.xml_sha256 != sha256:
             raise InstanceConflict(parsed.instance_id)
         added = _attach(session, config, winner.report, device, parsed, files, filed_now=False)

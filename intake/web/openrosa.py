@@ -11,6 +11,9 @@ failure (captive portals answer 200), so success is 201 (202 for an instance rec
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
+from typing import Any
 from xml.sax.saxutils import escape
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
@@ -19,6 +22,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import http_date
 from werkzeug.wrappers import Response
@@ -34,7 +38,7 @@ from ..media import ClosedToFiles, OverUploadQuota, UploadRefused
 from ..models import DeviceToken, User
 from ..openrosa import devices, xform
 from ..openrosa.instance import InstanceRefused
-from ..openrosa.receive import InstanceConflict, TooManyReports, receive_instance
+from ..openrosa.receive import InstanceConflict, InstanceInFlight, Received, TooManyReports, receive_instance
 from .access import ADMINS, roles_required
 
 bp = Blueprint("openrosa", __name__, url_prefix="/openrosa/<token>")
@@ -160,8 +164,7 @@ def submit() -> Response:
         return quotas.report_allowed(current_app.config, devices.digest(g.openrosa_token), device.user_id)
 
     try:
-        received = receive_instance(db.session, current_app.config, device, xml, files, count_report)
-        db.session.commit()
+        received = _receive_once_unlocked(device, xml, files, count_report)
     except TooManyReports as exc:
         db.session.rollback()
         response = envelope(429, _("Too many reports from this phone in a short time: try again in %(seconds)d "
@@ -195,6 +198,31 @@ def submit() -> Response:
     message = _("Received. Your receipt code is %(code)s — keep it to follow up this report.",
                 code=report.receipt_code)
     return envelope(201 if received.created else 202, message, nature="submit_success")
+
+
+def _receive_once_unlocked(device: DeviceToken, xml: bytes, files: dict[str, Any],
+                           count_report: Callable[[], int | None]) -> Received:
+    """`receive_instance`, committed. On SQLite (the embedded default) two phones' transactions that
+    both read and then write can find the database locked, which no busy timeout waits out: the
+    transaction is tried again from the start (its files read again), and a resend racing its first
+    send then finds the report that send made (also when this transaction's snapshot saw the report
+    but not yet its instance row). PostgreSQL makes the second wait at the journal's key."""
+    sqlite = db.session.get_bind().dialect.name == "sqlite"
+    for attempt in range(5):
+        try:
+            received = receive_instance(db.session, current_app.config, device, xml, files, count_report)
+            db.session.commit()
+            return received
+        except (OperationalError, InstanceInFlight) as exc:
+            db.session.rollback()
+            retry = isinstance(exc, InstanceInFlight) or (sqlite and "locked" in str(exc.orig))
+            if not retry or attempt == 4:
+                raise
+            for stream in files.values():
+                stream.seek(0)
+            time.sleep(0.05 * (attempt + 1))
+            device = db.session.merge(device)
+    raise AssertionError("unreachable")
 
 
 @bp.route("/<path:_rest>", methods=["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"])
