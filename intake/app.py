@@ -139,7 +139,21 @@ def _supported_languages() -> list[str]:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from .web import admin, api, auth, device, errors, exports, field, health, incidents, review, uploads, verify
+    from .web import (
+        admin,
+        api,
+        auth,
+        device,
+        errors,
+        exports,
+        field,
+        health,
+        incidents,
+        openrosa,
+        review,
+        uploads,
+        verify,
+    )
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(admin.bp)
@@ -152,15 +166,19 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(api.bp)
     app.register_blueprint(uploads.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(openrosa.bp)
+    app.register_blueprint(openrosa.admin_bp)
     errors.register(app)
     # The JSON API authenticates with bearer tokens, never cookies, so CSRF does not apply to it.
     csrf.exempt(api.bp)
     # Resumable uploads check CSRF themselves, for the session only (web/uploads.py).
     csrf.exempt(uploads.bp)
+    csrf.exempt(openrosa.bp)  # the token is in the URL, no cookie: nothing for a forged request to ride on
     # Nothing in the API is rate-limited (its callers hold tokens; sign-in and codes are limited),
     # and the limiter then skips its requests entirely (extensions._Limiter).
     limiter.exempt(api.bp)
     limiter.exempt(uploads.bp)
+    limiter.exempt(openrosa.bp)  # counted per device and account like the API (quotas.report_allowed)
 
 
 def _register_template_helpers(app: Flask) -> None:

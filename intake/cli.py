@@ -502,6 +502,84 @@ def export_command(org_name: str, fmt: str, of: str, tier: str, out: Path) -> No
 
 
 @main.group()
+def device() -> None:
+    """Phones with ODK Collect or KoboCollect: device tokens (intake/openrosa, docs/openrosa.md)."""
+
+
+@device.command("create")
+@click.argument("email")
+@click.option("--name", required=True, help='What the phone is called, e.g. "Phone 3" (no person\'s name).')
+@click.option("--base-url", default=None,
+              help="The server's public address, e.g. https://intake.example.org (default: INTAKE_PUBLIC_BASE_URL).")
+def device_create(email: str, name: str, base_url: str | None) -> None:
+    """Create a device token for a reporter; print the server URL for Collect and its QR code. Audited."""
+    from .accounts import AccountError
+    from .extensions import db as database
+    from .openrosa import devices
+
+    app = _app()
+    base_url = base_url or app.config.get("PUBLIC_BASE_URL")
+    if not base_url:
+        raise click.ClickException("Give --base-url (the address phones reach this server at) or set "
+                                   "INTAKE_PUBLIC_BASE_URL.")
+    with app.app_context():
+        account = _find_user(database, email)
+        try:
+            row, token = devices.create_device(database.session, account, name, actor=None, via="cli")
+        except AccountError as exc:
+            raise click.ClickException(str(exc)) from exc
+        organisation = account.organisation.name
+        database.session.commit()
+        url = devices.server_url(base_url, token)
+        click.echo(url)
+        click.echo(f"Device {row.public_id} ({row.prefix}…) for {email}. Scan this in Collect: Settings → Project "
+                   "management → Reconfigure with QR code (shown only this once):", err=True)
+        click.echo(devices.settings_qr_text(devices.collect_settings(url, organisation)), err=True)
+
+
+@device.command("list")
+@click.argument("org_name")
+def device_list(org_name: str) -> None:
+    """An organisation's devices: id, token prefix, state, name, account, created, last used."""
+    from .accounts import find_organisation
+    from .extensions import db as database
+    from .openrosa import devices
+
+    def when(value: Any) -> str:
+        return value.isoformat(timespec="minutes") if value is not None else "-"
+
+    with _app().app_context():
+        organisation = find_organisation(database.session, org_name)
+        if organisation is None:
+            raise click.ClickException("No such organisation.")
+        for row in devices.devices_of(database.session, organisation.id):
+            state = "revoked" if row.revoked_at is not None else "active"
+            click.echo(f"{row.public_id}  {row.prefix}  {state:8}  {row.name}  {row.user.email}  "
+                       f"created {when(row.created_at)}  last used {when(row.last_used_at)}")
+
+
+@device.command("revoke")
+@click.argument("device_id")
+def device_revoke(device_id: str) -> None:
+    """Revoke a device by its id or token prefix: the phone can send nothing more. Audited."""
+    from .accounts import AccountError
+    from .extensions import db as database
+    from .openrosa import devices
+
+    with _app().app_context():
+        row = devices.find_device(database.session, device_id)
+        if row is None:
+            raise click.ClickException("No such device (or the prefix names more than one: use the id).")
+        try:
+            devices.revoke_device(database.session, row, actor=None, via="cli")
+        except AccountError as exc:
+            raise click.ClickException(str(exc)) from exc
+        public_id = row.public_id
+        database.session.commit()
+    click.echo(f"Revoked {public_id}.")
+
+
+@main.group()
 def keys() -> None:
     """Master keys: status, rotation, retirement."""
 

@@ -372,3 +372,7 @@ class AuditAction(LabelledEnum):
     FILING_RETRIED = "submission.filing_retried", _l("Held filing of a submission retried")
     ATTACHMENT_ADDED = "report.attachment_added", _l("File added to a filed report")
     RECORD_INTEGRITY_FAILED = "record.integrity_failed", _l("A stored record failed its integrity check")
+    # ODK Collect and KoboCollect (intake/openrosa).
+    DEVICE_CREATED = "device.created", _l("Device token for ODK Collect created")
+    DEVICE_REVOKED = "device.revoked", _l("Device token for ODK Collect revoked")
+    ODK_EDIT_RECEIVED = "report.odk_edit_received", _l("Edited form from ODK Collect received as a new report")

@@ -9,6 +9,7 @@ handler it then passes through.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,10 +42,14 @@ class NoPayloadFilter(logging.Filter):
         return True
 
 
+# A phone's credential is the path segment after /openrosa/ (intake.openrosa.devices): never logged.
+_DEVICE_TOKEN_IN_PATH = re.compile(r"(/openrosa/)[^/\s]+")
+
+
 def _werkzeug_summary(record: logging.LogRecord) -> str:
     args: Any = record.args
     if isinstance(args, tuple) and len(args) >= 2:
-        line = str(args[0]).split("?", 1)[0]
+        line = _DEVICE_TOKEN_IN_PATH.sub(r"\1[device]", str(args[0]).split("?", 1)[0])
         return f"{line} {args[1]}"
     return "request"
 

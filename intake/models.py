@@ -1335,3 +1335,59 @@ class ResumableUpload(SealedRow, Base):
 
     def data_key_for_sealing(self) -> DataKey:
         return self.report.data_key_for_sealing()
+
+
+# ---- ODK Collect and KoboCollect (issue 15; migration 0016h) -------------------------------------
+
+
+class DeviceToken(Base):
+    """A phone's credential for OpenRosa (intake.openrosa): a random token inside the server URL
+    typed into Collect, as ODK Central's app users have it. Bound to one reporter account, hence
+    one organisation; only its SHA-256 is stored, and it is revoked, never deleted (its history)."""
+
+    __tablename__ = "device_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(36), unique=True, default=new_public_id, info=P)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True, info=I_)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True, info=P)
+    # What the administrator calls the phone ("Phone 3"): no person's name is asked for.
+    name: Mapped[str] = mapped_column(String(100), info=P)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, info=P)
+    prefix: Mapped[str] = mapped_column(String(12), info=P)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow, info=P)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(Timestamp(), info=P)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(Timestamp(), info=P)
+
+    user: Mapped[User] = relationship()
+
+
+class OdkInstance(SealedRow, Base):
+    """One XForm instance as Collect sent it: the report it became and the instance XML itself, an
+    original sealed under the report's data key, with its SHA-256 (the same instance ID with other
+    XML is a conflict). An edit in Collect (`meta/deprecatedID`) becomes a new report that names
+    the one it replaces, which stays as a verifier saw it."""
+
+    __tablename__ = "odk_instances"
+    __table_args__ = (UniqueConstraint("reporter_id", "instance_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(36), unique=True, default=new_public_id, info=P)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), unique=True, info=P)
+    reporter_id: Mapped[int] = mapped_column(ForeignKey("users.id"), info=I_)
+    device_token_id: Mapped[int | None] = mapped_column(ForeignKey("device_tokens.id"), info=P)
+    instance_id: Mapped[str] = mapped_column(String(64), info=P)
+    form_version: Mapped[str] = mapped_column(String(64), info=P)
+    xml_sha256: Mapped[str] = mapped_column(String(64), info=P)
+    xml_size: Mapped[int] = mapped_column(Integer, info=P)
+    deprecated_id: Mapped[str | None] = mapped_column(String(64), info=P)
+    replaces_report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id", ondelete="SET NULL"),
+                                                           index=True, info=P)
+    received_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow, info=P)
+    xml = SealedField[str](Sensitivity.SENSITIVE, default="")
+
+    report: Mapped[Report] = relationship(foreign_keys=[report_id])
+    replaces: Mapped[Report | None] = relationship(foreign_keys=[replaces_report_id])
+
+    def data_key_for_sealing(self) -> DataKey:
+        return self.report.data_key_for_sealing()

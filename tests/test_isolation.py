@@ -54,7 +54,10 @@ API = {"api.get_report", "api.add_attachment",
        # Exports: a coordinator's read-only export token, its own organisation only (tests/test_exports.py).
        "api.export_download", "api.export_notes",
        # Resumable uploads: a token or the session, the caller's own uploads only (tests/test_uploads.py).
-       "uploads.create", "uploads.head", "uploads.patch", "uploads.terminate"}
+       "uploads.create", "uploads.head", "uploads.patch", "uploads.terminate",
+       # OpenRosa: a device token in the URL, one reporter's (tests/test_openrosa.py).
+       "openrosa.form_list", "openrosa.form_xml", "openrosa.submission_preflight", "openrosa.submit",
+       "openrosa.nothing_here"}
 
 REPORTER, VERIFIER, COORDINATOR, ADMIN = Role.REPORTER, Role.VERIFIER, Role.COORDINATOR, Role.ADMIN
 SUBMITTERS = {REPORTER, VERIFIER, COORDINATOR}
@@ -70,6 +73,9 @@ ACCESS: dict[str, set[Role] | str] = {
     "admin.deactivate_user": {ADMIN},
     "admin.activate_user": {ADMIN},
     "admin.revoke_user_token": {ADMIN},
+    "devices.device_list": {ADMIN},
+    "devices.device_create": {ADMIN},
+    "devices.device_revoke": {ADMIN},
     "field.new_report": SUBMITTERS,
     "field.my_reports": SUBMITTERS,
     "field.receipt": OWNER,
