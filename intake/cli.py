@@ -558,7 +558,12 @@ def keys_retire() -> None:
 # waiting for their first bytes or kept alive between requests wait in the worker's poller and hold
 # none), never a whole worker process as sync workers did; kept-alive connections close after a few
 # idle seconds. `--timeout` is the arbiter's: a worker that stops answering it is restarted.
-GUNICORN_WEB_OPTIONS = ("--worker-class", "intake.serving.ReadTimeoutWorker", "--threads", "8",
+# 32 threads per worker, not 8: a phone trickling a report at 2 KB/s holds a thread (only that: its
+# body is read before the database is touched, web/bodies.py) for minutes, and a worker whose
+# threads are all trickling queues every request it accepted behind them. With 2 × 8, 16 slow
+# phones stopped /my-reports for 30 s (bench/slow_clients.py); a waiting thread costs a stack and
+# no CPU, and the database pool is used only by threads that do work.
+GUNICORN_WEB_OPTIONS = ("--worker-class", "intake.serving.ReadTimeoutWorker", "--threads", "32",
                         "--keep-alive", "5", "--timeout", "120")
 
 
