@@ -356,6 +356,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  (figures show as they come)
     args = parse_args(argv)
     stop = threading.Event()
 
