@@ -154,7 +154,8 @@ def notice_worker(app: Any, app_config: dict[str, Any], instance_path: Path) -> 
              "--without-gossip", "--without-mingle", "--hostname", "notice-worker@%h"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_for(lambda: b"ready." in log_path.read_bytes() or process.poll() is not None, timeout=60)
+        # Slow to start on a busy machine: it builds the anonymizer's models before it is ready.
+        wait_for(lambda: b"ready." in log_path.read_bytes() or process.poll() is not None, timeout=180)
         assert process.poll() is None, log_path.read_text()[-3000:]
         yield log_path
     finally:
