@@ -65,7 +65,8 @@ def test_serve_tls_prints_the_fingerprint_of_the_certificate_it_serves(tmp_path:
     """`intake serve --tls` answers over HTTPS with the certificate whose SHA-256 it printed, and its
     cookies are Secure even on a loopback address (where plain `intake serve` turns that off)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("INTAKE_")}
-    env.update(INTAKE_INSTANCE_PATH=str(tmp_path / "instance"), INTAKE_WORKER_HEARTBEAT_SECONDS="1")
+    env.update(INTAKE_INSTANCE_PATH=str(tmp_path / "instance"), INTAKE_WORKER_HEARTBEAT_SECONDS="1",
+               INTAKE_WEB_READ_TIMEOUT_SECONDS="2")
     intake = str(Path(sys.executable).parent / "intake")
     init = subprocess.run([intake, "init"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert init.returncode == 0, init.stderr
@@ -92,6 +93,14 @@ def test_serve_tls_prints_the_fingerprint_of_the_certificate_it_serves(tmp_path:
         cookies = response.headers.get_all("Set-Cookie") or []
         assert cookies and all("Secure" in c for c in cookies), cookies
         conn.close()
+        # A client that stalls in the middle of its TLS handshake is let go after the read timeout
+        # (gunicorn shakes hands in the request's thread; without a timeout it held it for ever).
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as stalled:
+            stalled.sendall(b"\x16\x03\x01\x02\x00")  # the start of a ClientHello record, then nothing
+            try:
+                assert stalled.recv(1024) == b""
+            except ConnectionResetError:
+                pass
     finally:
         server.send_signal(signal.SIGTERM)
         try:
