@@ -59,6 +59,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     install_log_filter(app)
     db.init_app(app)
+    from .web import bodies
+
+    bodies.register(app)  # before CSRFProtect and the session check: see web/bodies.py
     csrf.init_app(app)
     login_manager.init_app(app)
     limiter.init_app(app)

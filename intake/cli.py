@@ -687,25 +687,35 @@ def keys_retire() -> None:
 # waiting for their first bytes or kept alive between requests wait in the worker's poller and hold
 # none), never a whole worker process as sync workers did; kept-alive connections close after a few
 # idle seconds. `--timeout` is the arbiter's: a worker that stops answering it is restarted.
-GUNICORN_WEB_OPTIONS = ("--worker-class", "intake.serving.ReadTimeoutWorker", "--threads", "8",
+# 32 threads per worker, not 8: a phone trickling a report at 2 KB/s holds a thread (only that: its
+# body is read before the database is touched, web/bodies.py) for minutes, and a worker whose
+# threads are all trickling queues every request it accepted behind them. With 2 × 8, 16 slow
+# phones stopped /my-reports for 30 s (bench/slow_clients.py); a waiting thread costs a stack and
+# no CPU, and the database pool is used only by threads that do work.
+GUNICORN_WEB_OPTIONS = ("--worker-class", "intake.serving.ReadTimeoutWorker", "--threads", "32",
                         "--keep-alive", "5", "--timeout", "120")
 
 
-def web_command(bin_dir: Path, host: str, port: int, web_workers: int) -> list[str]:
-    """The gunicorn command line `intake serve` runs the web app with."""
+def web_command(bin_dir: Path, host: str, port: int, web_workers: int, tls: Any = None) -> list[str]:
+    """The gunicorn command line `intake serve` runs the web app with (HTTPS with `tls`, an
+    `intake.tls.Certificate`)."""
+    https = ["--certfile", str(tls.cert_path), "--keyfile", str(tls.key_path)] if tls else []
     return [str(bin_dir / "gunicorn"), "--bind", f"{host}:{port}", "--workers", str(web_workers),
-            *GUNICORN_WEB_OPTIONS, "--no-control-socket", "intake.wsgi:app"]
+            *GUNICORN_WEB_OPTIONS, *https, "--no-control-socket", "intake.wsgi:app"]
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--host", default=None, help="address to listen on  [default: 127.0.0.1; 0.0.0.0 with --tls]")
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--web-workers", default=2, show_default=True, type=int, help="gunicorn worker processes")
 @click.option("--worker-nice", default=19, show_default=True, type=click.IntRange(0, 19),
               help="CPU niceness of the Celery worker: under load, accepting reports comes first")
 @click.option("--worker-idle/--no-worker-idle", default=True, show_default=True,
               help="run the Celery worker only on CPU time nothing else wants (Linux SCHED_IDLE)")
-def serve(host: str, port: int, web_workers: int, worker_nice: int, worker_idle: bool) -> None:
+@click.option("--tls", is_flag=True,
+              help="serve HTTPS with a self-signed certificate for this machine's names and LAN addresses "
+                   "(made once in the instance folder; its fingerprint is printed), for phones on this network")
+def serve(host: str | None, port: int, web_workers: int, worker_nice: int, worker_idle: bool, tls: bool) -> None:
     """Run the web app (gunicorn), a Celery worker and Celery beat, as configured by the environment.
 
     Each runs as its own process. When the web app or the worker stops, the others are stopped too
@@ -717,12 +727,20 @@ def serve(host: str, port: int, web_workers: int, worker_nice: int, worker_idle:
     app = _app()
     embedded = app.config["DATABASE_URL"].startswith("sqlite")
     env = dict(os.environ, INTAKE_INSTANCE_PATH=app.instance_path)
-    if host in LOOPBACK and "INTAKE_SESSION_COOKIE_SECURE" not in os.environ:
+    host = host or ("0.0.0.0" if tls else "127.0.0.1")  # noqa: S104  (--tls is for phones on the network)
+    certificate = None
+    if tls:
+        from .tls import ensure_certificate
+
+        certificate = ensure_certificate(Path(app.instance_path))
+        # Over HTTPS cookies are Secure, whatever the environment says.
+        env["INTAKE_SESSION_COOKIE_SECURE"] = env["INTAKE_REMEMBER_COOKIE_SECURE"] = "true"
+    elif host in LOOPBACK and "INTAKE_SESSION_COOKIE_SECURE" not in os.environ:
         # Local development over plain http on this machine only: not every browser keeps a
         # Secure cookie from http://localhost. Anywhere else cookies stay Secure.
         env["INTAKE_SESSION_COOKIE_SECURE"] = env["INTAKE_REMEMBER_COOKIE_SECURE"] = "false"
     bin_dir = Path(sys.executable).parent
-    web = web_command(bin_dir, host, port, web_workers)
+    web = web_command(bin_dir, host, port, web_workers, certificate)
     # No access log: a line per request with the client's address would tell a seized server
     # where each field worker connected from.
     worker = [str(bin_dir / "celery"), "-A", "workers.worker", "worker", "--loglevel", "INFO"]
@@ -736,7 +754,7 @@ def serve(host: str, port: int, web_workers: int, worker_nice: int, worker_idle:
     beat = [str(bin_dir / "celery"), "-A", "workers.worker", "beat", "--loglevel", "INFO",
             "--schedule", str(Path(app.instance_path) / "celerybeat-schedule")]
     with app.app_context():
-        _print_welcome(app, host, port)
+        _print_welcome(app, host, port, certificate)
     processes = {
         "web app (gunicorn)": subprocess.Popen(web, env=env),  # noqa: S603
         "worker (celery worker)": subprocess.Popen(worker, env=env,  # noqa: S603, PLW1509
@@ -811,15 +829,17 @@ def _lower_priority(nice: int, idle: bool) -> None:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
 
-def _print_welcome(app: Flask, host: str, port: int) -> None:
+def _print_welcome(app: Flask, host: str, port: int, certificate: Any = None) -> None:
     from sqlalchemy import func, select
 
     from .extensions import db as database
     from .models import User
 
     shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host  # noqa: S104
-    url = f"http://{shown_host}:{port}/"
+    url = f"{'https' if certificate else 'http'}://{shown_host}:{port}/"
     click.echo(f"\n  Intake is starting at {url}\n")
+    if certificate is not None:
+        _print_certificate(certificate, host, port)
     try:
         users = database.session.scalar(select(func.count()).select_from(User)) or 0
     except Exception:
@@ -834,6 +854,26 @@ def _print_welcome(app: Flask, host: str, port: int) -> None:
         click.echo("  The database is not ready: run `intake db upgrade` first.\n")
     if app.config["DATABASE_URL"].startswith("sqlite") and host not in LOOPBACK:
         click.echo("  Note: the embedded default is for one machine; use PostgreSQL and Redis in production.\n")
+
+
+def _print_certificate(certificate: Any, host: str, port: int) -> None:
+    """The certificate's fingerprint and the addresses phones on this network can open."""
+    from .tls import url_host
+
+    made = "made a new self-signed certificate" if certificate.created else "self-signed certificate"
+    click.echo(f"  HTTPS with a {made}: {certificate.cert_path}\n"
+               f"  SHA-256 fingerprint (compare it on the phone before accepting the warning):\n"
+               f"    {certificate.fingerprint}\n")
+    if host in ("0.0.0.0", "::"):  # noqa: S104
+        lan = [a for a in certificate.addresses if not a.is_loopback]
+        urls = [f"https://{url_host(a)}:{port}/" for a in lan]
+        urls += [f"https://{n}:{port}/" for n in certificate.names if n != "localhost"][:2]
+        if urls:
+            click.echo("  Phones on this network open:\n" + "".join(f"    {u}\n" for u in urls))
+        else:
+            click.echo("  No LAN address found: is this machine on a network?\n")
+    else:
+        click.echo(f"  Listening on {host} only; `--host 0.0.0.0` lets phones on this network in.\n")
 
 
 @main.command("anonymize-text")

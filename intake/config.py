@@ -151,6 +151,20 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         # How many reverse proxies in front of the app set X-Forwarded-For/-Proto (werkzeug's
         # ProxyFix). 0: the header is the client's to write, so it is ignored.
         "PROXY_HOPS": 0,
+        # Notices to a reporter that a question waits (intake.notices), for those who turned them
+        # on; they carry no report content. The instance's address for the link ("" = none sent);
+        # SMTP for e-mail to the account address ("" host = no e-mail); a webhook, HMAC-signed.
+        "PUBLIC_URL": "",
+        "SMTP_HOST": "",
+        "SMTP_PORT": 587,
+        "SMTP_SECURITY": "starttls",  # starttls, tls (implicit, port 465) or none (a relay on this machine)
+        "SMTP_USERNAME": "",
+        "SMTP_PASSWORD": "",
+        "SMTP_FROM": "",
+        "SMTP_TIMEOUT_SECONDS": 20,
+        "NOTIFY_WEBHOOK_URL": "",
+        "NOTIFY_WEBHOOK_SECRET": "",
+        "NOTIFY_RETRY_SECONDS": 60,  # a failed notice is tried again after this, doubling, 8 times
         # Days a new API token lives unless `intake token create --expires` says otherwise (0: never expires).
         "TOKEN_LIFETIME_DAYS": 180,
         # Time to enter the second factor after the password, before signing in starts over.

@@ -54,6 +54,21 @@ def dispatch_submission(entry_id: int) -> bool:
     return _send("intake.file_submission", entry_id)
 
 
+def dispatch_question_notice(request_id: int) -> bool:
+    """Queue the notice that question `request_id` waits for its reporter (intake.notices), after
+    the commit. A notice is a courtesy: with the broker down it is not sent (and said so in the
+    log), and the question still waits on *My reports*, counted in the menu."""
+    if time.monotonic() < _broker_down_until:
+        return False
+    try:
+        current_app.extensions["celery"].send_task("intake.notify_question", args=[request_id])
+    except Exception as exc:
+        _back_off()
+        log.warning("question %s: could not reach the broker (%s); no notice sent", request_id, type(exc).__name__)
+        return False
+    return True
+
+
 def _send(task: str, object_id: int) -> bool:
     if time.monotonic() < _broker_down_until:
         return False

@@ -390,6 +390,9 @@ class User(Base):
     # Set for a password someone else chose (the one `intake user create` prints): nothing opens
     # until the user has chosen their own.
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The user asked to be told (e-mail to their account address, and the instance's webhook) when
+    # a verifier's question waits for them. Off unless they turn it on (intake.notices).
+    notify_questions: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     organisation: Mapped[Organisation] = relationship(back_populates="users")
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
@@ -1069,6 +1072,8 @@ class InfoRequest(_ReviewRow, Base):
     answered_at: Mapped[dt.datetime | None] = mapped_column(Timestamp())
     # Files the reporter sent with the answer (the files themselves are the report's attachments).
     files_added: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # When the reporter was told the question waits (intake.notices); None: not (yet) told.
+    notified_at: Mapped[dt.datetime | None] = mapped_column(Timestamp())
     question = SealedField[str](Sensitivity.SENSITIVE, default="")
     # What verifiers see by default of the question and the answer (made by the workers, sealed).
     question_anonymized = SealedField[str | None](Sensitivity.SENSITIVE)

@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -255,6 +255,15 @@ def reports_of(session: Session, reporter: User, limit: int = 200) -> list[Repor
             .limit(limit)
         )
     )
+
+
+def questions_waiting(session: Session, reporter: User) -> int:
+    """How many of the reporter's reports wait for their answer to a verifier's question."""
+    return session.scalar(
+        select(func.count()).select_from(Report)
+        .where(Report.reporter_id == reporter.id, Report.organisation_id == reporter.organisation_id,
+               Report.state == ReportState.NEEDS_INFO)
+    ) or 0
 
 
 def being_filed(session: Session, reporter: User, public_id: str | None = None) -> list[JournalEntry]:

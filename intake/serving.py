@@ -15,14 +15,16 @@ connection without an answer; a stall in the body while the application reads it
 closed after it. Nothing of the request is logged either way. A connection that is not kept is
 closed in its request's thread, not in the worker's main loop (see `ReadTimeoutWorker.handle`).
 
-Only HTTP/1 over plain TCP is covered, as the app is served (TLS ends at a proxy in front): gunicorn's
-own TLS handshake and its HTTP/2 are outside this worker's timeout.
+HTTP/1, over plain TCP (TLS ending at a proxy in front) or over gunicorn's own TLS (`intake serve
+--tls`): the TLS handshake, which gunicorn makes in the request's thread on a blocking socket, waits
+at most the read timeout per read as well (`_TimedSocket`). gunicorn's HTTP/2 is not covered.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import socket
 from typing import Any
 
 from gunicorn.http.errors import NoMoreData
@@ -111,6 +113,21 @@ class ReadTimeoutConnection(TConn):  # type: ignore[misc]
             self.parser.unreader = timed
 
 
+class _TimedSocket(socket.socket):
+    """A client socket that, made blocking, waits at most `read_timeout` per operation.
+
+    gunicorn's `TConn.init` makes the socket blocking (no timeout) and then, with TLS, wraps it and
+    shakes hands on it: a client that connects and stalls in the handshake held a thread for ever.
+    The TLS socket takes this socket's timeout; `ReadTimeoutConnection.init` sets it again after."""
+
+    read_timeout = DEFAULT_READ_TIMEOUT_SECONDS
+
+    def setblocking(self, flag: bool) -> None:
+        super().setblocking(flag)
+        if flag:
+            self.settimeout(self.read_timeout)
+
+
 class ReadTimeoutWorker(ThreadWorker):  # type: ignore[misc]
     """gunicorn's gthread worker with `ReadTimeoutConnection`s."""
 
@@ -134,6 +151,11 @@ class ReadTimeoutWorker(ThreadWorker):  # type: ignore[misc]
         try:
             client_sock, client_addr = listener.accept()
             self.nr_conns += 1
+            if self.cfg.is_ssl:
+                timed = _TimedSocket(client_sock.family, client_sock.type, client_sock.proto,
+                                     fileno=client_sock.detach())
+                timed.read_timeout = self.read_timeout
+                client_sock = timed
             client_sock.setblocking(True)
             conn = ReadTimeoutConnection(self.cfg, client_sock, client_addr, listener.getsockname())
             conn.read_timeout = self.read_timeout

@@ -324,7 +324,7 @@ def _answer_of(sock: socket.socket, deadline: float) -> bytes | None:
 
 def test_stalled_clients_are_cut_off_after_the_read_timeout(app: Any, app_config: dict[str, Any], reporter: Any,
                                                             instance_path: Any) -> None:
-    """Far more stalled connections than the 2 × 8 threads (QA's: 40 that send half their headers, 16
+    """Stalled connections (QA's, found with 2 × 8 threads, now 2 × 32: 40 that send half their headers, 16
     that announce a sign-in form and send none of it; and API requests that stop after a byte of their
     JSON, or in the middle of a file going to the sealed spool) each hold a thread for one read
     timeout: the server closes every one of them, and /sign-in answers again. The stalled bodies are
@@ -354,8 +354,8 @@ def test_stalled_clients_are_cut_off_after_the_read_timeout(app: Any, app_config
                 sock.sendall(payload)
                 stalled.append((payload, sock))
             started = time.monotonic()
-            # 60 connections, 16 threads: each thread frees itself after READ_TIMEOUT, about four
-            # times over; without the read timeout none is ever closed.
+            # 60 connections: each thread frees itself after READ_TIMEOUT (with 2 × 8 threads about
+            # four times over); without the read timeout none is ever closed.
             deadline = started + 4 * 5 * READ_TIMEOUT
             answers = [(payload, _answer_of(sock, deadline)) for payload, sock in stalled]
             assert all(answer is not None for _payload, answer in answers), (

@@ -7,11 +7,13 @@ import logging
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from flask_wtf import FlaskForm
 from flask_wtf.csrf import validate_csrf
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 from wtforms.validators import ValidationError
 
-from .. import quotas
+from .. import notices, quotas
 from ..casualties import report_in_disagreements
 from ..dispatch import dispatch_report
 from ..enums import Channel, ReportState
@@ -20,7 +22,7 @@ from ..forms import REPEATABLE, ReportForm
 from ..media import UploadRefused, discard_upload, settle_stash, store_upload
 from ..models import Attachment
 from ..pipeline import owe_work
-from ..reports import being_filed, own_report, reports_of, stashed_uploads, submit_report
+from ..reports import being_filed, own_report, questions_waiting, reports_of, stashed_uploads, submit_report
 from ..review import ReviewError, answer_question
 from ..review_forms import AnswerForm
 from ..schema import SUBMISSION_ID_RE, unstorable_text
@@ -196,12 +198,40 @@ def receipt(public_id: str) -> str:
     return render_template("field/receipt.html", report=report)
 
 
+@bp.app_context_processor
+def _questions_waiting() -> dict[str, object]:
+    """For the menu: how many of the signed-in submitter's reports wait for their answer."""
+    if not current_user.is_authenticated or current_user.role not in SUBMITTERS:
+        return {}
+    try:
+        return {"questions_waiting": questions_waiting(db.session, current_user)}
+    except SQLAlchemyError:
+        return {}  # an error page while the database is away still renders, without the count
+
+
 @bp.route("/my-reports")
 @roles_required(*SUBMITTERS)
 def my_reports() -> str:
-    return render_template("field/my_reports.html", reports=reports_of(db.session, current_user),
+    # Reports waiting for the reporter's answer first (newest first within each group).
+    reports = sorted(reports_of(db.session, current_user), key=lambda r: r.state != ReportState.NEEDS_INFO)
+    config = current_app.config
+    return render_template("field/my_reports.html", reports=reports,
                            being_filed=being_filed(db.session, current_user), entry_state=ReportState.RECEIVED,
-                           answered=request.args.get("answered"))
+                           answered=request.args.get("answered"), notices_offered=notices.configured(config),
+                           notices_by_email=notices.email_configured(config))
+
+
+@bp.post("/my-reports/notices")
+@roles_required(*SUBMITTERS)
+def question_notices() -> Response:
+    """Turn notices of waiting questions on or off (the submitter's own choice)."""
+    if not FlaskForm().validate_on_submit() or not notices.configured(current_app.config):
+        abort(400)
+    current_user.notify_questions = request.form.get("notify") == "on"
+    db.session.commit()
+    flash(_("You will be told when a question waits for you.") if current_user.notify_questions
+          else _("You will not be told when a question waits; it still shows here."), "info")
+    return redirect(url_for("field.my_reports"))
 
 
 

@@ -19,7 +19,8 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from ..dispatch import dispatch_report
+from .. import notices
+from ..dispatch import dispatch_question_notice, dispatch_report
 from ..enums import Grade, SourceReliability
 from ..extensions import db
 from ..models import Report, User
@@ -260,8 +261,12 @@ def question(public_id: str) -> PageResult:
     if not form.validate_on_submit():
         return _page(report, 422, question_form=form, open_action="question")
     try:
-        ask_reporter(db.session, report, current_user, form.question.data or "", rerun_within=_rerun_within())
+        asked = ask_reporter(db.session, report, current_user, form.question.data or "",
+                             rerun_within=_rerun_within())
     except ReviewError as exc:
         return _refused(report, exc, question_form=form, open_action="question")
-    return _done(report, _("The question was sent to the reporter; the report waits for the answer."),
+    done = _done(report, _("The question was sent to the reporter; the report waits for the answer."),
                  anonymize=True)
+    if notices.configured(current_app.config):
+        dispatch_question_notice(asked.id)  # committed by _done: the worker finds the row
+    return done
