@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from functools import cache
+from functools import cache, lru_cache
 
 from .lexicon import ARABIC_GIVEN, ARABIC_GIVEN_WEAK, ARABIC_JOINERS, GIVEN_KEYS, published_given_names
 from .names import PARTICLES, is_patronymic, normalise_arabic, phonetic, script_of, skeleton, split_ending
@@ -133,6 +133,7 @@ def _glued_and(word: str) -> bool:
         and not _ordinary(word[1:], "ar") and not _ordinary(word, "ar")
 
 
+@lru_cache(maxsize=131072)
 def _cue_matches(cues: frozenset[str], word: str, lang: str) -> bool:
     folded = normalise_arabic(word) if lang == "ar" else word.casefold().rstrip(".")
     if folded in cues:
@@ -141,7 +142,8 @@ def _cue_matches(cues: frozenset[str], word: str, lang: str) -> bool:
         return folded[:1] in "وف" and folded[1:] in cues  # a glued "and": وقال، فالشهيد
     if lang == "en":
         return False
-    return any(folded.startswith(c) and len(folded) - len(c) <= 3 for c in cues if len(c) >= 3)
+    # A stem of at least three letters followed by at most three more (an inflection).
+    return any(folded[:k] in cues for k in range(max(3, len(folded) - 3), len(folded)))
 
 
 def is_cue(word: str) -> bool:
@@ -149,6 +151,7 @@ def is_cue(word: str) -> bool:
     return folded in _ALL_CUES or normalise_arabic(word) in _ALL_CUES
 
 
+@lru_cache(maxsize=65536)
 def _ordinary(word: str, lang: str) -> bool:
     """A common word of the language (or any cue word): never a name part."""
     folded = word.casefold()
@@ -159,10 +162,11 @@ def _ordinary(word: str, lang: str) -> bool:
         return bare in _stop_words("ar") or bare in ARABIC_NOT_NAME or (bare[:1] in "وبلف" and bare[1:] in
                                                                        ARABIC_NOT_NAME) \
             or _cue_matches(_BEFORE["ar"], word, "ar") and bare not in ARABIC_JOINERS
-    return folded in _stop_words(lang) or folded in _stop_words("en") or _cue_matches(_BEFORE.get(lang, frozenset()),
-                                                                                         word, lang)
+    return folded in _stop_words(lang) or folded in _stop_words("en") \
+        or _cue_matches(_BEFORE.get(lang, frozenset()), word, lang) or _cue_matches(_AFTER.get(lang, frozenset()), word, lang)
 
 
+@lru_cache(maxsize=65536)
 def is_published_name(word: str) -> bool:
     """A given name of the name lexicons (any script but Arabic), in any case form."""
     names, arab = _names()
@@ -297,7 +301,7 @@ class Context:
                     and _adjacent(text, toks[i - 1].end, tok.start):  # type: ignore[attr-defined]
                 yield from self._name_ending_at(i - 1)
             if surface[:1].isupper() and _AGE.match(text, tok.end):  # type: ignore[attr-defined]
-                yield from self._name_ending_at(i)
+                yield from self._name_ending_at(i, aged=True)
 
     def _phrase_ends(self, i: int) -> bool:
         """Whether token i ends a two-word cue ("according to", "по словам")."""
@@ -355,7 +359,7 @@ class Context:
                 continue
             return
 
-    def _name_ending_at(self, k: int) -> Iterator[Found]:
+    def _name_ending_at(self, k: int, aged: bool = False) -> Iterator[Found]:
         """The capitalised words ending at token k, if they are a name ("X was killed", "X, 61,")."""
         toks, text = self.toks, self.text
         if k < 0 or self.arabic or not self.name_like(k, first=True):
@@ -366,8 +370,9 @@ class Context:
             lo -= 1
         if lo == k and _sentence_start(text, toks[lo].start) and not self.strong(lo):  # type: ignore[attr-defined]
             return  # "Officials said": one sentence-initial word is a name only with evidence of its own
-        if lo < k and _sentence_start(text, toks[lo].start) and not (self.strong(lo) or self.strong(k)):  # type: ignore[attr-defined]
-            return
+        if lo < k and not aged and _sentence_start(text, toks[lo].start) \
+                and not (self.strong(lo) or self.strong(k)):  # type: ignore[attr-defined]
+            return  # two capitalised words followed by an age (", 61,") are a name even at a sentence's start
         yield Found(toks[lo].start, toks[k].end, "PERSON", 0.75)  # type: ignore[attr-defined]
 
     def complete(self, start: int, end: int) -> tuple[int, int]:
@@ -404,7 +409,8 @@ class Context:
         if phonetic(surface) in PARTICLES:
             return j + 1 < len(toks) if right else True
         if not self._first(j):
-            return False
+            # A village's name right after a given name is that person's family name (Панас Білик).
+            return right and self.name_like(j) and self.strong(anchor)
         if not right and _sentence_start(self.text, toks[j].start):  # type: ignore[attr-defined]
             # A sentence's first word before a family name ("Serob Danielyan's …") is its given name unless it
             # is an ordinary word (name_like above).

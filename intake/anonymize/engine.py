@@ -223,8 +223,6 @@ class Engine:
             recognizers.append(CreditCardRecognizer(supported_language=lang, supported_entity="CARD"))
             recognizers.append(_FinderRecognizer("name_shapes", ["PERSON"], lang,
                                                  lambda text: find_name_shapes(text, self._tokens_of(text))))
-            recognizers.append(_FinderRecognizer("name_context", ["PERSON"], lang,
-                                                 lambda text: self._context.find()))
         recognizers.append(_FinderRecognizer("spacy_en", ["PERSON"], "en", english))
         recognizers.append(_FinderRecognizer("natasha_ru", ["PERSON"], "ru", russian))
         recognizers.append(_FinderRecognizer("natasha_uk", ["PERSON"], "uk", russian))
@@ -277,6 +275,9 @@ class Engine:
             known_recognizer.use(known, toks, protected)
             try:
                 raw = self.analyzer.analyze(text, language=lang)
+                # Names read off their context are added after Presidio's analysis: its de-duplication drops a
+                # span inside a longer one of the same type, and a model's longer span may yet be cut by a town.
+                raw += [RecognizerResult("PERSON", f.start, f.end, f.score) for f in context.find()]
                 person_at = known_recognizer.person_at
             finally:
                 known_recognizer.forget()

@@ -9,7 +9,8 @@ package (a test extra); the running engine reads only that derived file (about a
 Kept: places in Armenia and Azerbaijan (Nagorno-Karabakh is filed under Azerbaijan), Ukraine, Syria, the
 Palestinian territories, Yemen and Sudan, in Latin, Cyrillic, Armenian and Arabic script. Left out: a single
 word that is also a given name of the name lexicons or has a family name's shape (villages called Ali, Karen,
-Hasan or Shubin would shield people of that name), and lower-case romanisations (GeoNames' search keys, not names anyone writes).
+Hasan or Shubin would shield people of that name), the one-word names of villages under 2,000 people outside
+Armenia and Azerbaijan (Ukrainian and Syrian villages are often called like families), and lower-case romanisations (GeoNames' search keys, not names anyone writes).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Sequence
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -26,6 +27,8 @@ from .names import WORD, normalise_arabic, script_of
 COUNTRIES = ("AM", "AZ", "UA", "SY", "PS", "YE", "SD")
 SCRIPTS = ("latin", "cyrillic", "armenian", "arabic")
 DATA = "gazetteer.json"
+# One-word names of places smaller than this are left out, except around Nagorno-Karabakh (see build()).
+SMALL = 2000
 # Case endings a place takes in running text (Угледаре, Вугледарі, Xocavənddə, Մարտունիում, Kherson's).
 _ENDINGS = sorted({
     "ами", "ові", "ому", "ою", "ом", "ой", "ым", "ах", "ам", "ом", "ів", "ей", "ку", "ці", "ке", "ске", "ську",
@@ -49,7 +52,8 @@ def _stem(word: str) -> str:
     return re.sub(r"[аяоеиіуьйыюaeiouıəüö]$", "", word) if len(word) > 4 else word
 
 
-def _keys(word: str) -> set[str]:
+@lru_cache(maxsize=65536)
+def _keys(word: str) -> frozenset[str]:
     """The forms a running-text token may be reduced to for lookup."""
     folded = _fold(word)
     keys = {folded, _stem(folded)}
@@ -57,7 +61,7 @@ def _keys(word: str) -> set[str]:
         for prefix in _ARABIC_PROCLITICS:
             if folded.startswith(prefix) and len(folded) - len(prefix) >= 2:
                 keys.add(folded[len(prefix):])
-        return keys
+        return frozenset(keys)
     for ending in _ENDINGS:
         if folded.endswith(ending) and len(folded) - len(ending) >= 2:
             bare = folded[: -len(ending)]
@@ -68,7 +72,7 @@ def _keys(word: str) -> set[str]:
     for ending, consonant in (("сі", "х"), ("ці", "к"), ("зі", "г")):
         if folded.endswith(ending) and len(folded) > 4:
             keys.add(folded[:-2] + consonant)
-    return keys
+    return frozenset(keys)
 
 
 def build(cities_json: Path, given_keys: frozenset[str], arabic_given: frozenset[str]) -> dict[str, object]:
@@ -103,6 +107,8 @@ def build(cities_json: Path, given_keys: frozenset[str], arabic_given: frozenset
                     continue
                 if script_of(name) != "arabic" and not name[0].isupper():
                     continue
+                if len(words) == 1 and place["countrycode"] not in ("AM", "AZ") and place["population"] < SMALL:
+                    continue  # a village's one-word name is as often a family name (Білик, Kucher): towns only
                 if len(words) == 1:
                     key = phonetic(words[0])
                     if key in given_keys or normalise_arabic(words[0]) in arabic_given or surname_shaped(words[0]) \
@@ -157,20 +163,21 @@ def find_places(text: str, toks: Sequence[object]) -> Iterator[tuple[int, int]]:
         tok = toks[i]
         surface: str = tok.surface  # type: ignore[attr-defined]
         cased = script_of(surface) != "arabic"
-        if cased and not surface[:1].isupper() or len(surface) < 3:
+        after_hyphen = tok.start > 0 and text[tok.start - 1] in "-–"  # type: ignore[attr-defined]
+        if cased and not surface[:1].isupper() or len(surface) < 3 or after_hyphen:  # Al-Homsi is no town Homsi
             i += 1
             continue
         best = 0
-        keys = _keys(surface)
-        if _shaped(surface) and _fold(surface) not in _exact():
-            keys = set()  # Морозовой is Morozova's, not the village Морозово's: only an exact spelling counts
-        for key in keys:
+        # Морозовой is Morozova's, not the village Морозово's: a word with a family name's shape is a one-word
+        # place only in its exact spelling.
+        alone = not _shaped(surface) or _fold(surface) in _exact()
+        for key in _keys(surface):
             for entry in index.get(key, ()):
                 length = len(entry)
                 if i + length > n or length <= best:
                     continue
                 if length == 1:
-                    best = 1
+                    best = 1 if alone else best
                     continue
                 ok = True
                 for k in range(1, length):

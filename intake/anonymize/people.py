@@ -203,13 +203,17 @@ def skip_name_parts(text: str, start: int, end: int) -> int:
     """The first position in text[start:end] after leading words that are name parts (given names, surname
     shapes, patronymics, particles)."""
     after_name = start
-    for m in WORD.finditer(text, start, end):
-        token = Token(m.start(), m.end(), m.group(), phonetic(m.group()))
+    words = [Token(m.start(), m.end(), m.group(), phonetic(m.group())) for m in WORD.finditer(text, start, end)]
+    for k, token in enumerate(words):
         if token.key in PARTICLES:
             continue  # a particle belongs to the name only if a name part follows it
-        if not token.capitalised or not (_is_any_given(token) or _surname_strength(token) or is_patronymic(token.key)):
+        # A given name of the published dictionary counts only before a family name's shape ("Fərhad Bağırov
+        # Gəncə tibb mərkəzi"): alone it may be the institution's own name (Bab al-Hawa Hospital).
+        published = k + 1 < len(words) and _surname_strength(words[k + 1]) > 0 and _is_any_given(token)
+        if not token.capitalised or not (_is_given(token) or published or _surname_strength(token)
+                                         or is_patronymic(token.key)):
             break
-        after_name = m.end()
+        after_name = token.end
     # the institution starts at the first word after the last name part
     following = WORD.search(text, after_name, end)
     return following.start() if following and after_name > start else start
