@@ -171,6 +171,88 @@ TEMPLATES = {
 }
 
 
+# A third set, written last: field notes in a plainer style, with other names again. Its first run, before any
+# rule was touched for it, gave names only in the narrative 81.5 % overall (en 78.9, ru 100, uk 99.7, hy 89.3,
+# az 92.8, ar 30.2) and all personal data 86.6 %; generic cues it showed missing ("the family of", "(killed)",
+# "contact:", a given name with a capitalised word) were added after, so its later figures are not blind.
+FIELD_POOLS = {
+    "en": {"m": [("Brendan", "Brendan"), ("Ugo", "Ugo"), ("Stellan", "Stellan"), ("Kwame", "Kwame")],
+           "f": [("Philippa", "Philippa"), ("Ottilie", "Ottilie"), ("Wanjiru", "Wanjiru"), ("Signe", "Signe")],
+           "s": [("Pemberton", "Pemberton"), ("Mbeki", "Mbeki"), ("Castellanos", "Castellanos"), ("Haugen", "Haugen"),
+                 ("Fairweather", "Fairweather")]},
+    "ru": {"m": [("Мирослав", "Miroslav"), ("Афанасий", "Afanasiy"), ("Евсей", "Yevsey"), ("Платон", "Platon")],
+           "f": [("Ярослава", "Yaroslava"), ("Евдокия", "Yevdokiya"), ("Милана", "Milana"), ("Лукерья", "Lukerya")],
+           "s": [("Горбунов", "Gorbunov"), ("Сафронов", "Safronov"), ("Лаптев", "Laptev"), ("Куприн", "Kuprin"),
+                 ("Щербаков", "Shcherbakov")]},
+    "uk": {"m": [("Любомир", "Liubomyr"), ("Тиміш", "Tymish"), ("Зиновій", "Zynovii"), ("Охрім", "Okhrim")],
+           "f": [("Ївга", "Yivha"), ("Параска", "Paraska"), ("Злата", "Zlata"), ("Марта", "Marta")],
+           "s": [("Дзюба", "Dziuba"), ("Лозинський", "Lozynskyi"), ("Хомич", "Khomych"), ("Федорів", "Fedoriv"),
+                 ("Семеняк", "Semeniak")]},
+    "hy": {"m": [("Մամիկոն", "Mamikon"), ("Զավեն", "Zaven"), ("Հմայակ", "Hmayak"), ("Վոլոդյա", "Volodya")],
+           "f": [("Սաթիկ", "Satik"), ("Վարսենիկ", "Varsenik"), ("Հրանուշ", "Hranush"), ("Շողակաթ", "Shoghakat")],
+           "s": [("Մելքոնյան", "Melkonyan"), ("Գալստյան", "Galstyan"), ("Բաբայան", "Babayan"), ("Մինասյան", "Minasyan"),
+                 ("Վարդանյան", "Vardanyan")]},
+    "az": {"m": [("Ziyəddin", "Ziyaddin"), ("Bəhruz", "Bahruz"), ("Ülfət", "Ulfat"), ("Qəzənfər", "Gazanfar")],
+           "f": [("Zümrüd", "Zumrud"), ("Həqiqət", "Haqiqat"), ("Nübar", "Nubar"), ("Kifayət", "Kifayat")],
+           "s": [("Məlikov", "Malikov"), ("Səfərli", "Safarli"), ("Nağıyev", "Nagiyev"), ("Rüstəmov", "Rustamov"),
+                 ("Zeynalov", "Zeynalov")]},
+    "ar": {"m": [("رافع", "Rafi"), ("منذر", "Munther"), ("هادي", "Hadi"), ("صهيب", "Suhaib"), ("ضرار", "Dirar")],
+           "f": [("ختام", "Khitam"), ("وداد", "Widad"), ("ابتسام", "Ibtisam"), ("نهى", "Noha"), ("سلوى", "Salwa")],
+           "s": [("الفرا", "Al-Farra"), ("أبو ريالة", "Abu Rayala"), ("النمر", "Al-Nimr"), ("عاشور", "Ashour"),
+                 ("الجمال", "Al-Jamal")]},
+}
+FIELD_TEMPLATES = {
+    "en": [
+        "Interview notes, {TOWN}, {DATE}: the interviewee, {N1:nom}, described the {WEAPON} impact at {TIME}.",
+        "Casualties: {N2:nom} (killed), {N1:nom} (injured), and {COUNT} others.",
+        "The family of {N2:nom} lived at {ADDR}; a cousin, {N1g:nom}, identified the body.",
+        "Contact for follow-up: {K1:nom}, {PHONE}.",
+        "Fragments of a {WEAPON} were found near the home of {N1:nom}.",
+        "Paramedic {N2:nom} treated {COUNT} people at the scene.",
+    ],
+    "ru": [
+        "Записи интервью, {TOWN:loc}, {DATE}: опрошенный {N1:nom} описал попадание {WEAPON} в {TIME}.",
+        "Пострадавшие: {N2:nom} (погиб), {N1:nom} (ранен) и ещё {COUNT} человек.",
+        "Семья {N2:gen} жила по адресу {ADDR}; тело опознал двоюродный брат {N1g:nom}.",
+        "Контакт для уточнений: {K1:nom}, {PHONE}.",
+        "Осколки {WEAPON} нашли у дома {N1:gen}.",
+        "Фельдшер {N2:nom} оказал помощь {COUNT} пострадавшим.",
+    ],
+    "uk": [
+        "Нотатки інтерв'ю, {TOWN:loc}, {DATE}: опитаний {N1:nom} описав влучання {WEAPON} о {TIME}.",
+        "Постраждалі: {N2:nom} (загинув), {N1:nom} (поранений) та ще {COUNT} осіб.",
+        "Родина {N2:gen} жила за адресою {ADDR}; тіло впізнав двоюрідний брат {N1g:nom}.",
+        "Контакт для уточнень: {K1:nom}, {PHONE}.",
+        "Уламки {WEAPON} знайшли біля будинку {N1:gen}.",
+        "Фельдшер {N2:nom} надав допомогу {COUNT} постраждалим.",
+    ],
+    "hy": [
+        "Հարցազրույցի նշումներ, {TOWN}, {DATE}։ Զրուցակից {N1:nom} նկարագրել է {WEAPON}-ի հարվածը ժամը {TIME}-ին։",
+        "Տուժածներ՝ {N2:nom} (զոհված), {N1:nom} (վիրավոր) և ևս {COUNT} հոգի։",
+        "{N2:gen} ընտանիքը ապրում էր {ADDR} հասցեում, մարմինը ճանաչել է զարմիկ {N1g:nom}։",
+        "Կապ՝ {K1:nom}, {PHONE}։",
+        "{WEAPON}-ի բեկորներ են գտնվել {N1:gen} տան մոտ։",
+        "Բուժաշխատող {N2:nom} օգնություն է ցույց տվել {COUNT} հոգու։",
+    ],
+    "az": [
+        "Müsahibə qeydləri, {TOWN}, {DATE}: həmsöhbət {N1:nom} {WEAPON} zərbəsini saat {TIME}-da təsvir etdi.",
+        "Zərərçəkənlər: {N2:nom} (həlak olub), {N1:nom} (yaralanıb) və daha {COUNT} nəfər.",
+        "{N2:gen} ailəsi {ADDR} ünvanında yaşayırdı; meyiti əmisi oğlu {N1g:nom} tanıdı.",
+        "Əlaqə: {K1:nom}, {PHONE}.",
+        "{WEAPON} qəlpələri {N1:gen} evinin yaxınlığında tapıldı.",
+        "Feldşer {N2:nom} {COUNT} nəfərə yardım göstərdi.",
+    ],
+    "ar": [
+        "ملاحظات المقابلة، {TOWN}، {DATE}: وصف المتحدث {N1:nom} سقوط {WEAPON} عند الساعة {TIME}.",
+        "الضحايا: {N2:nom} (قتيل)، {N1:nom} (جريح)، و{COUNT} آخرون.",
+        "كانت عائلة {N2:nom} تسكن في {ADDR}، وتعرف على الجثة قريبه {N1g:nom}.",
+        "للتواصل: {K1:nom}، {PHONE}.",
+        "عثر على شظايا {WEAPON} قرب منزل {N1:nom}.",
+        "قدم المسعف {N2:nom} الإسعاف لـ {COUNT} مصابين.",
+    ],
+}
+
+
 @dataclass
 class WirePerson:
     lang: str
@@ -239,9 +321,11 @@ def _town(lang: str, town: str, case: str) -> str:
     return town
 
 
-def generate(rng: random.Random, lang: str, index: int, inflect: dict[str, object]) -> dict[str, object]:
+def generate(rng: random.Random, lang: str, index: int, inflect: dict[str, object],
+             which: str = "wire") -> dict[str, object]:
     """One narrative of 4–6 hand-written sentences, with gold spans checked by the caller."""
-    pool = POOLS[lang]
+    pool = (POOLS if which == "wire" else FIELD_POOLS)[lang]
+    templates = TEMPLATES if which == "wire" else FIELD_TEMPLATES
 
     def person() -> WirePerson:
         female = rng.random() < 0.45
@@ -254,7 +338,7 @@ def generate(rng: random.Random, lang: str, index: int, inflect: dict[str, objec
     n1, n2, k1 = people
     known_name = f"{k1.given[1]} {k1.surname[1]}" if rng.random() < 0.4 and lang != "en" else \
         f"{k1.given[0]} {k1.surname[0]}"
-    chosen = rng.sample(TEMPLATES[lang], k=rng.randrange(4, 7))
+    chosen = rng.sample(templates[lang], k=min(len(templates[lang]), rng.randrange(4, 7)))
     text, gold, keep = "", [], []
     for sentence in chosen:
         last = 0
@@ -293,5 +377,5 @@ def generate(rng: random.Random, lang: str, index: int, inflect: dict[str, objec
             last = m.end()
         text += sentence[last:] + " "
     text = text.rstrip()
-    return {"id": f"wire-{lang}-{index}", "lang": lang, "text": text,
+    return {"id": f"{which}-{lang}-{index}", "lang": lang, "text": text,
             "known": {"persons": [known_name], "phones": [], "emails": []}, "gold": gold, "keep": keep}

@@ -26,21 +26,24 @@ BEFORE = {
         journalist photographer shepherd engineer student pupil boy girl martyr son daughter brother sister husband
         wife mother father cousin uncle aunt nephew niece grandson granddaughter grandmother grandfather grandma
         grandpa sergeant private mayor imam priest father-in-law mother-in-law brother-in-law sister-in-law
-        including named identified""",
+        including named identified interviewee speaker contact casualties victims dead injured wounded""",
     "ru": """свидетел очевид сосед соседк волонтер волонтёр медсестр медбрат учител учительниц врач доктор
         фельдшер водител фермер журналист фотограф пастух инженер студент школьни мальчик девочк сын дочь дочер
         брат сестр муж жена жены жену женой мать матер отец отца отцу дяд тёт тет племянни внук внучк бабушк
-        дедушк господин госпож гражданин гражданк погибш ранен пострадавш раненая погибшая""",
+        дедушк господин госпож гражданин гражданк погибш ранен пострадавш раненая погибшая опрошенн контакт
+        семья семьи""",
     "uk": """свідок свідк очевид сусід сусідк волонтер медсестр учител учительк вчител вчительк лікар
         фельдшер водій водія фермер журналіст фотограф пастух інженер студент школяр хлопчик дівчинк син сина
         сину донька доньк дочк брат сестр чоловік чоловіка дружин мати матір батько батька дядько тітк племінни
-        онук онучк бабус дідус пан пані громадянин громадянк загибл поранен постраждал""",
+        онук онучк бабус дідус пан пані громадянин громадянк загибл поранен постраждал опитан контакт
+        родина родини""",
     "hy": """ականատես վկա հարևան կամավոր բուժքույր ուսուցիչ ուսուցչուհի բժիշկ վարորդ ֆերմեր լրագրող
         հովիվ ուսանող տղա աղջիկ որդի դուստր եղբայր քույր ամուսին կինը մայր հայր զարմիկ զարմուհի հորեղբայր
-        մորեղբայր թոռ տատիկ պապիկ պարոն տիկին զոհված վիրավոր նահատակ""",
+        մորեղբայր թոռ տատիկ պապիկ պարոն տիկին զոհված վիրավոր նահատակ զրուցակից կապ տուժածներ
+        բուժաշխատող""",
     "az": """şahid qonşu könüllü tibb bacısı müəllim müəllimə həkim sürücü fermer jurnalist çoban tələbə
         oğlan qız oğlu qızı qardaş bacı əri arvad həyat yoldaşı ana anası ata atası əmi dayı xala bibi nəvə nənə
-        baba cənab xanım şəhid yaralı yoldaşı""",
+        baba cənab xanım şəhid yaralı yoldaşı həmsöhbət əlaqə zərərçəkənlər feldşer""",
     "ar": """الشاهد الشاهدة شاهد شاهدة الجار الجارة جار جاره جارها جارته المواطن المواطنة المتطوع المتطوعة الممرض
         الممرضة الممرضه المعلم المعلمة الطبيب الطبيبة الدكتور الدكتورة المسعف السائق المزارع الصحفي الصحفية المصور
         الراعي المهندس الطالب الطالبة الطفل الطفلة الفتى الفتاة الشاب الشابة الشهيد الشهيدة الجريح الجريحة المصاب
@@ -48,13 +51,14 @@ BEFORE = {
         شقيقة شقيقته شقيقتها أخ أخيه أخوه أخاه أخت أخته أختها زوج زوجها زوجة زوجته والد والده والدها والدة والدته
         والدتها عم عمه عمها خال خاله خالها جد جده جدها جدة جدته حفيد حفيده حفيدها ابن عم ابن عمه ابن عمها قريب
         قريبه قريبها قال قالت أفاد أفادت أكد أكدت روى روت استشهد استشهدت قتل قتلت أصيب أصيبت توفي توفيت نجا نجت
-        أخبر أخبرت ذكر ذكرت بينهم منهم واسمه واسمها يدعى تدعى""",
+        أخبر أخبرت ذكر ذكرت بينهم منهم واسمه واسمها يدعى تدعى المتحدث المتحدثة للتواصل الضحايا عائلة منزل بيت
+        جثة جثمان قتيل جريح جريحة مصاب مصابة شهيد شهيدة""",
 }
 # Two-word cues before a name: "according to", "по словам", "تحدثنا مع" (the last word alone is too common).
 PHRASES_BEFORE = {
-    "en": ["according to", "spoke to", "spoke with", "talked to", "identified as", "named as", "victims as",
+    "en": ["family of", "home of", "house of", "body of", "funeral of", "according to", "spoke to", "spoke with", "talked to", "identified as", "named as", "victims as",
            "victim as", "among them", "survived by"],
-    "ru": ["по словам", "поговорили с", "поговорил с", "говорили с", "том числе", "среди них", "слов"],
+    "ru": ["дома у", "по словам", "поговорили с", "поговорил с", "говорили с", "том числе", "среди них", "слов"],
     "uk": ["за словами", "поговорили з", "поговорив з", "поговорили із", "тому числі", "серед них", "числі"],
     "hy": ["այդ թվում", "խոսել է", "զրուցեցինք"],
     "az": ["o cümlədən", "ilə danışdıq", "onların arasında"],
@@ -68,10 +72,10 @@ AFTER = {
         скончался скончалась получил получила подтвердил подтвердила вспоминает""",
     "uk": """загинув загинула загинули поранений поранена розповів розповіла повідомив повідомила заявив заявила
         вижив вижила помер померла дістав дістала отримав отримала підтвердив підтвердила""",
-    "hy": """զոհվել զոհվեց վիրավորվել վիրավորվեց պատմել պատմեց հայտնել հայտնեց մահացել մահացավ ասաց ասել
+    "hy": """ընտանիքը տան տունը զոհվել զոհվեց վիրավորվել վիրավորվեց պատմել պատմեց հայտնել հայտնեց մահացել մահացավ ասաց ասել
         հաստատել հաստատեց խոսքով խոսքերով""",
     "az": """bəy xanım müəllim həlak yaralanıb yaralandı dedi deyib bildirib bildirdi öldü vəfat sağ təsdiqləyib
-        sözlərinə dediyinə""",
+        sözlərinə dediyinə ailəsi evinin evi""",
     "ar": "",
 }
 # Words that are never a name part, whatever their case: the cue words themselves, months and weekdays.
@@ -181,6 +185,12 @@ def _adjacent(text: str, left_end: int, right_start: int) -> bool:
     return 0 < len(gap) <= 3 and re.fullmatch(r"[ \u00a0]|[ \u00a0]?[-–][ \u00a0]?|-", gap) is not None
 
 
+def _IN_PARENS(text: str, tok: object) -> bool:  # noqa: N802
+    """Whether the word stands alone in parentheses right after something: "X (killed)", "X (قتيل)"."""
+    start, end = tok.start, tok.end  # type: ignore[attr-defined]
+    return text[max(0, start - 2):start] == " (" and text[end:end + 1] == ")"
+
+
 def _cue_gap(text: str, end: int, start: int) -> bool:
     """Between a cue and the name: a space, or a colon, comma or Armenian apostrophe-like mark and a space."""
     gap = text[end:start]
@@ -268,6 +278,11 @@ class Context:
             if not joiner:
                 if parts >= 3:
                     break
+                # Arabic has no capitals: a third word joins only with a name's evidence (a family name with
+                # the article, a known given name), or the verb after the name would go with it.
+                if self.arabic and parts >= 2 and not self.strong(hi + 1) \
+                        and normalise_arabic(toks[hi].surface) not in ARABIC_JOINERS:  # type: ignore[attr-defined]
+                    break
                 parts += 1
             hi += 1
         # A name does not end on a particle or a joiner.
@@ -297,9 +312,14 @@ class Context:
                 yield from self._names_from(j)
             if phonetic(surface) in _PATRONYMIC_PARTICLES and 0 < i < n - 1:
                 yield from self._around_particle(i)
-            if not self.arabic and i > 0 and (_cue_matches(after, surface, lang) or surface.casefold() in after) \
-                    and _adjacent(text, toks[i - 1].end, tok.start):  # type: ignore[attr-defined]
+            if not self.arabic and i > 0 and (_cue_matches(after, surface, lang) or surface.casefold() in after
+                                              or _cue_matches(before, surface, lang) and _IN_PARENS(text, tok)) \
+                    and (_adjacent(text, toks[i - 1].end, tok.start) or _IN_PARENS(text, tok)):  # type: ignore[attr-defined]
                 yield from self._name_ending_at(i - 1)
+            if self.arabic and _IN_PARENS(text, tok) and i > 0 and _cue_matches(before, surface, lang):
+                yield from self._arabic_name_ending_at(i - 1)  # "X (قتيل)"
+            if self._given_pair(i):
+                yield Found(tok.start, toks[i + 1].end, "PERSON", 0.7)  # type: ignore[attr-defined]
             if surface[:1].isupper() and _AGE.match(text, tok.end):  # type: ignore[attr-defined]
                 yield from self._name_ending_at(i, aged=True)
 
@@ -333,6 +353,28 @@ class Context:
         if lo > 0 and _adjacent(text, toks[lo - 1].end, toks[lo].start) and self.name_like(lo - 1, first=True):  # type: ignore[attr-defined]
             lo -= 1
         yield Found(toks[lo].start, toks[i + 1].end, "PERSON", 0.85)  # type: ignore[attr-defined]
+
+    def _given_pair(self, i: int) -> bool:
+        """A given name of the published dictionary and a capitalised word right after it, in the middle of a
+        sentence (Ottilie Mbeki): a person. At a sentence's start the pair needs more (a cue, a verb)."""
+        toks = self.toks
+        if self.arabic or i + 1 >= len(toks) or not _adjacent(self.text, toks[i].end, toks[i + 1].start):  # type: ignore[attr-defined]
+            return False
+        if _sentence_start(self.text, toks[i].start) or not self.name_like(i, first=True) \
+                or not self.name_like(i + 1, first=True):  # type: ignore[attr-defined]
+            return False
+        return is_published_name(toks[i].surface) and not toks[i].surface.isupper()  # type: ignore[attr-defined]
+
+    def _arabic_name_ending_at(self, k: int) -> Iterator[Found]:
+        """The Arabic name of one to three words ending at token k (before a parenthesis)."""
+        toks, text = self.toks, self.text
+        if k < 0 or not self.name_like(k, first=True) or text[toks[k].end:toks[k].end + 2].strip() != "(":  # type: ignore[attr-defined]
+            return
+        lo = k
+        while lo > 0 and k - lo < 2 and _adjacent(text, toks[lo - 1].end, toks[lo].start) \
+                and self.name_like(lo - 1, first=True):  # type: ignore[attr-defined]
+            lo -= 1
+        yield Found(toks[lo].start, toks[k].end, "PERSON", 0.75)  # type: ignore[attr-defined]
 
     def _names_from(self, j: int) -> Iterator[Found]:
         """The name starting at token j, and the next one after "and" (X and Y, X و Y)."""
