@@ -844,7 +844,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--set", choices=("dev", "report", "wire", "field", "both"), default="both",
                         help="dev: the generator's development templates; report: its reporting templates; "
-                             "wire: the held-out hand-written news-wire and field-report set; field: hand-written field "
+                             "wire: the held-out hand-written news-wire and field-report set; "
+                             "field: hand-written field "
                              "notes written last; both: report, wire and field, each reported "
                              "separately (the figures)")
     parser.add_argument("--per-lang", type=int, default=200, help="narratives per language")

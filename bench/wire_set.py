@@ -31,7 +31,8 @@ POOLS = {
                  ("Ілько", "Ilko"), ("Панас", "Panas")],
            "f": [("Ярина", "Yaryna"), ("Мотря", "Motria"), ("Леся", "Lesia"), ("Орися", "Orysia"),
                  ("Устина", "Ustyna"), ("Килина", "Kylyna")],
-           "s": [("Гнатюк", "Hnatiuk"), ("Стельмах", "Stelmakh"), ("Костенко", "Kostenko"), ("Присяжнюк", "Prysiazhniuk"),
+           "s": [("Гнатюк", "Hnatiuk"), ("Стельмах", "Stelmakh"), ("Костенко", "Kostenko"),
+                 ("Присяжнюк", "Prysiazhniuk"),
                  ("Білик", "Bilyk"), ("Кучер", "Kucher"), ("Оліфіренко", "Olifirenko")]},
     "hy": {"m": [("Ռաֆիկ", "Rafik"), ("Մուշեղ", "Musheg"), ("Սերոբ", "Serob"), ("Վրեժ", "Vrezh"),
                  ("Պարույր", "Paruyr"), ("Գուրգեն", "Gurgen")],
@@ -87,11 +88,13 @@ STREETS = {
            ("вул. Героїв УПА, {n}, кв. {m}", None)],
     "hy": [("Ազատամարտիկների փողոց {n}", None), ("Թումանյան փ. {n}", None), ("Բաղրամյան պողոտա {n}", None)],
     "az": [("Nizami küçəsi {n}", None), ("Heydər Əliyev prospekti {n}", None), ("Füzuli küçəsi, ev {n}", None)],
-    "ar": [("شارع الجلاء، بناية رقم {n}", None), ("حي الشجاعية، منزل رقم {n}", None), ("شارع عمر المختار بناء {n}", None)],
+    "ar": [("شارع الجلاء، بناية رقم {n}", None), ("حي الشجاعية، منزل رقم {n}", None),
+           ("شارع عمر المختار بناء {n}", None)],
 }
 PHONES = {
     "en": ["+380 67 {a} {b}", "+374 91 {a}{b}"], "ru": ["+7 9{a} {b}"], "uk": ["+380 50 {a} {b}", "097 {a} {b}"],
-    "hy": ["+374 93 {a}{b}", "094 {a}{b}"], "az": ["+994 55 {a} {b}", "050 {a} {b}"], "ar": ["+970 59 {a} {b}", "+967 77 {a} {b}"],
+    "hy": ["+374 93 {a}{b}", "094 {a}{b}"], "az": ["+994 55 {a} {b}", "050 {a} {b}"],
+    "ar": ["+970 59 {a} {b}", "+967 77 {a} {b}"],
 }
 
 # Slots: {N1:case} {N2:case} a person named only here (full name), {N1g} / {N1s} given / family name alone,
@@ -349,7 +352,8 @@ def generate(rng: random.Random, lang: str, index: int, inflect: dict[str, objec
                 who = {"N1": n1, "N2": n2, "K1": k1}[slot]
                 if slot == "K1" and lang == "az" and case == "nom":
                     case = "nom"
-                value, category = _mention(who, part, case, inflect), ("name_known" if slot == "K1" else "name_narrative")
+                category = "name_known" if slot == "K1" else "name_narrative"
+                value = _mention(who, part, case, inflect)
             elif slot == "TOWN":
                 value, category = _town(lang, rng.choice(TOWNS[lang]), case), "town"
             elif slot == "WEAPON":
@@ -365,7 +369,8 @@ def generate(rng: random.Random, lang: str, index: int, inflect: dict[str, objec
                 value, category = street.format(n=rng.randrange(2, 160), m=rng.randrange(1, 80)), "ADDRESS"
             elif slot == "PHONE":
                 shape = rng.choice(PHONES[lang])
-                value = shape.format(a=f"{rng.randrange(100, 999)}", b=f"{rng.randrange(10, 99)} {rng.randrange(10, 99)}")
+                pair = f"{rng.randrange(10, 99)} {rng.randrange(10, 99)}"
+                value = shape.format(a=f"{rng.randrange(100, 999)}", b=pair)
                 if lang == "ar" and rng.random() < 0.5:
                     value = value.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
                 category = "PHONE"

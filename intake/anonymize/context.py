@@ -13,10 +13,24 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from functools import cache, lru_cache
+from typing import Protocol
 
 from .lexicon import ARABIC_GIVEN, ARABIC_GIVEN_WEAK, ARABIC_JOINERS, GIVEN_KEYS, published_given_names
 from .names import PARTICLES, is_patronymic, normalise_arabic, phonetic, script_of, skeleton, split_ending
 from .patterns import Found
+
+
+class Tok(Protocol):
+    """A word of the text (people.Token): its offsets and surface."""
+
+    @property
+    def start(self) -> int: ...
+
+    @property
+    def end(self) -> int: ...
+
+    @property
+    def surface(self) -> str: ...
 
 # Words right BEFORE a name: roles, kinship, honorifics, "the martyr". Matched on the word's start (stem) with
 # up to three more letters, so inflected forms count ("соседа", "свидетеля", "Հարևանը", "qonşusu").
@@ -56,7 +70,8 @@ BEFORE = {
 }
 # Two-word cues before a name: "according to", "по словам", "تحدثنا مع" (the last word alone is too common).
 PHRASES_BEFORE = {
-    "en": ["family of", "home of", "house of", "body of", "funeral of", "according to", "spoke to", "spoke with", "talked to", "identified as", "named as", "victims as",
+    "en": ["family of", "home of", "house of", "body of", "funeral of", "according to", "spoke to", "spoke with",
+           "talked to", "identified as", "named as", "victims as",
            "victim as", "among them", "survived by"],
     "ru": ["дома у", "по словам", "поговорили с", "поговорил с", "говорили с", "том числе", "среди них", "слов"],
     "uk": ["за словами", "поговорили з", "поговорив з", "поговорили із", "тому числі", "серед них", "числі"],
@@ -72,7 +87,8 @@ AFTER = {
         скончался скончалась получил получила подтвердил подтвердила вспоминает""",
     "uk": """загинув загинула загинули поранений поранена розповів розповіла повідомив повідомила заявив заявила
         вижив вижила помер померла дістав дістала отримав отримала підтвердив підтвердила""",
-    "hy": """ընտանիքը տան տունը զոհվել զոհվեց վիրավորվել վիրավորվեց պատմել պատմեց հայտնել հայտնեց մահացել մահացավ ասաց ասել
+    "hy": """ընտանիքը տան տունը զոհվել զոհվեց վիրավորվել վիրավորվեց պատմել պատմեց հայտնել հայտնեց մահացել մահացավ
+        ասաց ասել
         հաստատել հաստատեց խոսքով խոսքերով""",
     "az": """bəy xanım müəllim həlak yaralanıb yaralandı dedi deyib bildirib bildirdi öldü vəfat sağ təsdiqləyib
         sözlərinə dediyinə ailəsi evinin evi""",
@@ -127,7 +143,8 @@ _ALL_CUES = frozenset().union(*_BEFORE.values(), *_AFTER.values())
 _PATRONYMIC_PARTICLES = frozenset(phonetic(w) for w in "oğlu qızı oglu qizi ogly kyzy оглы кызы".split())
 _AND = frozenset("and & и й і та և ու və ilə".split())
 _SENTENCE_END = re.compile(r"(?:^|[.!?؟։:;\n«»\"“”()\[\]]\s*|\s[-–—]\s)$")
-_AGE = re.compile(r"\s*,\s*\d{1,3}\s*(?:,|\(|years?\b|лет|рок|տարեկան|yaşlı|yaş)|\s*\(\s*\d{1,3}\s*\)|\s*،\s*\d{1,3}\s*(?:عام|سن|،)")
+_AGE = re.compile(r"\s*,\s*\d{1,3}\s*(?:,|\(|years?\b|лет|рок|տարեկան|yaşlı|yaş)|\s*\(\s*\d{1,3}\s*\)"
+                  r"|\s*،\s*\d{1,3}\s*(?:عام|سن|،)")
 
 
 def _glued_and(word: str) -> bool:
@@ -167,7 +184,8 @@ def _ordinary(word: str, lang: str) -> bool:
                                                                        ARABIC_NOT_NAME) \
             or _cue_matches(_BEFORE["ar"], word, "ar") and bare not in ARABIC_JOINERS
     return folded in _stop_words(lang) or folded in _stop_words("en") \
-        or _cue_matches(_BEFORE.get(lang, frozenset()), word, lang) or _cue_matches(_AFTER.get(lang, frozenset()), word, lang)
+        or _cue_matches(_BEFORE.get(lang, frozenset()), word, lang) \
+        or _cue_matches(_AFTER.get(lang, frozenset()), word, lang)
 
 
 @lru_cache(maxsize=65536)
@@ -185,9 +203,9 @@ def _adjacent(text: str, left_end: int, right_start: int) -> bool:
     return 0 < len(gap) <= 3 and re.fullmatch(r"[ \u00a0]|[ \u00a0]?[-–][ \u00a0]?|-", gap) is not None
 
 
-def _IN_PARENS(text: str, tok: object) -> bool:  # noqa: N802
+def _IN_PARENS(text: str, tok: Tok) -> bool:  # noqa: N802
     """Whether the word stands alone in parentheses right after something: "X (killed)", "X (قتيل)"."""
-    start, end = tok.start, tok.end  # type: ignore[attr-defined]
+    start, end = tok.start, tok.end
     return text[max(0, start - 2):start] == " (" and text[end:end + 1] == ")"
 
 
@@ -201,13 +219,13 @@ def _sentence_start(text: str, start: int) -> bool:
     return bool(_SENTENCE_END.search(text[max(0, start - 4):start])) or not text[:start].strip()
 
 
-def _covered(toks: Sequence[object], spans: Sequence[tuple[int, int]]) -> list[bool]:
+def _covered(toks: Sequence[Tok], spans: Sequence[tuple[int, int]]) -> list[bool]:
     """For each token, whether one of `spans` covers its start."""
     spans = sorted(spans)
     out = []
     k = 0
     for t in toks:
-        start = t.start  # type: ignore[attr-defined]
+        start = t.start
         while k < len(spans) and spans[k][1] <= start:
             k += 1
         out.append(any(s <= start < e for s, e in spans[k:k + 8]))
@@ -217,20 +235,20 @@ def _covered(toks: Sequence[object], spans: Sequence[tuple[int, int]]) -> list[b
 class Context:
     """One text's tokens and protected spans, and the rules that read names off them."""
 
-    def __init__(self, text: str, toks: Sequence[object], lang: str, strong: Sequence[tuple[int, int]],
+    def __init__(self, text: str, toks: Sequence[Tok], lang: str, strong: Sequence[tuple[int, int]],
                  weak: Sequence[tuple[int, int]]) -> None:
         self.text = text
         self.toks = toks
         self.lang = lang
         self.arabic = lang == "ar" or script_of(text) == "arabic"
         self.strong_shield = _covered(toks, strong)
-        self.protected = [a or b for a, b in zip(self.strong_shield, _covered(toks, weak))]
+        self.protected = [a or b for a, b in zip(self.strong_shield, _covered(toks, weak), strict=True)]
         self.found: set[tuple[int, int]] = set()
 
     def name_like(self, i: int, first: bool = False) -> bool:
         """Could token i be part of a name here (capitalised in a cased script, no ordinary word, no fact)?"""
         tok = self.toks[i]
-        surface: str = tok.surface  # type: ignore[attr-defined]
+        surface: str = tok.surface
         if (self.protected[i] if first else self.strong_shield[i]) or len(surface) < 2:
             return False
         if self.arabic:
@@ -247,11 +265,11 @@ class Context:
     def has_evidence(self, start: int, end: int) -> bool:
         """Whether a token in [start, end) is a name by itself (a given name, a family name's shape)."""
         return any(self.strong(i) for i, t in enumerate(self.toks)
-                   if t.start >= start and t.end <= end and self.name_like(i))  # type: ignore[attr-defined]
+                   if t.start >= start and t.end <= end and self.name_like(i))
 
     def strong(self, i: int) -> bool:
         """Evidence of a name by itself: a published given name, a surname or patronymic shape."""
-        surface: str = self.toks[i].surface  # type: ignore[attr-defined]
+        surface: str = self.toks[i].surface
         if is_published_name(surface):
             return True
         key = phonetic(surface)
@@ -270,8 +288,8 @@ class Context:
         toks = self.toks
         hi, parts = i, 1
         while hi + 1 < len(toks) and _adjacent(self.text, toks[hi].end, toks[hi + 1].start) \
-                and self.name_like(hi + 1):  # type: ignore[attr-defined]
-            surface = toks[hi + 1].surface  # type: ignore[attr-defined]
+                and self.name_like(hi + 1):
+            surface = toks[hi + 1].surface
             if self.arabic and _glued_and(surface):
                 break  # "X وY": a second person
             joiner = phonetic(surface) in PARTICLES or normalise_arabic(surface) in ARABIC_JOINERS
@@ -281,13 +299,13 @@ class Context:
                 # Arabic has no capitals: a third word joins only with a name's evidence (a family name with
                 # the article, a known given name), or the verb after the name would go with it.
                 if self.arabic and parts >= 2 and not self.strong(hi + 1) \
-                        and normalise_arabic(toks[hi].surface) not in ARABIC_JOINERS:  # type: ignore[attr-defined]
+                        and normalise_arabic(toks[hi].surface) not in ARABIC_JOINERS:
                     break
                 parts += 1
             hi += 1
         # A name does not end on a particle or a joiner.
-        while hi > i and (phonetic(toks[hi].surface) in PARTICLES  # type: ignore[attr-defined]
-                          or normalise_arabic(toks[hi].surface) in ARABIC_JOINERS):  # type: ignore[attr-defined]
+        while hi > i and (phonetic(toks[hi].surface) in PARTICLES
+                          or normalise_arabic(toks[hi].surface) in ARABIC_JOINERS):
             hi -= 1
         return hi
 
@@ -305,22 +323,22 @@ class Context:
         after = _AFTER.get(lang, frozenset())
         n = len(toks)
         for i, tok in enumerate(toks):
-            surface: str = tok.surface  # type: ignore[attr-defined]
+            surface: str = tok.surface
             j = i + 1
             if (_cue_matches(before, surface, lang) or self._phrase_ends(i)) and j < n \
-                    and _cue_gap(text, tok.end, toks[j].start) and self._first(j):  # type: ignore[attr-defined]
+                    and _cue_gap(text, tok.end, toks[j].start) and self._first(j):
                 yield from self._names_from(j)
             if phonetic(surface) in _PATRONYMIC_PARTICLES and 0 < i < n - 1:
                 yield from self._around_particle(i)
             if not self.arabic and i > 0 and (_cue_matches(after, surface, lang) or surface.casefold() in after
                                               or _cue_matches(before, surface, lang) and _IN_PARENS(text, tok)) \
-                    and (_adjacent(text, toks[i - 1].end, tok.start) or _IN_PARENS(text, tok)):  # type: ignore[attr-defined]
+                    and (_adjacent(text, toks[i - 1].end, tok.start) or _IN_PARENS(text, tok)):
                 yield from self._name_ending_at(i - 1)
             if self.arabic and _IN_PARENS(text, tok) and i > 0 and _cue_matches(before, surface, lang):
                 yield from self._arabic_name_ending_at(i - 1)  # "X (قتيل)"
             if self._given_pair(i):
-                yield Found(tok.start, toks[i + 1].end, "PERSON", 0.7)  # type: ignore[attr-defined]
-            if surface[:1].isupper() and _AGE.match(text, tok.end):  # type: ignore[attr-defined]
+                yield Found(tok.start, toks[i + 1].end, "PERSON", 0.7)
+            if surface[:1].isupper() and _AGE.match(text, tok.end):
                 yield from self._name_ending_at(i, aged=True)
 
     def _phrase_ends(self, i: int) -> bool:
@@ -333,7 +351,7 @@ class Context:
         return False
 
     def _fold(self, i: int) -> str:
-        surface: str = self.toks[i].surface  # type: ignore[attr-defined]
+        surface: str = self.toks[i].surface
         return normalise_arabic(surface) if self.arabic else surface.casefold()
 
     def _first(self, j: int) -> bool:
@@ -341,62 +359,62 @@ class Context:
         (Jasim is a town and a man) or in Arabic, whose cue words are about people only."""
         if self.name_like(j, first=True):
             return True
-        return self.name_like(j) and (self.arabic or is_published_name(self.toks[j].surface))  # type: ignore[attr-defined]
+        return self.name_like(j) and (self.arabic or is_published_name(self.toks[j].surface))
 
     def _around_particle(self, i: int) -> Iterator[Found]:
         """Given name, father's name, oğlu/qızı, family name: "Rasim Namiq oğlu Cəfərov"."""
         toks, text = self.toks, self.text
-        if not (_adjacent(text, toks[i - 1].end, toks[i].start) and _adjacent(text, toks[i].end, toks[i + 1].start)  # type: ignore[attr-defined]
+        if not (_adjacent(text, toks[i - 1].end, toks[i].start) and _adjacent(text, toks[i].end, toks[i + 1].start)
                 and self.name_like(i - 1, first=True) and self.name_like(i + 1, first=True)):
             return
         lo = i - 1
-        if lo > 0 and _adjacent(text, toks[lo - 1].end, toks[lo].start) and self.name_like(lo - 1, first=True):  # type: ignore[attr-defined]
+        if lo > 0 and _adjacent(text, toks[lo - 1].end, toks[lo].start) and self.name_like(lo - 1, first=True):
             lo -= 1
-        yield Found(toks[lo].start, toks[i + 1].end, "PERSON", 0.85)  # type: ignore[attr-defined]
+        yield Found(toks[lo].start, toks[i + 1].end, "PERSON", 0.85)
 
     def _given_pair(self, i: int) -> bool:
         """A given name of the published dictionary and a capitalised word right after it, in the middle of a
         sentence (Ottilie Mbeki): a person. At a sentence's start the pair needs more (a cue, a verb)."""
         toks = self.toks
-        if self.arabic or i + 1 >= len(toks) or not _adjacent(self.text, toks[i].end, toks[i + 1].start):  # type: ignore[attr-defined]
+        if self.arabic or i + 1 >= len(toks) or not _adjacent(self.text, toks[i].end, toks[i + 1].start):
             return False
         if _sentence_start(self.text, toks[i].start) or not self.name_like(i, first=True) \
-                or not self.name_like(i + 1, first=True):  # type: ignore[attr-defined]
+                or not self.name_like(i + 1, first=True):
             return False
-        return is_published_name(toks[i].surface) and not toks[i].surface.isupper()  # type: ignore[attr-defined]
+        return is_published_name(toks[i].surface) and not toks[i].surface.isupper()
 
     def _arabic_name_ending_at(self, k: int) -> Iterator[Found]:
         """The Arabic name of one to three words ending at token k (before a parenthesis)."""
         toks, text = self.toks, self.text
-        if k < 0 or not self.name_like(k, first=True) or text[toks[k].end:toks[k].end + 2].strip() != "(":  # type: ignore[attr-defined]
+        if k < 0 or not self.name_like(k, first=True) or text[toks[k].end:toks[k].end + 2].strip() != "(":
             return
         lo = k
         while lo > 0 and k - lo < 2 and _adjacent(text, toks[lo - 1].end, toks[lo].start) \
-                and self.name_like(lo - 1, first=True):  # type: ignore[attr-defined]
+                and self.name_like(lo - 1, first=True):
             lo -= 1
-        yield Found(toks[lo].start, toks[k].end, "PERSON", 0.75)  # type: ignore[attr-defined]
+        yield Found(toks[lo].start, toks[k].end, "PERSON", 0.75)
 
     def _names_from(self, j: int) -> Iterator[Found]:
         """The name starting at token j, and the next one after "and" (X and Y, X و Y)."""
         toks, text = self.toks, self.text
         while True:
             hi = self._run_right(j)
-            start = toks[j].start  # type: ignore[attr-defined]
-            if hi == j and (phonetic(toks[j].surface) in PARTICLES  # type: ignore[attr-defined]
-                            or normalise_arabic(toks[j].surface) in ARABIC_JOINERS):  # type: ignore[attr-defined]
+            start = toks[j].start
+            if hi == j and (phonetic(toks[j].surface) in PARTICLES
+                            or normalise_arabic(toks[j].surface) in ARABIC_JOINERS):
                 return  # a joiner alone ("ابن" of "ابن عمها") is no name
-            yield Found(start, toks[hi].end, "PERSON", 0.8)  # type: ignore[attr-defined]
+            yield Found(start, toks[hi].end, "PERSON", 0.8)
             k = hi + 1
             if k >= len(toks):
                 return
-            word = toks[k].surface  # type: ignore[attr-defined]
-            if self.arabic and _glued_and(word) and _adjacent(text, toks[hi].end, toks[k].start):  # type: ignore[attr-defined]
+            word = toks[k].surface
+            if self.arabic and _glued_and(word) and _adjacent(text, toks[hi].end, toks[k].start):
                 # "X وY": the glued "and" stays in the text, the name after it goes.
-                run_end = toks[self._run_right(k)].end  # type: ignore[attr-defined]
-                yield Found(toks[k].start + 1, run_end, "PERSON", 0.8)  # type: ignore[attr-defined]
+                run_end = toks[self._run_right(k)].end
+                yield Found(toks[k].start + 1, run_end, "PERSON", 0.8)
                 return
             if word.casefold() in _AND and k + 1 < len(toks) and _adjacent(text, toks[hi].end, toks[k].start) \
-                    and _adjacent(text, toks[k].end, toks[k + 1].start) and self.name_like(k + 1, first=True):  # type: ignore[attr-defined]
+                    and _adjacent(text, toks[k].end, toks[k + 1].start) and self.name_like(k + 1, first=True):
                 j = k + 1
                 continue
             return
@@ -408,52 +426,52 @@ class Context:
             return
         lo = k
         while lo > 0 and k - lo < 2 and not _sentence_start(text, toks[lo].start) \
-                and _adjacent(text, toks[lo - 1].end, toks[lo].start) and self.name_like(lo - 1, first=True):  # type: ignore[attr-defined]
+                and _adjacent(text, toks[lo - 1].end, toks[lo].start) and self.name_like(lo - 1, first=True):
             lo -= 1
-        if lo == k and _sentence_start(text, toks[lo].start) and not self.strong(lo):  # type: ignore[attr-defined]
+        if lo == k and _sentence_start(text, toks[lo].start) and not self.strong(lo):
             return  # "Officials said": one sentence-initial word is a name only with evidence of its own
         if lo < k and not aged and _sentence_start(text, toks[lo].start) \
-                and not (self.strong(lo) or self.strong(k)):  # type: ignore[attr-defined]
+                and not (self.strong(lo) or self.strong(k)):
             return  # two capitalised words followed by an age (", 61,") are a name even at a sentence's start
-        yield Found(toks[lo].start, toks[k].end, "PERSON", 0.75)  # type: ignore[attr-defined]
+        yield Found(toks[lo].start, toks[k].end, "PERSON", 0.75)
 
     def complete(self, start: int, end: int) -> tuple[int, int]:
         """A person's span grown over the name parts beside it (given name, surname, patronymic)."""
         toks, text = self.toks, self.text
-        inside = [i for i, t in enumerate(toks) if t.start < end and t.end > start]  # type: ignore[attr-defined]
+        inside = [i for i, t in enumerate(toks) if t.start < end and t.end > start]
         if not inside:
             return start, end
         lo, hi = inside[0], inside[-1]
-        start, end = min(start, toks[lo].start), max(end, toks[hi].end)  # type: ignore[attr-defined]
+        start, end = min(start, toks[lo].start), max(end, toks[hi].end)
         while hi + 1 < len(toks) and _adjacent(text, toks[hi].end, toks[hi + 1].start) \
-                and self._joins(hi + 1, hi, right=True):  # type: ignore[attr-defined]
+                and self._joins(hi + 1, hi, right=True):
             hi += 1
         while lo > 0 and _adjacent(text, toks[lo - 1].end, toks[lo].start) \
-                and self._joins(lo - 1, lo, right=False):  # type: ignore[attr-defined]
+                and self._joins(lo - 1, lo, right=False):
             lo -= 1
-        while hi > inside[-1] and phonetic(toks[hi].surface) in PARTICLES:  # type: ignore[attr-defined]
+        while hi > inside[-1] and phonetic(toks[hi].surface) in PARTICLES:
             hi -= 1
-        while lo < inside[0] and phonetic(toks[lo].surface) in PARTICLES:  # type: ignore[attr-defined]
+        while lo < inside[0] and phonetic(toks[lo].surface) in PARTICLES:
             lo += 1
-        return min(start, toks[lo].start), max(end, toks[hi].end)  # type: ignore[attr-defined]
+        return min(start, toks[lo].start), max(end, toks[hi].end)
 
     def _joins(self, j: int, anchor: int, right: bool) -> bool:
         toks = self.toks
-        surface: str = toks[j].surface  # type: ignore[attr-defined]
+        surface: str = toks[j].surface
         if self.arabic:
             if not self.name_like(j):
                 return False
             bare = normalise_arabic(surface)
             if right:
                 return bare in ARABIC_JOINERS or normalise_arabic(toks[anchor].surface) in ARABIC_JOINERS \
-                    or self.strong(j)  # type: ignore[attr-defined]
+                    or self.strong(j)
             return bare in ARABIC_JOINERS or self.strong(j)
         if phonetic(surface) in PARTICLES:
             return j + 1 < len(toks) if right else True
         if not self._first(j):
             # A village's name right after a given name is that person's family name (Панас Білик).
             return right and self.name_like(j) and self.strong(anchor)
-        if not right and _sentence_start(self.text, toks[j].start):  # type: ignore[attr-defined]
+        if not right and _sentence_start(self.text, toks[j].start):
             # A sentence's first word before a family name ("Serob Danielyan's …") is its given name unless it
             # is an ordinary word (name_like above).
             return self.strong(j) or self.strong(anchor)

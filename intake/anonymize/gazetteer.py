@@ -10,7 +10,8 @@ Kept: places in Armenia and Azerbaijan (Nagorno-Karabakh is filed under Azerbaij
 Palestinian territories, Yemen and Sudan, in Latin, Cyrillic, Armenian and Arabic script. Left out: a single
 word that is also a given name of the name lexicons or has a family name's shape (villages called Ali, Karen,
 Hasan or Shubin would shield people of that name), the one-word names of villages under 2,000 people outside
-Armenia and Azerbaijan (Ukrainian and Syrian villages are often called like families), and lower-case romanisations (GeoNames' search keys, not names anyone writes).
+Armenia and Azerbaijan (Ukrainian and Syrian villages are often called like families), and lower-case
+romanisations (GeoNames' search keys, not names anyone writes).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 
+from .context import Tok
 from .names import WORD, normalise_arabic, script_of
 
 COUNTRIES = ("AM", "AZ", "UA", "SY", "PS", "YE", "SD")
@@ -31,9 +33,9 @@ DATA = "gazetteer.json"
 SMALL = 2000
 # Case endings a place takes in running text (Угледаре, Вугледарі, Xocavənddə, Մարտունիում, Kherson's).
 _ENDINGS = sorted({
-    "ами", "ові", "ому", "ою", "ом", "ой", "ым", "ах", "ам", "ом", "ів", "ей", "ку", "ці", "ке", "ске", "ську",
+    "ами", "ові", "ому", "ою", "ом", "ой", "ым", "ах", "ам", "ів", "ей", "ку", "ці", "ке", "ске", "ську",
     "а", "у", "е", "і", "ы", "и", "я", "ю",
-    "ում", "ից", "ով", "ին", "ի", "ը", "ն", "ու", "ում",
+    "ում", "ից", "ով", "ին", "ի", "ը", "ն", "ու",
     "dan", "dən", "nın", "nin", "nun", "nün", "da", "də", "ya", "yə", "ın", "in", "un", "ün", "a", "ə", "ı",
     "'s", "’s",
 }, key=len, reverse=True)
@@ -153,7 +155,7 @@ def _shaped(word: str) -> bool:
     return _surname_strength(Token(0, 0, word, phonetic(word))) > 0
 
 
-def find_places(text: str, toks: Sequence[object]) -> Iterator[tuple[int, int]]:
+def find_places(text: str, toks: Sequence[Tok]) -> Iterator[tuple[int, int]]:
     """Spans of gazetteer places in `text` (`toks`: its word tokens). In a cased script a place starts with a
     capital letter, so common words that are also village names stay ordinary words."""
     index = _index()
@@ -161,9 +163,9 @@ def find_places(text: str, toks: Sequence[object]) -> Iterator[tuple[int, int]]:
     i = 0
     while i < n:
         tok = toks[i]
-        surface: str = tok.surface  # type: ignore[attr-defined]
+        surface: str = tok.surface
         cased = script_of(surface) != "arabic"
-        after_hyphen = tok.start > 0 and text[tok.start - 1] in "-–"  # type: ignore[attr-defined]
+        after_hyphen = tok.start > 0 and text[tok.start - 1] in "-–"
         if cased and not surface[:1].isupper() or len(surface) < 3 or after_hyphen:  # Al-Homsi is no town Homsi
             i += 1
             continue
@@ -182,16 +184,16 @@ def find_places(text: str, toks: Sequence[object]) -> Iterator[tuple[int, int]]:
                 ok = True
                 for k in range(1, length):
                     word = toks[i + k]
-                    gap = text[toks[i + k - 1].end:word.start]  # type: ignore[attr-defined]
+                    gap = text[toks[i + k - 1].end:word.start]
                     if len(gap) > 2 or gap.strip(" -–'’") or not (
-                            entry[k] in _keys(word.surface) if k == length - 1  # type: ignore[attr-defined]
-                            else _fold(word.surface) == entry[k]):  # type: ignore[attr-defined]
+                            entry[k] in _keys(word.surface) if k == length - 1
+                            else _fold(word.surface) == entry[k]):
                         ok = False
                         break
                 if ok:
                     best = length
         if best:
-            yield tok.start, toks[i + best - 1].end  # type: ignore[attr-defined]
+            yield tok.start, toks[i + best - 1].end
             i += best
         else:
             i += 1
