@@ -469,8 +469,9 @@ class Context:
         if phonetic(surface) in PARTICLES:
             return j + 1 < len(toks) if right else True
         if not self._first(j):
-            # A village's name right after a given name is that person's family name (Панас Білик).
-            return right and self.name_like(j) and self.strong(anchor)
+            # A village's name beside a name part is part of that name: a family name after a given name
+            # (Панас Білик), a given name before a family name (Շողակաթ Գալստյան; Shoghakat is also a village).
+            return self.name_like(j) and self.strong(anchor)
         if not right and _sentence_start(self.text, toks[j].start):
             # A sentence's first word before a family name ("Serob Danielyan's …") is its given name unless it
             # is an ordinary word (name_like above).
