@@ -10,6 +10,7 @@ from names. Nothing here knows any particular report.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterator, Sequence
 from functools import cache, lru_cache
@@ -141,6 +142,7 @@ _PHRASES = {lang: [tuple((normalise_arabic(w) if lang == "ar" else w.casefold())
 _AFTER = {lang: _cue_set(AFTER, lang) for lang in AFTER}
 _ALL_CUES = frozenset().union(*_BEFORE.values(), *_AFTER.values())
 _PATRONYMIC_PARTICLES = frozenset(phonetic(w) for w in "oğlu qızı oglu qizi ogly kyzy оглы кызы".split())
+_GROW = 3
 _AND = frozenset("and & и й і та և ու və ilə".split())
 _SENTENCE_END = re.compile(r"(?:^|[.!?؟։:;\n«»\"“”()\[\]]\s*|\s[-–—]\s)$")
 _AGE = re.compile(r"\s*,\s*\d{1,3}\s*(?:,|\(|years?\b|лет|рок|տարեկան|yaşlı|yaş)|\s*\(\s*\d{1,3}\s*\)"
@@ -244,6 +246,7 @@ class Context:
         self.strong_shield = _covered(toks, strong)
         self.protected = [a or b for a, b in zip(self.strong_shield, _covered(toks, weak), strict=True)]
         self.found: set[tuple[int, int]] = set()
+        self.starts = [t.start for t in toks]
 
     def name_like(self, i: int, first: bool = False) -> bool:
         """Could token i be part of a name here (capitalised in a cased script, no ordinary word, no fact)?"""
@@ -264,8 +267,19 @@ class Context:
 
     def has_evidence(self, start: int, end: int) -> bool:
         """Whether a token in [start, end) is a name by itself (a given name, a family name's shape)."""
-        return any(self.strong(i) for i, t in enumerate(self.toks)
-                   if t.start >= start and t.end <= end and self.name_like(i))
+        return any(self.strong(i) for i in self._inside(start, end)
+                   if self.toks[i].start >= start and self.toks[i].end <= end and self.name_like(i))
+
+    def _inside(self, start: int, end: int) -> list[int]:
+        """Indexes of the tokens overlapping [start, end), found by bisection."""
+        i = bisect.bisect_right(self.starts, start) - 1
+        i = max(i, 0)
+        out = []
+        while i < len(self.toks) and self.toks[i].start < end:
+            if self.toks[i].end > start:
+                out.append(i)
+            i += 1
+        return out
 
     def strong(self, i: int) -> bool:
         """Evidence of a name by itself: a published given name, a surname or patronymic shape."""
@@ -438,15 +452,16 @@ class Context:
     def complete(self, start: int, end: int) -> tuple[int, int]:
         """A person's span grown over the name parts beside it (given name, surname, patronymic)."""
         toks, text = self.toks, self.text
-        inside = [i for i, t in enumerate(toks) if t.start < end and t.end > start]
+        inside = self._inside(start, end)
         if not inside:
             return start, end
         lo, hi = inside[0], inside[-1]
         start, end = min(start, toks[lo].start), max(end, toks[hi].end)
-        while hi + 1 < len(toks) and _adjacent(text, toks[hi].end, toks[hi + 1].start) \
+        # A name has a few parts: growing is bounded, so a run of thousands of capitalised words costs linear time.
+        while hi + 1 < len(toks) and hi - inside[-1] < _GROW and _adjacent(text, toks[hi].end, toks[hi + 1].start) \
                 and self._joins(hi + 1, hi, right=True):
             hi += 1
-        while lo > 0 and _adjacent(text, toks[lo - 1].end, toks[lo].start) \
+        while lo > 0 and inside[0] - lo < _GROW and _adjacent(text, toks[lo - 1].end, toks[lo].start) \
                 and self._joins(lo - 1, lo, right=False):
             lo -= 1
         while hi > inside[-1] and phonetic(toks[hi].surface) in PARTICLES:

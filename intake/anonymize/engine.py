@@ -262,7 +262,7 @@ class Engine:
             reasons.append(f"text is not in the script of {lang}; handled as {detected}")
             lang = detected
         if lang not in NER_LANGUAGES:
-            reasons.append(f"no NER model for {lang}: names found by lexicon and name shapes only")
+            reasons.append(f"no NER model for {lang}: names found by lexicons, name shapes and context words only")
         with self._lock:
             toks = self._tokens_of(text)
             # Strong: catalogue, hand-listed places, institutions, dates. Weak: the gazetteer's villages, which a
