@@ -265,6 +265,13 @@ class Context:
             return True
         return surface[:1].isupper() and not _ordinary(surface, self.lang)
 
+    @staticmethod
+    def warm() -> None:
+        """Load the published name dictionary and the stop-word lists (once per process)."""
+        _names()
+        for lang in _STOP_LANGS:
+            _stop_words(lang)
+
     def has_evidence(self, start: int, end: int) -> bool:
         """Whether a token in [start, end) is a name by itself (a given name, a family name's shape)."""
         return any(self.strong(i) for i in self._inside(start, end)

@@ -240,6 +240,9 @@ class Engine:
         self._lock = threading.Lock()
         self._tokens: tuple[str, list[Token]] = ("", [])
         self._context = Context("", [], "en", [], [])
+        # Load the name dictionary and the gazetteer now, not inside the first report's call.
+        Context.warm()
+        find_places("Warm", tokens("Warm"))
 
     def _tokens_of(self, text: str) -> list[Token]:
         # Tokens of the text being analyzed, shared by the recognizers of one call (under the lock).
