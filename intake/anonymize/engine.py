@@ -431,7 +431,7 @@ _engine_lock = threading.Lock()
 
 
 def get_engine() -> Engine:
-    """The process's engine, built on first use (about 2–3 s: spaCy and natasha weights)."""
+    """The process's engine, built on first use (a few seconds: spaCy and natasha weights, the name dictionary)."""
     global _engine
     with _engine_lock:
         if _engine is None:
