@@ -713,10 +713,11 @@ def build(template_set: str, per_lang: int, seed: int) -> list[Sample]:
 # ---------------------------------------------------------------------------------------------------------
 # Scoring.
 # ---------------------------------------------------------------------------------------------------------
-TARGETS = {"name_known": 0.99, "name_narrative": 0.90, "PHONE": 0.99, "EMAIL": 0.99, "ID": 0.99,
+TARGETS = {"name_known": 0.99, "name_narrative": 0.95, "PHONE": 0.99, "EMAIL": 0.99, "ID": 0.99,
            "COORDINATE": 0.99}
-NARRATIVE_PER_LANG = 0.80
-KEEP_TARGET = 0.98
+NARRATIVE_PER_LANG = 0.90
+ALL_PII_TARGET = 0.98
+KEEP_TARGET = 0.98  # in every language
 SPEED_TARGET = 100.0
 
 
@@ -728,7 +729,7 @@ def touched(mask: list[bool], start: int, end: int) -> bool:
     return any(mask[start:end])
 
 
-def run(samples: list[Sample], show_misses: int) -> int:
+def run(samples: list[Sample], show_misses: int, label: str = "") -> int:
     from intake.anonymize import Known, get_engine
 
     t0 = time.perf_counter()
@@ -741,12 +742,13 @@ def run(samples: list[Sample], show_misses: int) -> int:
     review: dict[str, int] = defaultdict(int)
     outside: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     misses: list[str] = []
-    elapsed = 0.0
+    elapsed = cpu = 0.0
     for s in samples:
         known = Known(**s.known)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         result = engine.anonymize(s.text, lang=s.lang, known=known)
         elapsed += time.perf_counter() - t
+        cpu += time.process_time() - c
         mask = [False] * len(s.text)
         for e in result.entities:
             for i in range(e.start, e.end):
@@ -754,7 +756,7 @@ def run(samples: list[Sample], show_misses: int) -> int:
         leaked = False
         for start, end, cat in s.gold:
             ok = covered(mask, s.text, start, end)
-            for key in ((cat, s.lang), (cat, "all")):
+            for key in ((cat, s.lang), (cat, "all"), ("all personal data", s.lang), ("all personal data", "all")):
                 hits[key][0] += ok
                 hits[key][1] += 1
             if not ok:
@@ -782,8 +784,11 @@ def run(samples: list[Sample], show_misses: int) -> int:
             leaks[key][0] += leaked
             leaks[key][1] += 1
             review[key] += result.needs_review
-    rate = len(samples) / elapsed if elapsed else 0.0
-    return report(samples, hits, kept, leaks, review, outside, rate, load, misses)
+    # Per core: narratives per CPU second of this one-threaded process (BLAS held to one thread above), so
+    # that other work on a shared machine does not count against the engine; the wall-clock rate is printed too.
+    rate = len(samples) / cpu if cpu else 0.0
+    print(f"\n({label}: {len(samples) / elapsed if elapsed else 0.0:.0f} narratives/s by the wall clock)")
+    return report(samples, hits, kept, leaks, review, outside, rate, load, misses, label)
 
 
 def _pct(pair: list[int]) -> str:
@@ -792,12 +797,12 @@ def _pct(pair: list[int]) -> str:
 
 def report(samples: list[Sample], hits: dict[tuple[str, str], list[int]], kept: dict[tuple[str, str], list[int]],
            leaks: dict[str, list[int]], review: dict[str, int], outside: dict[str, list[int]], rate: float,
-           load: float, misses: list[str]) -> int:
+           load: float, misses: list[str], label: str = "") -> int:
     cols = [*LANGS, "all"]
-    print(f"\n{len(samples)} narratives, {len(samples) // len(LANGS)} per language\n")
+    print(f"\n=== {label}: {len(samples)} narratives, {len(samples) // len(LANGS)} per language\n")
     print("full-redaction recall, % of gold spans (n = spans, all languages)")
     print(f"  {'type':16}" + "".join(f"{c:>8}" for c in cols) + f"{'n':>8}")
-    categories = sorted({c for c, _ in hits})
+    categories = sorted({c for c, _ in hits}, key=lambda c: (c == "all personal data", c))
     for cat in categories:
         print(f"  {cat:16}" + "".join(f"{_pct(hits[(cat, c)]):>8}" for c in cols) + f"{hits[(cat, 'all')][1]:>8}")
     print("\nmust-keep facts kept (no character redacted), %")
@@ -809,7 +814,7 @@ def report(samples: list[Sample], hits: dict[tuple[str, str], list[int]], kept: 
     print(f"  {'with any leak %':16}" + "".join(f"{_pct(leaks[c]):>8}" for c in cols))
     print(f"  {'flagged review %':16}" + "".join(
         f"{100 * review[c] / leaks[c][1]:8.1f}" if leaks[c][1] else "       -" for c in cols))
-    print(f"\nspeed: {rate:.0f} narratives/s on one core, engine warm (load {load:.1f} s)")
+    print(f"\nspeed: {rate:.0f} narratives/s per core (CPU time), engine warm (load {load:.1f} s)")
     if misses:
         print("\nfirst misses:")
         print("\n".join(misses))
@@ -821,20 +826,28 @@ def report(samples: list[Sample], hits: dict[tuple[str, str], list[int]], kept: 
     for lang in LANGS:
         pair = hits.get(("name_narrative", lang))
         if pair and pair[1] and pair[0] / pair[1] < NARRATIVE_PER_LANG:
-            failed.append(f"name_narrative[{lang}] {100 * pair[0] / pair[1]:.1f}% < 80%")
-    facts = kept[("all facts", "all")]
-    if facts[1] and facts[0] / facts[1] < KEEP_TARGET:
-        failed.append(f"kept {100 * facts[0] / facts[1]:.1f}% < 98%")
+            failed.append(f"name_narrative[{lang}] {100 * pair[0] / pair[1]:.1f}% < {100 * NARRATIVE_PER_LANG:.0f}%")
+    pii = hits[("all personal data", "all")]
+    if pii[1] and pii[0] / pii[1] < ALL_PII_TARGET:
+        failed.append(f"all personal data {100 * pii[0] / pii[1]:.1f}% < {100 * ALL_PII_TARGET:.0f}%")
+    for lang in LANGS:
+        facts = kept[("all facts", lang)]
+        if facts[1] and facts[0] / facts[1] < KEEP_TARGET:
+            failed.append(f"kept[{lang}] {100 * facts[0] / facts[1]:.1f}% < {100 * KEEP_TARGET:.0f}%")
     if rate < SPEED_TARGET:
         failed.append(f"speed {rate:.0f}/s < 100/s")
-    print("\ntargets: " + ("all met" if not failed else "MISSED: " + "; ".join(failed)))
+    print(f"\ntargets ({label}): " + ("all met" if not failed else "MISSED: " + "; ".join(failed)))
     return 2 if failed else 0
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--set", choices=("dev", "report"), default="report",
-                        help="template set: dev while developing, report for the figures")
+    parser.add_argument("--set", choices=("dev", "report", "wire", "field", "both"), default="both",
+                        help="dev: the generator's development templates; report: its reporting templates; "
+                             "wire: the held-out hand-written news-wire and field-report set; "
+                             "field: hand-written field "
+                             "notes written last; both: report, wire and field, each reported "
+                             "separately (the figures)")
     parser.add_argument("--per-lang", type=int, default=200, help="narratives per language")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="smoke test: 10 narratives per language")
@@ -842,8 +855,34 @@ def main() -> int:
                         "of the synthetic data only)")
     args = parser.parse_args()
     per_lang = 10 if args.quick else args.per_lang
-    samples = build(args.set, per_lang, args.seed)
-    return run(samples, args.show_misses)
+    codes = []
+    if args.set in ("dev", "report", "both"):
+        name = "report" if args.set == "both" else args.set
+        codes.append(run(build(name, per_lang, args.seed), args.show_misses, f"generator, {name} templates"))
+    if args.set in ("wire", "both"):
+        codes.append(run(build_wire(per_lang, args.seed), args.show_misses,
+                         "held-out set: hand-written news-wire and field-report sentences"))
+    if args.set in ("field", "both"):
+        codes.append(run(build_wire(per_lang, args.seed, "field"), args.show_misses,
+                         "third set: hand-written field notes (blind only on its first run, see bench/wire_set.py)"))
+    return max(codes)
+
+
+def build_wire(per_lang: int, seed: int, which: str = "wire") -> list[Sample]:
+    """The held-out set (bench/wire_set.py): other templates, other name pools, other places and weapons."""
+    from bench import wire_set
+
+    inflect = {"ru_given": _ru_given, "ru_surname": _ru_surname, "patronymic": _patronymic, "hy": _hy, "az": _az}
+    rng = random.Random(f"{seed}-{which}")
+    samples = []
+    for lang in LANGS:
+        for i in range(per_lang):
+            d = wire_set.generate(rng, lang, i, inflect, which)
+            sample = Sample(d["id"], d["lang"], d["text"], d["known"], d["gold"], d["keep"])  # type: ignore[arg-type]
+            for start, end, _ in sample.gold + sample.keep:
+                assert 0 <= start < end <= len(sample.text) and sample.text[start:end].strip(), (sample.id, start, end)
+            samples.append(sample)
+    return samples
 
 
 if __name__ == "__main__":

@@ -216,7 +216,7 @@ def test_bench_quick_prints_the_table() -> None:
                             capture_output=True, text=True, timeout=240)
     assert result.returncode in (0, 2), result.stdout + result.stderr[-2000:]
     for line in ("full-redaction recall", "name_known", "name_narrative", "must-keep facts kept", "with any leak",
-                 "narratives/s", "targets:"):
+                 "narratives/s", "targets (generator", "targets (held-out set", "all personal data"):
         assert line in result.stdout, line
 
 

@@ -21,7 +21,9 @@ from presidio_anonymizer.entities import OperatorConfig
 from presidio_anonymizer.entities import RecognizerResult as Replacement
 
 from .catalogue import protected_terms
-from .names import normalise_contact, script_of
+from .context import Context
+from .gazetteer import find_places
+from .names import normalise_contact, phonetic, script_of
 from .ner import EnglishPersons, RussianPersons
 from .patterns import FINDERS, Found, protected_spans
 from .people import (
@@ -237,6 +239,10 @@ class Engine:
         self.anonymizer = AnonymizerEngine()
         self._lock = threading.Lock()
         self._tokens: tuple[str, list[Token]] = ("", [])
+        self._context = Context("", [], "en", [], [])
+        # Load the name dictionary and the gazetteer now, not inside the first report's call.
+        Context.warm()
+        find_places("Warm", tokens("Warm"))
 
     def _tokens_of(self, text: str) -> list[Token]:
         # Tokens of the text being analyzed, shared by the recognizers of one call (under the lock).
@@ -259,18 +265,32 @@ class Engine:
             reasons.append(f"text is not in the script of {lang}; handled as {detected}")
             lang = detected
         if lang not in NER_LANGUAGES:
-            reasons.append(f"no NER model for {lang}: names found by lexicon and name shapes only")
+            reasons.append(f"no NER model for {lang}: names found by lexicons, name shapes and context words only")
         with self._lock:
             toks = self._tokens_of(text)
-            protected = protected_spans(text, self._terms, skip_name_parts)
+            # Strong: catalogue, hand-listed places, institutions, dates. Weak: the gazetteer's villages, which a
+            # name found by its context may override (a family name Hamdan is also a village Hamdan).
+            strong = protected_spans(text, self._terms, skip_name_parts)
+            weak = list(find_places(text, toks))
+            protected = sorted(strong + weak)
+            context = self._context = Context(text, toks, lang, strong, weak)
             known_recognizer = self._known[lang]
             known_recognizer.use(known, toks, protected)
             try:
                 raw = self.analyzer.analyze(text, language=lang)
+                # Names read off their context are added after Presidio's analysis: its de-duplication drops a
+                # span inside a longer one of the same type, and a model's longer span may yet be cut by a town.
+                raw += [RecognizerResult("PERSON", f.start, f.end, f.score) for f in context.find()]
                 person_at = known_recognizer.person_at
             finally:
                 known_recognizer.forget()
-        spans = self._resolve(text, raw, person_at, protected)
+                self._context = Context("", [], "en", [], [])
+        spans = self._resolve(text, raw, person_at, protected, sorted(strong), context)
+        # A name goes whole: the parts beside any part that was found go with it.
+        for span in spans:
+            if span.type == "PERSON":
+                span.start, span.end = context.complete(span.start, span.end)
+        spans = _merge(text, spans)
         low = sum(1 for s in spans if s.score < LOW_CONFIDENCE)
         if low:
             reasons.append(f"{low} low-confidence detection(s)")
@@ -298,7 +318,9 @@ class Engine:
                       review_reasons=reasons)
 
     def _resolve(self, text: str, raw: list[RecognizerResult], person_at: dict[tuple[int, int], int],
-                 protected: list[tuple[int, int]]) -> list[_Span]:
+                 protected: list[tuple[int, int]], strong: list[tuple[int, int]],
+                 context: Context) -> list[_Span]:
+        by_context = context.found
         spans: list[_Span] = []
         for r in raw:
             kind = "PERSON" if r.entity_type == KNOWN_PERSON else r.entity_type
@@ -309,13 +331,39 @@ class Engine:
             if r.entity_type == "PERSON":
                 # Only guessed names yield to the catalogue, places and institutions; the report's own
                 # names and every pattern match do not.
-                for start, end in _subtract(r.start, r.end, protected):
+                shield = strong if (r.start, r.end) in by_context else protected
+                pieces = _subtract(r.start, r.end, sorted(shield + _designations(text, r.start, r.end)))
+                broken = pieces != [(r.start, r.end)]
+                for start, end in pieces:
                     start, end = _trim(text, start, end)
+                    if broken and not context.has_evidence(start, end):
+                        continue  # what a model's span leaves beside a town or a weapon needs a name's evidence
                     if end - start >= 2 and any(ch.isalpha() for ch in text[start:end]):
                         spans.append(_Span(start, end, kind, r.score, None))
             else:
                 spans.append(_Span(r.start, r.end, kind, r.score, person_at.get((r.start, r.end))))
         return _merge(text, spans)
+
+
+_DESIGNATION = re.compile(r"(?<![\w-])(?=[A-Z0-9-]*[A-Z])[A-Z0-9][A-Z0-9-]{1,15}(?![\w-])")
+
+
+def _designations(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Words in capitals (and digits) inside a guessed name that are no name: GMLRS, ATACMS, M30, HIMARS. A name
+    written in capitals counts only with evidence of a name (a given name of the lexicons, a surname shape)."""
+    found = []
+    for m in _DESIGNATION.finditer(text, start, end):
+        word = m.group()
+        if any(ch.isdigit() for ch in word) or not _looks_like_name(word):
+            found.append((m.start(), m.end()))
+    return found
+
+
+def _looks_like_name(word: str) -> bool:
+    from .context import is_published_name
+    from .people import _surname_strength
+
+    return is_published_name(word) or _surname_strength(Token(0, 0, word, phonetic(word))) > 0
 
 
 @dataclass
@@ -383,7 +431,7 @@ _engine_lock = threading.Lock()
 
 
 def get_engine() -> Engine:
-    """The process's engine, built on first use (about 2–3 s: spaCy and natasha weights)."""
+    """The process's engine, built on first use (a few seconds: spaCy and natasha weights, the name dictionary)."""
     global _engine
     with _engine_lock:
         if _engine is None:

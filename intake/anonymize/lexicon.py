@@ -95,3 +95,51 @@ ARABIC_GIVEN: frozenset[str] = frozenset(normalise_arabic(w) for w in ARABIC.spl
 ARABIC_GIVEN_WEAK: frozenset[str] = frozenset(normalise_arabic(w) for w in ARABIC_WEAK.split())
 # Arabic words that join parts of one name.
 ARABIC_JOINERS = frozenset(normalise_arabic(w) for w in "بن ابن بنت أبو ابو أم عبد".split())
+
+
+# --- Given names from a published name dictionary ---------------------------------------------------------------
+# Jörg Michael's nam_dict.txt (2008, GNU Free Documentation License 1.2+) as shipped inside the PyPI package
+# gender-guesser 0.4.0 (GPLv3): about 48,000 first names with a frequency per country. Only the columns of the
+# regions served (and English-speaking ones, for English text) are read. These names are CONTEXT evidence only
+# (after "witness", "neighbour", beside a surname…): many are also words or places, so a name of this list
+# standing alone is not redacted.
+NAM_DICT_COUNTRIES = {"great_britain": 0, "ireland": 1, "usa": 2, "russia": 37, "belarus": 38, "moldova": 39,
+                      "ukraine": 40, "armenia": 41, "azerbaijan": 42, "georgia": 43, "the_stans": 44, "turkey": 45,
+                      "arabia": 46}
+ARABIA = NAM_DICT_COUNTRIES["arabia"]
+
+
+def _nam_dict_lines() -> list[str]:
+    from importlib import resources
+
+    path = resources.files("gender_guesser").joinpath("data", "nam_dict.txt")
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def published_given_names() -> tuple[frozenset[str], frozenset[str]]:
+    """(phonetic keys of the names used in the regions served, consonant skeletons of Arab names in Latin
+    letters: matched against Arabic script, which writes no short vowels)."""
+    from .names import skeleton
+
+    keys: set[str] = set()
+    arab_skeletons: set[str] = set()
+    columns = sorted(NAM_DICT_COUNTRIES.values())
+    for line in _nam_dict_lines():
+        if not line or line[0] in "#=" or len(line) < 31:
+            continue
+        parts = line.split()
+        if len(parts) < 2:
+            continue
+        freqs = line[30:]
+        if not any(i < len(freqs) and freqs[i] not in " $" for i in columns):
+            continue
+        for name in parts[1].replace("+", " ").split():
+            if len(name) < 3:
+                continue
+            key = phonetic(name)
+            keys |= given_forms(key)
+            if ARABIA < len(freqs) and freqs[ARABIA] not in " $":
+                bone = skeleton(key)
+                if len(bone) >= 3:
+                    arab_skeletons.add(bone)
+    return frozenset(keys), frozenset(arab_skeletons)

@@ -96,7 +96,8 @@ COORD_DMS = re.compile(rf"(?<!\w){_DMS_ONE}(?:\s*[,;]?\s*{_DMS_ONE})?")
 _CAP = r"(?<![\w'’.-])[A-ZА-ЯЁІЇЄƏÜÖĞIŞÇ][\w'’.-]{0,40}"
 ADDRESS = re.compile("|".join([
     # English: "12 Tigran Mets Street", "Tumanyan Street 12", "Street 5, house 7"
-    rf"(?<!\w){D}{{1,4}}[A-Za-z]?,?\s+(?:{_CAP}\s+){{1,3}}(?:Street|St\.|Avenue|Ave\.|Road|Rd\.|Lane|Boulevard|Blvd\.?)",
+    rf"(?<!\w)(?:(?:flat|apt\.?|apartment|house|building|block|entrance)\s*{D}{{1,4}}[A-Za-z]?,?\s*)?"
+    rf"{D}{{1,4}}[A-Za-z]?,?\s+(?:{_CAP}\s+){{1,3}}(?:Street|St\.|Avenue|Ave\.|Road|Rd\.|Lane|Boulevard|Blvd\.?|Square|Highway)",
     rf"(?:{_CAP}\s+){{1,3}}(?:Street|Avenue|Road|Lane|Boulevard)\s*,?\s*(?:No\.?\s*|house\s+|building\s+)?{D}{{1,4}}[A-Za-z]?"
     rf"(?:\s*,?\s*(?:apt\.?|apartment|flat)\s*{D}{{1,4}})?",
     # Russian, Ukrainian
@@ -126,7 +127,9 @@ _MONTHS = [
     r"(?:كانون\s+(?:الثاني|الأول)|تشرين\s+(?:الثاني|الأول)|شباط|آذار|نيسان|أيار|حزيران|تموز|آب|أيلول|"
     r"يناير|فبراير|مارس|أبريل|مايو|يونيو|يوليو|أغسطس|سبتمبر|أكتوبر|نوفمبر|ديسمبر)",
 ]
-MONTHS = re.compile(r"(?<![^\W\d_])(?:" + "|".join(_MONTHS) + r")(?![^\W\d_])", re.IGNORECASE)
+# Months are capitalised only in English: in Russian, Ukrainian, Armenian and Azerbaijani they are written in lower
+# case, and a capitalised "Martin", "Мая" or "Август" is a person (Azerbaijani "martın" is "of March").
+MONTHS = re.compile(r"(?<![^\W\d_])(?:(?i:" + _MONTHS[0] + ")|" + "|".join(_MONTHS[1:]) + r")(?![^\W\d_])")
 PROTECTED = re.compile("|".join([
     rf"(?<!\w){D}{{1,2}}[:.]{D}{{2}}(?::{D}{{2}})?(?!{D})",  # times 07:30, 7.30
     rf"(?<!\w){D}{{1,4}}(?:{DEC}{D}+)?\s?[-–]?\s?(?:mm|мм|մմ|ملم|مم|ملي|cm|см)(?![^\W\d_])",  # calibres

@@ -203,13 +203,17 @@ def skip_name_parts(text: str, start: int, end: int) -> int:
     """The first position in text[start:end] after leading words that are name parts (given names, surname
     shapes, patronymics, particles)."""
     after_name = start
-    for m in WORD.finditer(text, start, end):
-        token = Token(m.start(), m.end(), m.group(), phonetic(m.group()))
+    words = [Token(m.start(), m.end(), m.group(), phonetic(m.group())) for m in WORD.finditer(text, start, end)]
+    for k, token in enumerate(words):
         if token.key in PARTICLES:
             continue  # a particle belongs to the name only if a name part follows it
-        if not token.capitalised or not (_is_given(token) or _surname_strength(token) or is_patronymic(token.key)):
+        # A given name of the published dictionary counts only before a family name's shape ("Fərhad Bağırov
+        # Gəncə tibb mərkəzi"): alone it may be the institution's own name (Bab al-Hawa Hospital).
+        published = k + 1 < len(words) and _surname_strength(words[k + 1]) > 0 and _is_any_given(token)
+        if not token.capitalised or not (_is_given(token) or published or _surname_strength(token)
+                                         or is_patronymic(token.key)):
             break
-        after_name = m.end()
+        after_name = token.end
     # the institution starts at the first word after the last name part
     following = WORD.search(text, after_name, end)
     return following.start() if following and after_name > start else start
@@ -217,6 +221,13 @@ def skip_name_parts(text: str, start: int, end: int) -> int:
 
 def _is_given(token: Token) -> bool:
     return any(candidate in GIVEN_KEYS for candidate, _ in split_ending(token.key))
+
+
+def _is_any_given(token: Token) -> bool:
+    """A given name of the hand lexicon or of the published name dictionary."""
+    from .context import is_published_name
+
+    return _is_given(token) or is_published_name(token.surface)
 
 
 def _surname_strength(token: Token) -> int:
@@ -256,7 +267,8 @@ def find_name_shapes(text: str, toks: Sequence[Token]) -> Iterator[Found]:
         elif t.key in ("al", "el") and i + 1 < n and text[t.end:t.end + 1] == "-" and toks[i + 1].capitalised:
             strength[i] = 2  # Arabic family name in Latin letters: Al-Najjar, El-Masri
         elif len(t.surface) >= 5 and t.surface.isupper():
-            strength[i] = 1  # ALL-CAPS word: a name written as on a form, unless it is a known acronym
+            # ALL-CAPS word: a name written as on a form only with a name's shape (GMLRS, ATACMS are not)
+            strength[i] = 2 if _surname_strength(t) else 0
         elif is_patronymic(t.key) and len(t.key) > 6:
             strength[i] = 2
         else:
