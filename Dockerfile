@@ -1,4 +1,4 @@
-# One image for every process of an installation: the web app (default CMD), the Celery worker,
+# One image for every process of an installation: the web app (default CMD), the Celery workers,
 # Celery beat and the one-shot `intake db upgrade`. docker-compose.yml picks the command.
 FROM python:3.11-slim
 
@@ -52,5 +52,5 @@ EXPOSE 8000
 # whose reads from a client time out (intake.serving, as `intake serve`; INTAKE_WEB_READ_TIMEOUT_SECONDS):
 # an idle or stalled client holds one thread for at most that long, never a worker process.
 CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--worker-class", "intake.serving.ReadTimeoutWorker", \
-     "--threads", "32", "--keep-alive", "5", "--timeout", "120", "--worker-tmp-dir", "/dev/shm", \
+     "--threads", "8", "--keep-alive", "5", "--timeout", "120", "--worker-tmp-dir", "/dev/shm", \
      "--no-control-socket", "intake.wsgi:app"]

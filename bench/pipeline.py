@@ -5,6 +5,7 @@ Run from the repository root (PostgreSQL running locally; nothing else to prepar
     .venv/bin/python bench/pipeline.py                      # 300 text-only reports and 100 with a photo
     .venv/bin/python bench/pipeline.py --reports 1000 --photos 200
     .venv/bin/python bench/pipeline.py --profile /tmp/pipeline.prof   # cProfile of the worker phase
+    .venv/bin/python bench/pipeline.py --burst              # 30 text-only reports + 10 with 3 photos, 2 queues
 
 **Setup.** The bench EMPTIES the `public` schema of --database-url (default: database `bench_pipeline`,
 created if missing), migrates it and makes one organisation with one reporter, in this process
@@ -23,8 +24,9 @@ candidates).
 **Worker phase (timed).** For each journal row, in this process (one BLAS and one OpenCV thread, as
 workers/worker.py sets for every worker process), with the app's context pushed as in a warm worker:
 `workers.tasks.file_submission.run(entry_id)` — the task's own body: count the attempt, file the
-report (for a text-only report; a report with a photo was filed by its upload) and run the whole
-pipeline in its transaction (`intake.pipeline.process_report`: media check, cleaned copy, anonymized
+report and run the whole pipeline in its transaction — for a text-only report; for a report with a
+photo (filed by its upload) `workers.tasks.process_report.run(report_id)`, the media queue's task
+(`intake.pipeline.process_report`: media check, cleaned copy, anonymized
 view, duplicate suggestions, triage). --warmup reports of each kind run first and are not counted
 (the text engine loads its models on first use: a few seconds).
 
@@ -39,6 +41,16 @@ view, duplicate suggestions, triage). --warmup reports of each kind run first an
   locked, the report built from it and flushed), `job start` (`intake.pipeline.start_job`), each step
   of `intake.pipeline.STEPS`, and `rest`: everything else in the task — the filing attempt counted,
   loading the report, the move to triage, marking the job done, the flushes and the three commits.
+
+**Mixed burst (`--burst`).** Text and media on their own queues, worked by two real Celery worker
+processes as `intake serve` runs them (`-Q text` and `-Q media`, one process each, on PostgreSQL and
+the Redis database of --broker-url, which is FLUSHED, default 13): --burst-text text-only reports
+(default 30) and --burst-photo reports with --burst-photos phone photos each (default 10 with 3:
+4000×3000 JPEGs of noise, about 2 s of a core each to clean) are journalled first, then both workers
+start and the clock with them. It prints when the last text-only report reached triage, when the
+first and the last photo were cleaned and when the last report with photos reached triage, and
+checks that every text-only report reached triage before the last photo was cleaned (exit status 1
+otherwise): a burst of photos does not hold back the anonymized view of text reports.
 
 Targets on this 2-core machine, CPU per report in a warm worker: text-only <= 20 ms, with the photo
 <= 150 ms; a missed target is printed as MISSED (exit status 2). Afterwards the bench checks that every
@@ -77,17 +89,20 @@ TARGET_CPU_MS = {"text": 20.0, "photo": 150.0}
 EXIT_PASS, EXIT_BROKEN, EXIT_SLOW = 0, 1, 2
 
 
-def make_app(database_url: str, instance: Path) -> Any:
+SECRET_KEY = "bench-pipeline-" + "k" * 40
+
+
+def make_app(database_url: str, instance: Path, master_key: str | None = None) -> Any:
     from cryptography.fernet import Fernet
 
     from intake import create_app
 
     return create_app({
-        "SECRET_KEY": "bench-pipeline-" + "k" * 40,
+        "SECRET_KEY": SECRET_KEY,
         "DATABASE_URL": database_url,
         "BROKER_URL": "memory://",
         "INSTANCE_PATH": str(instance),
-        "MASTER_KEY": Fernet.generate_key().decode(),
+        "MASTER_KEY": master_key or Fernet.generate_key().decode(),
         "ARGON2_PARAMS": {"time_cost": 1, "memory_cost": 8, "parallelism": 1},
     })
 
@@ -110,8 +125,10 @@ def make_reporter(app: Any) -> Setup:
         return Setup(user.id, org.id)
 
 
-def journal(app: Any, setup: Setup, count: int, with_photo: bool) -> list[int]:
-    """Accept `count` reports as the API does (and add a photo to each as the API does); their journal ids."""
+def journal(app: Any, setup: Setup, count: int, with_photo: bool, photos: int = 1,
+            make_photo: Callable[[], bytes] | None = None) -> list[int]:
+    """Accept `count` reports as the API does (and add `photos` photos to each as the API does); their
+    journal ids."""
     from sqlalchemy import select
 
     from bench.common import photo
@@ -138,9 +155,11 @@ def journal(app: Any, setup: Setup, count: int, with_photo: bool) -> list[int]:
                     assert user is not None
                     report = own_report(db.session, user, accepted.public_id)
                     assert report is not None
-                    _attachment, created = store_upload(db.session, app.config, io.BytesIO(photo()), "crater.jpg",
-                                                        user, report=report)
-                    assert created
+                    for _ in range(photos):
+                        _attachment, created = store_upload(db.session, app.config,
+                                                            io.BytesIO((make_photo or photo)()), "crater.jpg",
+                                                            user, report=report)
+                        assert created
                     owe_work(db.session, report, app.config["PIPELINE_DEADLINE_SECONDS"])
                     db.session.commit()
                 ids.append(db.session.scalar(select(Submission.id).where(Submission.public_id == accepted.public_id)))
@@ -212,18 +231,28 @@ class Run:
 
 def work(app: Any, kind: str, entry_ids: list[int], profiler: cProfile.Profile | None) -> Run:
     """Run the worker's task on every journal row, one after another, timing each."""
+    from sqlalchemy import select
+
     from intake.extensions import db
-    from workers.tasks import file_submission
+    from intake.models import Submission
+    from workers.tasks import file_submission, process_report
 
     clock = Clock()
     cpu_ms, wall_ms = [], []
     with app.app_context(), instrumented(clock) as steps:
+        # A report with a photo was filed by its upload; its run is the media queue's task.
+        report_ids = dict(db.session.execute(select(Submission.id, Submission.report_id)
+                                             .where(Submission.id.in_(entry_ids))).tuples().all())
+        db.session.remove()
         started = time.perf_counter()
         for entry_id in entry_ids:
             cpu, wall = time.process_time(), time.perf_counter()
             if profiler is not None:
                 profiler.enable()
-            file_submission.run(entry_id)
+            if kind == "photo":
+                process_report.run(report_ids[entry_id])
+            else:
+                file_submission.run(entry_id)
             if profiler is not None:
                 profiler.disable()
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
@@ -276,6 +305,124 @@ def check(app: Any, text_ids: list[int], photo_ids: list[int]) -> list[str]:
     return problems
 
 
+def phone_photo() -> bytes:
+    """A 4000×3000 JPEG of noise (quality 80), as large as a phone's, a new one each call."""
+    from PIL import Image
+
+    image = Image.effect_noise((1000, 750), 40).convert("RGB").resize((4000, 3000))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=80)
+    return buffer.getvalue()
+
+
+def burst(args: argparse.Namespace) -> int:
+    """Two real workers, one per queue, on a journalled mixed burst; prints when each kind was done."""
+    import subprocess
+
+    import redis
+    from cryptography.fernet import Fernet
+    from sqlalchemy import func, select
+
+    from bench.common import ensure_database, reset_and_migrate
+    from intake.enums import ReportState
+    from intake.extensions import db
+    from intake.models import Attachment, Report, Submission
+
+    ensure_database(args.database_url)
+    reset_and_migrate(args.database_url)
+    client = redis.Redis.from_url(args.broker_url)
+    client.flushdb()
+    client.close()
+    master_key = Fernet.generate_key().decode()
+    with tempfile.TemporaryDirectory(prefix="bench-burst-") as folder:
+        instance = Path(folder) / "instance"
+        app = make_app(args.database_url, instance, master_key)
+        setup = make_reporter(app)
+        started = time.perf_counter()
+        text_ids = journal(app, setup, args.burst_text, with_photo=False)
+        photo_ids = journal(app, setup, args.burst_photo, with_photo=True, photos=args.burst_photos,
+                            make_photo=phone_photo)
+        print(f"journalled {len(text_ids)} text-only reports and {len(photo_ids)} with {args.burst_photos} "
+              f"photos of 4000×3000 each in {time.perf_counter() - started:.1f} s")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("INTAKE_")}
+        env.update({"INTAKE_SECRET_KEY": SECRET_KEY, "INTAKE_MASTER_KEY": master_key,
+                    "INTAKE_DATABASE_URL": args.database_url, "INTAKE_BROKER_URL": args.broker_url,
+                    "INTAKE_INSTANCE_PATH": str(instance), "INTAKE_PIPELINE_YIELD_ABOVE_PER_SECOND": "0"})
+        workers = []
+        logs = {queue: Path(folder) / f"{queue}.log" for queue in ("text", "media")}
+        for queue, log_path in logs.items():
+            with open(log_path, "wb") as log:
+                workers.append(subprocess.Popen(  # noqa: S603  (this virtualenv's celery, our arguments)
+                    [sys.executable, "-m", "celery", "-A", "workers.worker", "worker", "-Q", queue,
+                     "--hostname", f"{queue}@bench", "--concurrency", "1", "--loglevel", "INFO",
+                     "--without-gossip", "--without-mingle"],
+                    cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
+        try:
+            while not all(b"ready." in path.read_bytes() for path in logs.values()):
+                if any(w.poll() is not None for w in workers):
+                    print("BROKEN: a worker exited:\n" + "\n".join(p.read_text()[-2000:] for p in logs.values()))
+                    return EXIT_BROKEN
+                time.sleep(0.1)
+            clock = time.perf_counter()
+            text_done: float | None = None
+            photo_triaged: float | None = None
+            first_clean: float | None = None
+            last_clean: float | None = None
+            photos_total = len(photo_ids) * args.burst_photos
+            with app.app_context():
+                photo_reports = list(db.session.scalars(
+                    select(Submission.report_id).where(Submission.id.in_(photo_ids))))
+                while time.perf_counter() - clock < args.burst_timeout:
+                    now = time.perf_counter() - clock
+                    triaged_text = db.session.scalar(select(func.count()).select_from(Submission).join(
+                        Report, Report.id == Submission.report_id).where(
+                        Submission.id.in_(text_ids), Report.state == ReportState.TRIAGE))
+                    triaged_photo = db.session.scalar(select(func.count()).select_from(Report).where(
+                        Report.id.in_(photo_reports), Report.state == ReportState.TRIAGE))
+                    cleaned = db.session.scalar(select(func.count()).select_from(Attachment).where(
+                        Attachment.report_id.in_(photo_reports), Attachment.derived_at.is_not(None)))
+                    db.session.rollback()
+                    if text_done is None and triaged_text == len(text_ids):
+                        text_done = now
+                        print(f"  {now:6.1f} s  every text-only report in triage ({len(text_ids)}); photos "
+                              f"cleaned so far: {cleaned}/{photos_total}", flush=True)
+                    if first_clean is None and cleaned:
+                        first_clean = now
+                    if last_clean is None and cleaned == photos_total:
+                        last_clean = now
+                    if photo_triaged is None and triaged_photo == len(photo_reports):
+                        photo_triaged = now
+                    if text_done is not None and photo_triaged is not None:
+                        break
+                    time.sleep(0.2)
+        finally:
+            for process in workers:
+                process.terminate()
+            for process in workers:
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+    print(f"Mixed burst on two queues, one worker process each, {os.cpu_count()} cores "
+          f"({len(text_ids)} text-only reports, {len(photo_ids)} reports with {args.burst_photos} photos)")
+    if text_done is None or photo_triaged is None:
+        print(f"BROKEN: not everything reached triage within {args.burst_timeout:.0f} s "
+              f"(text-only done: {text_done}, photo reports done: {photo_triaged})")
+        return EXIT_BROKEN
+    # Seen by polling every 0.2 s; a photo's cleaned copy is committed with its report's run.
+    last_photo = last_clean or photo_triaged
+    print("  seconds after both workers were ready:")
+    print(f"  last text-only report reached triage   {text_done:7.1f} s")
+    print(f"  first photo cleaned                    {first_clean or 0.0:7.1f} s")
+    print(f"  last photo cleaned                     {last_photo:7.1f} s")
+    print(f"  last report with photos in triage      {photo_triaged:7.1f} s  (drain time of the burst)")
+    if text_done >= last_photo:
+        print("BROKEN: the text-only reports waited for the photos")
+        return EXIT_BROKEN
+    print("checked: every text-only report reached triage while photos were still being cleaned")
+    return EXIT_PASS
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[int(share * (len(ordered) - 1))]
@@ -289,10 +436,20 @@ def main() -> int:
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL,
                         help="PostgreSQL database; its public schema is EMPTIED (created if missing)")
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the timed worker phase to FILE")
+    parser.add_argument("--burst", action="store_true", help="the mixed burst on two queues (see above)")
+    parser.add_argument("--burst-text", type=int, default=30, help="text-only reports in the burst")
+    parser.add_argument("--burst-photo", type=int, default=10, help="reports with photos in the burst")
+    parser.add_argument("--burst-photos", type=int, default=3, help="photos per report with photos")
+    parser.add_argument("--burst-timeout", type=float, default=600.0, help="seconds before the burst is BROKEN")
+    parser.add_argument("--broker-url", default="redis://127.0.0.1:6379/13",
+                        help="Redis database for the burst's workers; it is FLUSHED")
     args = parser.parse_args()
     if not args.database_url.startswith("postgresql"):
         print("bench/pipeline.py measures PostgreSQL: give a postgresql+psycopg:// URL", file=sys.stderr)
         return EXIT_BROKEN
+
+    if args.burst:
+        return burst(args)
 
     from bench.common import ensure_database, reset_and_migrate
 

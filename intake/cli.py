@@ -14,6 +14,7 @@ import click
 from flask import Flask
 
 from . import config as cfg
+from .dispatch import QUEUES
 from .enums import Role
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -704,6 +705,18 @@ def web_command(bin_dir: Path, host: str, port: int, web_workers: int, tls: Any 
             *GUNICORN_WEB_OPTIONS, *https, "--no-control-socket", "intake.wsgi:app"]
 
 
+def worker_command(bin_dir: Path, queue: str, embedded: bool) -> list[str]:
+    """The Celery worker command line `intake serve` runs for one queue (its node is <queue>@<host>)."""
+    command = [str(bin_dir / "celery"), "-A", "workers.worker", "worker", "--loglevel", "INFO",
+               "-Q", queue, "--hostname", f"{queue}@%h"]
+    if embedded:
+        # On SQLite one worker process per queue keeps writers few. (Not a prefork pool of one:
+        # with the filesystem broker a pool process killed while waiting for work keeps the pool's
+        # shared queue locked, and the process replacing it never runs a task.)
+        command += ["--pool", "solo"]
+    return command
+
+
 @main.command()
 @click.option("--host", default=None, help="address to listen on  [default: 127.0.0.1; 0.0.0.0 with --tls]")
 @click.option("--port", default=5000, show_default=True, type=int)
@@ -716,13 +729,14 @@ def web_command(bin_dir: Path, host: str, port: int, web_workers: int, tls: Any 
               help="serve HTTPS with a self-signed certificate for this machine's names and LAN addresses "
                    "(made once in the instance folder; its fingerprint is printed), for phones on this network")
 def serve(host: str | None, port: int, web_workers: int, worker_nice: int, worker_idle: bool, tls: bool) -> None:
-    """Run the web app (gunicorn), a Celery worker and Celery beat, as configured by the environment.
+    """Run the web app (gunicorn), a Celery worker for text and one for media, and Celery beat, as
+    configured by the environment.
 
-    Each runs as its own process. When the web app or the worker stops, the others are stopped too
+    Each runs as its own process. When the web app or a worker stops, the others are stopped too
     and `intake serve` exits with an error, saying which one stopped. The scheduler holds no work
     (the database does), so when it stops it is started again, and said so; one that keeps
     stopping (BEAT_RESTARTS times within BEAT_RESTART_WINDOW_SECONDS) stops everything. The
-    worker runs at a lower CPU priority: a burst of reports is answered at once and worked off after.
+    workers run at a lower CPU priority: a burst of reports is answered at once and worked off after.
     """
     app = _app()
     embedded = app.config["DATABASE_URL"].startswith("sqlite")
@@ -743,23 +757,20 @@ def serve(host: str | None, port: int, web_workers: int, worker_nice: int, worke
     web = web_command(bin_dir, host, port, web_workers, certificate)
     # No access log: a line per request with the client's address would tell a seized server
     # where each field worker connected from.
-    worker = [str(bin_dir / "celery"), "-A", "workers.worker", "worker", "--loglevel", "INFO"]
-    if embedded:
-        # On SQLite one worker process at a time keeps writers few. (Not a prefork pool of one:
-        # with the filesystem broker a pool process killed while waiting for work keeps the pool's
-        # shared queue locked, and the process replacing it never runs a task.)
-        worker += ["--pool", "solo"]
+    # Two Celery workers, one per queue (intake.dispatch): a burst of photos keeps the media worker
+    # busy while the text worker still brings text-only reports to triage at once.
+    workers = {f"{queue} worker (celery worker -Q {queue})": worker_command(bin_dir, queue, embedded)
+               for queue in QUEUES}
     # Beat in a process of its own, not inside the worker (--beat): a scheduler killed there went
     # unnoticed, and with it the sweep. The relays in the workers recover overdue work as well.
     beat = [str(bin_dir / "celery"), "-A", "workers.worker", "beat", "--loglevel", "INFO",
             "--schedule", str(Path(app.instance_path) / "celerybeat-schedule")]
     with app.app_context():
         _print_welcome(app, host, port, certificate)
-    processes = {
-        "web app (gunicorn)": subprocess.Popen(web, env=env),  # noqa: S603
-        "worker (celery worker)": subprocess.Popen(worker, env=env,  # noqa: S603, PLW1509
-                                                   preexec_fn=lambda: _lower_priority(worker_nice, worker_idle)),
-    }
+    processes = {"web app (gunicorn)": subprocess.Popen(web, env=env)}  # noqa: S603
+    for name, command in workers.items():
+        processes[name] = subprocess.Popen(command, env=env,  # noqa: S603, PLW1509
+                                           preexec_fn=lambda: _lower_priority(worker_nice, worker_idle))
     scheduler = "scheduler (celery beat)"
     processes[scheduler] = subprocess.Popen(beat, env=env)  # noqa: S603
     restarts: list[float] = []

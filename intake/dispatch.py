@@ -1,4 +1,14 @@
-"""Handing work to the workers, after the transaction that made it has committed."""
+"""Handing work to the workers, after the transaction that made it has committed.
+
+Two queues, worked by separate worker pools that scale independently (`intake serve`, the compose
+file): `text` for everything about text (filing journalled submissions, the pipeline of a report
+whose files are all cleaned or that has none, the periodic duties) and `media` for the pipeline of a
+report with a file still to check or clean. Cleaning a 12-megapixel photo takes a second or more of
+CPU, a text-only report a few milliseconds: on one queue, a burst of photos would hold every text
+report behind it; on two, the anonymized view of a text report is ready while photos are still
+being cleaned. A report with files runs whole on the media queue, so it reaches triage with its
+cleaned copies and its anonymized text together, never a verifier's view with files half done.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +22,10 @@ from kombu.exceptions import ChannelError
 
 log = logging.getLogger(__name__)
 
+TEXT_QUEUE = "text"
+MEDIA_QUEUE = "media"
+QUEUES = (TEXT_QUEUE, MEDIA_QUEUE)
+
 # After the broker failed once, this process does not try it again for a while: every request
 # would otherwise wait out the connection timeout, and the outbox holds the work anyway.
 BROKER_BACKOFF_SECONDS = 30.0
@@ -19,15 +33,30 @@ _lock = threading.Lock()
 _broker_down_until = 0.0
 
 
-def dispatch_report(report_id: int) -> bool:
-    """Queue the pipeline for a report. Returns False if the broker could not be reached.
+def dispatch_report(report_id: int, queue: str | None = None) -> bool:
+    """Queue the pipeline for a report, on the media queue while a file of it is still to be checked
+    or cleaned, on the text queue otherwise (`queue`: the caller already knows which). Returns False
+    if the broker could not be reached.
 
     Never raises: the report and its pipeline job are already committed, and the periodic sweep
     dispatches the job again if this message never arrives.
     """
     if has_request_context():
         g.setdefault("_intake_dispatched", set()).add(report_id)
-    return _send("intake.process_report", report_id)
+    return _send("intake.process_report", report_id, queue or report_queue(report_id))
+
+
+def report_queue(report_id: int) -> str:
+    """The queue a report's pipeline run belongs on (see the module's docstring)."""
+    from .extensions import db
+    from .media import media_work_owed
+
+    try:
+        owed = bool(db.session.scalar(media_work_owed(report_id)))
+    except Exception as exc:  # the database failed: the media queue can do either kind of work
+        log.warning("report %s: could not tell whether files are owed work (%s)", report_id, type(exc).__name__)
+        return MEDIA_QUEUE
+    return MEDIA_QUEUE if owed else TEXT_QUEUE
 
 
 def dispatch_report_after_request(report_id: int) -> None:
@@ -51,7 +80,7 @@ def dispatch_report_after_request(report_id: int) -> None:
 
 def dispatch_submission(entry_id: int) -> bool:
     """Queue the filing of a journalled submission (then its pipeline); as `dispatch_report`."""
-    return _send("intake.file_submission", entry_id)
+    return _send("intake.file_submission", entry_id, TEXT_QUEUE)
 
 
 def dispatch_question_notice(request_id: int) -> bool:
@@ -61,7 +90,7 @@ def dispatch_question_notice(request_id: int) -> bool:
     if time.monotonic() < _broker_down_until:
         return False
     try:
-        current_app.extensions["celery"].send_task("intake.notify_question", args=[request_id])
+        current_app.extensions["celery"].send_task("intake.notify_question", args=[request_id], queue=TEXT_QUEUE)
     except Exception as exc:
         _back_off()
         log.warning("question %s: could not reach the broker (%s); no notice sent", request_id, type(exc).__name__)
@@ -69,12 +98,12 @@ def dispatch_question_notice(request_id: int) -> bool:
     return True
 
 
-def _send(task: str, object_id: int) -> bool:
+def _send(task: str, object_id: int, queue: str) -> bool:
     if time.monotonic() < _broker_down_until:
         return False
     celery = current_app.extensions["celery"]
     try:
-        celery.send_task(task, args=[object_id])
+        celery.send_task(task, args=[object_id], queue=queue)
     except Exception as exc:  # any broker failure; the sweep is the safety net
         _back_off()
         log.warning("%s %s: could not reach the broker (%s); the sweep will dispatch it",
@@ -90,9 +119,10 @@ def _back_off() -> None:
         _broker_down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
 
 
-def queue_room(wanted: int) -> int:
-    """How many of `wanted` messages the relay and the sweep may send now: the workers' queue is
-    kept to at most DISPATCH_QUEUE_LIMIT waiting messages. 0 while the broker is unreachable.
+def queue_room(wanted: int, queue: str = TEXT_QUEUE) -> int:
+    """How many of `wanted` messages the relay and the sweep may send now to `queue`: each queue is
+    kept to at most DISPATCH_QUEUE_LIMIT waiting messages (so a full media queue never holds back
+    text work). 0 while the broker is unreachable.
 
     Work owed but not yet sent waits in the database (the journal, the pipeline jobs), which is
     where it is safe. A message that waits in the queue behind thousands of others only costs
@@ -103,7 +133,7 @@ def queue_room(wanted: int) -> int:
         return 0
     celery = current_app.extensions["celery"]
     try:
-        waiting = _queue_depth(celery)
+        waiting = _queue_depth(celery, queue)
     except Exception as exc:  # any broker failure: nothing goes out, the work stays owed
         _back_off()
         log.warning("could not read the queue's length from the broker (%s); nothing dispatched for now",
@@ -112,12 +142,12 @@ def queue_room(wanted: int) -> int:
     return max(0, min(wanted, int(current_app.config["DISPATCH_QUEUE_LIMIT"]) - waiting))
 
 
-def _queue_depth(celery: Any) -> int:
-    """Messages waiting in the workers' queue (not those a worker has taken and not yet acknowledged)."""
+def _queue_depth(celery: Any, queue: str) -> int:
+    """Messages waiting in `queue` (not those a worker has taken and not yet acknowledged)."""
     with celery.pool.acquire(block=True) as connection:
         connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0.5)
         try:
-            declared = connection.default_channel.queue_declare(queue=celery.conf.task_default_queue, passive=True)
+            declared = connection.default_channel.queue_declare(queue=queue, passive=True)
         except ChannelError:  # Redis has no key for an empty queue
             return 0
         return int(declared.message_count)

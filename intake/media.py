@@ -20,7 +20,7 @@ import filetype
 from flask import Request
 from flask_babel import gettext as _
 from PIL import ExifTags, Image, UnidentifiedImageError
-from sqlalchemy import event, select
+from sqlalchemy import ColumnElement, and_, event, exists, or_, select
 from sqlalchemy.orm import Session
 
 from . import crypto
@@ -506,6 +506,21 @@ def _declared_pixels(path: Path, media_type: str) -> int:
                 return int(image.width * image.height)
     except Exception:  # the derivative function says what is wrong with it
         return 0
+
+
+def media_owed(report_id: Any) -> ColumnElement[bool]:
+    """SQL: the report (an id, or a column holding one) has a file still to be checked or cleaned,
+    work for the media queue (intake.dispatch)."""
+    return exists().where(
+        Attachment.report_id == report_id,
+        or_(Attachment.status == AttachmentStatus.STORED,
+            and_(Attachment.status == AttachmentStatus.INSPECTED, Attachment.derived_at.is_(None))),
+    )
+
+
+def media_work_owed(report_id: int) -> Any:
+    """A query answering `media_owed` for one report."""
+    return select(media_owed(report_id))
 
 
 def make_derivative_of(session: Session, config: dict[str, Any], attachment: Attachment,

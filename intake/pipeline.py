@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from .anonymization import anonymize_report
 from .duplicates import suggest_duplicates
 from .enums import JobState, ReportState
-from .media import PixelBudget, inspect_attachment, make_derivative_of
+from .media import PixelBudget, inspect_attachment, make_derivative_of, media_owed
 from .models import PipelineJob, Report, ScheduledRun, Submission, WorkerHeartbeat, utcnow
 from .reports import transition
 
@@ -134,12 +134,13 @@ def record_failure(session: Session, report_id: int, error: str, max_attempts: i
     return job.state
 
 
-def due_jobs(session: Session, limit: int = 500, *, claim: bool = False) -> list[int]:
+def due_jobs(session: Session, limit: int = 500, *, claim: bool = False, media: bool | None = None) -> list[int]:
     """Report ids whose pending job is past its deadline: their message was lost or their worker died.
 
     `claim`: lock them, skipping jobs another session holds (PostgreSQL's SKIP LOCKED), so the sweep
     and every worker's relay can recover overdue work at the same time, each job sent by one of
-    them; the caller postpones what it sent in the same transaction.
+    them; the caller postpones what it sent in the same transaction. `media`: only the jobs of
+    reports with a file still owed work (True) or only the others (False), one queue's jobs.
     """
     query = (
         select(PipelineJob.report_id)
@@ -147,6 +148,9 @@ def due_jobs(session: Session, limit: int = 500, *, claim: bool = False) -> list
         .order_by(PipelineJob.due_at)
         .limit(limit)
     )
+    if media is not None:
+        owed = media_owed(PipelineJob.report_id)
+        query = query.where(owed if media else ~owed)
     if claim:
         query = query.with_for_update(skip_locked=True)
     return list(session.scalars(query))

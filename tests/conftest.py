@@ -8,6 +8,7 @@ the run; elsewhere tests that need it are skipped with the reason.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 import os
@@ -411,16 +412,23 @@ def worker_env(app_config: dict[str, Any]) -> dict[str, str]:
 
 @pytest.fixture
 def worker(app: Any, app_config: dict[str, Any], instance_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A real Celery worker process on the test database and broker."""
-    log_path = instance_path / "worker.log"
+    """A real Celery worker process on the test database and broker (both queues)."""
+    with running_worker(app_config, instance_path / "worker.log") as process:
+        yield process
+
+
+@contextlib.contextmanager
+def running_worker(app_config: dict[str, Any], log_path: Path, *options: str,
+                   hostname: str = "test-worker@%h") -> Iterator[subprocess.Popen[bytes]]:
+    """A real Celery worker process, ready; `options` e.g. ("-Q", "text") for one queue only."""
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "workers.worker", "worker", "--pool", "solo",
-             "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--hostname", "test-worker@%h"],
+             "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--hostname", hostname, *options],
             cwd=ROOT, env=worker_env(app_config), stdout=log, stderr=subprocess.STDOUT,
         )
     try:
-        wait_for(lambda: b"ready." in log_path.read_bytes() or process.poll() is not None, timeout=60)
+        wait_for(lambda: b"ready." in log_path.read_bytes() or process.poll() is not None, timeout=120)
         if process.poll() is not None:
             raise AssertionError("worker exited:\n" + log_path.read_text()[-3000:])
         yield process

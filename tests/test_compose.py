@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
-APP_SERVICES = ("web", "worker", "beat")
+WORKERS = {"worker-text": "text", "worker-media": "media"}  # service -> the queue it works
+APP_SERVICES = ("web", *WORKERS, "beat")
 ALL_SERVICES = (*APP_SERVICES, "db", "redis")
 ONE_SHOT = "migrate"
 # Environment variable -> the Flask setting the app makes of it (intake.config.from_environment).
@@ -130,12 +131,12 @@ def flask_app(tmp_path: Path) -> Iterator[Any]:
 
 
 def test_services_exist(services: dict[str, Any]) -> None:
-    """web, worker, beat, db, redis and the one-shot migrate are defined."""
+    """web, the text and media workers, beat, db, redis and the one-shot migrate are defined."""
     assert set(ALL_SERVICES) | {ONE_SHOT} <= set(services)
 
 
 def test_app_services_share_one_image(services: dict[str, Any]) -> None:
-    """web, worker, beat and migrate are built from the same Dockerfile into the same image."""
+    """web, the workers, beat and migrate are built from the same Dockerfile into the same image."""
     builds = {name: (repr(services[name].get("build")), services[name].get("image"))
               for name in (*APP_SERVICES, ONE_SHOT)}
     assert len(set(builds.values())) == 1, builds
@@ -194,11 +195,31 @@ def test_web_healthcheck_reaches_healthz_without_needing_the_worker(
     assert "/healthz" in {rule.rule for rule in flask_app.url_map.iter_rules()}
 
 
-def test_worker_healthcheck_pings_the_worker_app(services: dict[str, Any]) -> None:
-    """The worker check pings this container's node through the same Celery app."""
-    check = " ".join(services["worker"]["healthcheck"]["test"][1:])
+@pytest.mark.parametrize("name", sorted(WORKERS))
+def test_worker_healthcheck_pings_the_worker_app(services: dict[str, Any], name: str) -> None:
+    """Each worker's check pings its own node (<queue>@<container>) through the same Celery app."""
+    check = " ".join(services[name]["healthcheck"]["test"][1:])
     assert "celery -A workers.worker inspect ping" in check
-    assert "$$HOSTNAME" in check  # `$$`: expanded by the container's shell, not by compose
+    assert f'--destination "{WORKERS[name]}@$$HOSTNAME"' in check  # `$$`: expanded by the container's shell
+    assert option(command(services[name]), "--hostname") == f"{WORKERS[name]}@%h"
+
+
+def test_each_worker_service_works_one_queue_and_together_they_work_every_queue(
+        services: dict[str, Any], flask_app: Any) -> None:
+    """worker-text runs `-Q text`, worker-media `-Q media`: separate services that scale on their
+    own; together they consume every queue the app declares and every queue its routes name, so no
+    task is sent where nobody listens."""
+    from intake.dispatch import QUEUES
+
+    celery = flask_app.extensions["celery"]
+    declared = {queue.name for queue in celery.conf.task_queues}
+    routed = {route["queue"] for route in celery.conf.task_routes.values()} | {celery.conf.task_default_queue}
+    consumed = {option(command(services[name]), "-Q") for name in WORKERS}
+    assert consumed == set(QUEUES) == declared and routed <= consumed
+    assert {name: option(command(services[name]), "-Q") for name in WORKERS} == WORKERS
+    for name in WORKERS:
+        assert "replicas" not in services[name].get("deploy", {}), "scale with --scale, not a fixed count"
+        assert services[name]["cpu_shares"] < 1024, "accepting reports comes first"
 
 
 # ---- settings ------------------------------------------------------------------------------------
@@ -284,7 +305,7 @@ def test_rate_limits_are_counted_in_redis(services: dict[str, Any], flask_app: A
 
 
 def test_app_services_share_the_environment(services: dict[str, Any]) -> None:
-    """web, worker, beat and migrate get the same values for every shared setting."""
+    """web, the workers, beat and migrate get the same values for every shared setting."""
     shared = {*SETTINGS, INSTANCE_VARIABLE}
     values = {name: {k: environment(services[name])[k] for k in shared} for name in (*APP_SERVICES, ONE_SHOT)}
     assert all(v == values["web"] for v in values.values()), values
@@ -325,11 +346,11 @@ def test_web_runs_the_options_of_intake_serve(services: dict[str, Any]) -> None:
     assert option(cmd, "--worker-class") == "intake.serving.ReadTimeoutWorker"
 
 
-@pytest.mark.parametrize("name", ["worker", "beat"])
+@pytest.mark.parametrize("name", [*WORKERS, "beat"])
 def test_celery_services_use_the_worker_app(services: dict[str, Any], name: str) -> None:
-    """worker and beat run `celery -A workers.worker <name>`, and that module exists."""
+    """The workers and beat run `celery -A workers.worker worker|beat`, and that module exists."""
     cmd = command(services[name])
-    assert cmd[:4] == ["celery", "-A", "workers.worker", name]
+    assert cmd[:4] == ["celery", "-A", "workers.worker", "beat" if name == "beat" else "worker"]
     spec = importlib.util.find_spec("workers.worker")
     assert spec is not None and spec.origin and Path(spec.origin).is_file()
 
@@ -376,7 +397,7 @@ def test_startup_order(services: dict[str, Any]) -> None:
 
 
 def test_instance_volume_is_shared(compose: dict[str, Any], services: dict[str, Any]) -> None:
-    """web, worker and beat mount one named volume at INTAKE_INSTANCE_PATH, which holds the uploads."""
+    """web, the workers and beat mount one named volume at INTAKE_INSTANCE_PATH, which holds the uploads."""
     instance = environment(services["web"])[INSTANCE_VARIABLE]
     sources = {name: mounts(services[name]).get(instance) for name in APP_SERVICES}
     assert sources["web"] and len(set(sources.values())) == 1, sources

@@ -258,11 +258,12 @@ def test_the_relay_and_the_sweep_keep_the_queue_to_its_limit(app: Any, client: A
     assert dispatched_ids(app) == [overdue.id] and len(queued_messages(app)) == 3
 
 
-def purge_queue(app: Any) -> None:
+def purge_queue(app: Any, queue: str | None = None) -> None:
     celery = app.extensions["celery"]
     with celery.connection_for_write() as connection:
-        connection.default_channel.queue_purge(celery.conf.task_default_queue)
-    assert queued_messages(app) == []
+        connection.default_channel.queue_purge(queue or celery.conf.task_default_queue)
+    if queue is None:
+        assert queued_messages(app) == []
 
 
 def test_work_owed_during_a_run_is_not_marked_done_by_that_run(app: Any, reporter: Any, monkeypatch: Any) -> None:

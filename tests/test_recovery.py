@@ -138,3 +138,50 @@ def test_the_serve_supervisor_restarts_the_scheduler_and_stops_when_it_keeps_dyi
     err = capsys.readouterr().err
     assert err.count("scheduler (celery beat) stopped (killed by SIGKILL); starting it again") == cli.BEAT_RESTARTS
     assert "stopping everything" in err
+
+
+def test_the_serve_supervisor_runs_a_worker_per_queue_and_stops_everything_when_one_stops(
+        app: Any, app_config: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`intake serve` starts one real Celery worker per queue (`-Q text`, `-Q media`, each its own
+    node); when the media worker stops, everything stops with an error that names it."""
+    import intake.cli as cli
+
+    started: list[list[str]] = []
+
+    class Fake:
+        def __init__(self, command: list[str], **_kw: Any) -> None:
+            self.command = command
+            self.returncode: int | None = None
+            self.polls = 0
+            started.append(command)
+
+        def poll(self) -> int | None:
+            self.polls += 1
+            if "media" in self.command and self.polls > 3:
+                self.returncode = -9
+            return self.returncode
+
+        def terminate(self) -> None:
+            self.returncode = -15 if self.returncode is None else self.returncode
+
+        def wait(self, timeout: float | None = None) -> int | None:
+            return self.returncode
+
+        def kill(self) -> None:
+            self.returncode = -9
+
+    monkeypatch.setattr(cli.subprocess, "Popen", Fake)
+    monkeypatch.setattr(cli.time, "sleep", lambda _s: None)
+    monkeypatch.setattr(cli, "_print_welcome", lambda *_a: None)
+    for name, value in worker_env(app_config).items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as stopped:
+        cli.serve.callback("127.0.0.1", 5999, 1, 0, False)  # type: ignore[misc]
+    assert stopped.value.code != 0
+    workers = [c for c in started if c[1:5] == ["-A", "workers.worker", "worker", "--loglevel"]]
+    assert [(c[c.index("-Q") + 1], c[c.index("--hostname") + 1]) for c in workers] == [
+        ("text", "text@%h"), ("media", "media@%h")]
+    assert len([c for c in started if "beat" in c]) == 1, "the scheduler was not restarted: everything stopped"
+    err = capsys.readouterr().err
+    assert "the media worker (celery worker -Q media) stopped (killed by SIGKILL); stopping everything" in err

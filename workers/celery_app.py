@@ -3,6 +3,10 @@
 Settings are for at-least-once work: a message is acknowledged only after its task finished
 (`acks_late`), a task whose worker died is given back to the queue, and one worker process takes
 one message at a time. Tasks carry report ids only, and store no results.
+
+Two queues (intake.dispatch says what goes where): `text` and `media`. A worker started with
+`-Q text` or `-Q media` works one of them (`intake serve` and docker-compose.yml run one pool each);
+one started without `-Q` works both.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ from typing import Any
 from celery import Celery, Task
 from celery.signals import beat_init, worker_init, worker_process_init, worker_ready, worker_shutdown
 from flask import Flask
+from kombu import Queue
 
 from intake.config import broker_transport_options
+from intake.dispatch import MEDIA_QUEUE, TEXT_QUEUE
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +56,18 @@ def init_celery(app: Flask) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
+        # Both queues declared: a worker without -Q consumes both. Anything not routed below (and
+        # the periodic duties) goes to `text`; a report's pipeline run is sent to the queue its
+        # files call for (intake.dispatch.report_queue), which overrides its route here.
+        task_queues=(Queue(TEXT_QUEUE), Queue(MEDIA_QUEUE)),
+        task_default_queue=TEXT_QUEUE,
+        task_routes={
+            "intake.file_submission": {"queue": TEXT_QUEUE},
+            "intake.process_report": {"queue": TEXT_QUEUE},
+            "intake.sweep": {"queue": TEXT_QUEUE},
+            "intake.expire_claims": {"queue": TEXT_QUEUE},
+            "intake.retention": {"queue": TEXT_QUEUE},
+        },
         task_time_limit=int(app.config["TASK_TIME_LIMIT_SECONDS"]),
         task_soft_time_limit=int(app.config["TASK_TIME_LIMIT_SECONDS"]) - 30,
         worker_hijack_root_logger=False,

@@ -12,7 +12,15 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from intake.db import TRANSIENT_DB_ERRORS
-from intake.dispatch import dispatch_report, dispatch_submission, queue_room
+from intake.dispatch import (
+    MEDIA_QUEUE,
+    QUEUES,
+    TEXT_QUEUE,
+    dispatch_report,
+    dispatch_submission,
+    queue_room,
+    report_queue,
+)
 from intake.extensions import db
 from intake.media import discard_upload
 from intake.models import Attachment, DataKey, Report, utcnow
@@ -41,6 +49,7 @@ _arrivals = ArrivalRate()
 
 @shared_task(
     name="intake.process_report",
+    bind=True,
     # A database gone for a moment: try the same message again, 2 s, 4 s, … up to 5 minutes apart.
     autoretry_for=TRANSIENT_DB_ERRORS,
     retry_backoff=2,
@@ -48,8 +57,18 @@ _arrivals = ArrivalRate()
     retry_jitter=True,
     max_retries=10,
 )
-def process_report(report_id: int) -> None:
-    """Idempotent: a report whose job is done is skipped; every step skips work already done."""
+def process_report(self: Any, report_id: int) -> None:
+    """Idempotent: a report whose job is done is skipped; every step skips work already done.
+
+    A message taken from the text queue for a report that has since been given a file to clean
+    leaves it to the media queue: the request that added the file sent the media worker its own
+    message (and the sweep sends it again if that one is lost).
+    """
+    queue = (self.request.delivery_info or {}).get("routing_key")
+    if queue == TEXT_QUEUE and report_queue(report_id) == MEDIA_QUEUE:
+        db.session.rollback()
+        log.info("report %s: files to clean, left to the media queue", report_id)
+        return
     _step_back(current_app.config)
     _run_pipeline(report_id)
 
@@ -110,7 +129,7 @@ def file_submission(entry_id: int) -> None:
         report_id = db.session.scalar(select(JournalEntry.report_id).where(JournalEntry.id == entry_id))
         db.session.rollback()
         if report_id is not None:
-            _run_pipeline(report_id)
+            _run_text_pipeline(report_id)
         return
     try:
         report = file_into_report(db.session, entry, deadline)
@@ -127,17 +146,28 @@ def file_submission(entry_id: int) -> None:
         log.error("submission %s: filing failed with %s", entry_id, type(exc).__name__)
         return
     log.info("submission %s filed as report %s", entry_id, report_id)
+    _run_text_pipeline(report_id)
+
+
+def _run_text_pipeline(report_id: int) -> None:
+    """The pipeline of a report filed on the text queue, unless a file of it is still owed work: that
+    run belongs to the media workers (its job stays pending, and the sweep sends it again if the
+    message is lost). Run here only when the message cannot go out."""
+    if report_queue(report_id) == MEDIA_QUEUE and dispatch_report(report_id, MEDIA_QUEUE):
+        db.session.rollback()
+        return
+    db.session.rollback()
     _run_pipeline(report_id)
 
 
 def relay_submissions(deadline_seconds: int, limit: int = 500) -> int:
-    """Dispatch the journalled submissions that are due, as many as the workers' queue has room for
+    """Dispatch the journalled submissions that are due, as many as the text queue has room for
     (`queue_room`); returns how many messages went out.
 
     Runs in each worker's relay thread (workers.celery_app). Only the rows whose message went
     out get a new deadline; the others stay due for the next pass.
     """
-    room = queue_room(limit)
+    room = queue_room(limit, TEXT_QUEUE)
     if not room:
         return 0
     due = due_submissions(db.session, room)
@@ -154,16 +184,22 @@ def recover_overdue_jobs(deadline_seconds: int, limit: int = 500) -> tuple[int, 
     Run by the sweep and, every SWEEP_INTERVAL_SECONDS, by each worker's relay thread, so recovery
     does not hang on the scheduler alone. The jobs are claimed with SKIP LOCKED and postponed in the
     same transaction: two of them running at once send each job once (a duplicate would be
-    harmless anyway: a run of a job already done does nothing). Only as many as the queue has room
-    for: while it is full, the jobs' first messages are most likely still waiting in it.
+    harmless anyway: a run of a job already done does nothing). Queue by queue, each job to the
+    queue its report belongs on (a file still owed work: media), only as many as that queue has
+    room for: while it is full, the jobs' first messages are most likely still waiting in it, and a
+    full media queue does not hold back the text jobs.
     """
-    room = queue_room(limit)
-    overdue = due_jobs(db.session, room, claim=True) if room else []
-    # Only jobs whose message went out get a new deadline; the others stay overdue for the next pass.
-    sent = [report_id for report_id in overdue if dispatch_report(report_id)]
+    overdue_count = 0
+    sent: list[int] = []
+    for queue in QUEUES:
+        room = queue_room(limit, queue)
+        overdue = due_jobs(db.session, room, claim=True, media=queue == MEDIA_QUEUE) if room else []
+        overdue_count += len(overdue)
+        # Only jobs whose message went out get a new deadline; the others stay overdue for the next pass.
+        sent += [report_id for report_id in overdue if dispatch_report(report_id, queue)]
     postpone(db.session, sent, deadline_seconds)
     db.session.commit()
-    return len(overdue), len(sent)
+    return overdue_count, len(sent)
 
 
 def note_run(name: str, *, started: bool = False) -> None:
@@ -233,31 +269,3 @@ def expire_claims() -> int:
     if total:
         log.info("claims: %d idle claim(s) returned to triage", total)
     return total
-
-
-@shared_task(name="intake.notify_question", bind=True, max_retries=8, acks_late=True)
-def notify_question(self: Any, request_id: int) -> None:
-    """Idempotent: tell a reporter a question waits (intake.notices), unless already told, answered,
-    or not asked for. A failed send is tried again, NOTIFY_RETRY_SECONDS, twice that, … up to an hour apart; logged by
-    the question's row id and the failure's type only (never an address or a message)."""
-    from intake import notices
-
-    config = current_app.config
-    due = notices.notice_due(db.session, config, request_id)
-    db.session.rollback()
-    if due is None:
-        return
-    try:
-        if due.webhook:
-            notices.send_webhook(config, due.user_public_id)
-        if due.email is not None:
-            notices.send_email(config, due.email)
-    except notices.NoticeFailed as exc:
-        log.warning("question %s: notice not sent (%s); try %d of %d", request_id, exc, self.request.retries + 1,
-                    self.max_retries + 1)
-        wait = min(3600.0, float(config["NOTIFY_RETRY_SECONDS"]) * 2 ** self.request.retries)
-        raise self.retry(exc=exc, countdown=wait) from None
-    notices.mark_sent(db.session, request_id)
-    db.session.commit()
-    log.info("question %s: notice sent (%s)", request_id,
-             "+".join(c for c, on in (("webhook", due.webhook), ("e-mail", due.email is not None)) if on))
