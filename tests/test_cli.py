@@ -111,8 +111,9 @@ def test_init_and_serve_run_the_embedded_default(tmp_path: Path) -> None:
     server = subprocess.Popen([intake, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env,
                               cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
+        # Two workers (text and media) each load the text engine before they are ready.
         status, body = wait_for(lambda: (r := get_json(f"http://127.0.0.1:{port}/healthz"))[0] == 200 and r,
-                                timeout=90)
+                                timeout=180)
         assert body["checks"]["worker"]["ok"] is True
         printed = (tmp_path / "serve.log").read_text()
         assert f"http://localhost:{port}/" in printed and "intake user create" in printed
