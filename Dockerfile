@@ -52,5 +52,5 @@ EXPOSE 8000
 # whose reads from a client time out (intake.serving, as `intake serve`; INTAKE_WEB_READ_TIMEOUT_SECONDS):
 # an idle or stalled client holds one thread for at most that long, never a worker process.
 CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--worker-class", "intake.serving.ReadTimeoutWorker", \
-     "--threads", "8", "--keep-alive", "5", "--timeout", "120", "--worker-tmp-dir", "/dev/shm", \
+     "--threads", "32", "--keep-alive", "5", "--timeout", "120", "--worker-tmp-dir", "/dev/shm", \
      "--no-control-socket", "intake.wsgi:app"]

@@ -269,3 +269,31 @@ def expire_claims() -> int:
     if total:
         log.info("claims: %d idle claim(s) returned to triage", total)
     return total
+
+
+@shared_task(name="intake.notify_question", bind=True, max_retries=8, acks_late=True)
+def notify_question(self: Any, request_id: int) -> None:
+    """Idempotent: tell a reporter a question waits (intake.notices), unless already told, answered,
+    or not asked for. A failed send is tried again, NOTIFY_RETRY_SECONDS, twice that, … up to an hour apart; logged by
+    the question's row id and the failure's type only (never an address or a message)."""
+    from intake import notices
+
+    config = current_app.config
+    due = notices.notice_due(db.session, config, request_id)
+    db.session.rollback()
+    if due is None:
+        return
+    try:
+        if due.webhook:
+            notices.send_webhook(config, due.user_public_id)
+        if due.email is not None:
+            notices.send_email(config, due.email)
+    except notices.NoticeFailed as exc:
+        log.warning("question %s: notice not sent (%s); try %d of %d", request_id, exc, self.request.retries + 1,
+                    self.max_retries + 1)
+        wait = min(3600.0, float(config["NOTIFY_RETRY_SECONDS"]) * 2 ** self.request.retries)
+        raise self.retry(exc=exc, countdown=wait) from None
+    notices.mark_sent(db.session, request_id)
+    db.session.commit()
+    log.info("question %s: notice sent (%s)", request_id,
+             "+".join(c for c, on in (("webhook", due.webhook), ("e-mail", due.email is not None)) if on))
