@@ -131,7 +131,7 @@ def test_the_serve_supervisor_restarts_the_scheduler_and_stops_when_it_keeps_dyi
     for name, value in worker_env(app_config).items():
         monkeypatch.setenv(name, value)
     with pytest.raises(SystemExit) as stopped:
-        cli.serve.callback("127.0.0.1", 5999, 1, 0, False)  # type: ignore[misc]
+        cli.serve.callback("127.0.0.1", 5999, 1, 0, False, False)  # type: ignore[misc]
     assert stopped.value.code != 0
     beats = [command for command in started if "beat" in command]
     assert len(beats) == cli.BEAT_RESTARTS + 1
@@ -177,7 +177,7 @@ def test_the_serve_supervisor_runs_a_worker_per_queue_and_stops_everything_when_
     for name, value in worker_env(app_config).items():
         monkeypatch.setenv(name, value)
     with pytest.raises(SystemExit) as stopped:
-        cli.serve.callback("127.0.0.1", 5999, 1, 0, False)  # type: ignore[misc]
+        cli.serve.callback("127.0.0.1", 5999, 1, 0, False, False)  # type: ignore[misc]
     assert stopped.value.code != 0
     workers = [c for c in started if c[1:5] == ["-A", "workers.worker", "worker", "--loglevel"]]
     assert [(c[c.index("-Q") + 1], c[c.index("--hostname") + 1]) for c in workers] == [
