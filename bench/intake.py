@@ -192,7 +192,9 @@ def report_variants(count: int, seed: int = 7) -> tuple[list[dict[str, Any]], li
         time_of_day = f"{rng.randrange(24):02d}:{rng.randrange(60):02d}"
         latitude, longitude = round(lat + rng.uniform(-0.05, 0.05), 5), round(lon + rng.uniform(-0.05, 0.05), 5)
         family = rng.choice(_FAMILY)
-        killed, injured = rng.randrange(0, 3), rng.randrange(1, 4)
+        # At least the one killed and the one injured person the report lists (a table below the list
+        # makes the form ask the reporter to confirm the figures, intake.casualties).
+        killed, injured = rng.randrange(1, 3), rng.randrange(1, 4)
         victim, relative, witness = (f"{rng.choice(_GIVEN)} {family}", f"{rng.choice(_GIVEN)} {family}",
                                      f"{rng.choice(_GIVEN)} {rng.choice(_FAMILY)}")
         narrative = " ".join([rng.choice(_OPENINGS), *rng.sample(_DETAILS, rng.randrange(1, 4)),

@@ -290,7 +290,7 @@ def test_tokens_expire_and_the_command_line_lists_and_revokes_them(app: Any, cli
     assert "revoked" in run("token", "list", reporter.email).output
     created_entries = entries(AuditAction.TOKEN_CREATED)
     assert len(created_entries) == 4 and created_entries[-1].detail == {
-        "user": reporter.public_id, "via": "cli", "expires": "never"}
+        "user": reporter.public_id, "via": "cli", "scope": "submit", "expires": "never"}
     assert len(entries(AuditAction.TOKEN_REVOKED)) == 4  # one by prefix, three by --all
 
 

@@ -78,6 +78,7 @@ ACCESS: dict[str, set[Role] | str] = {
     "devices.device_revoke": {ADMIN},
     "field.new_report": SUBMITTERS,
     "field.my_reports": SUBMITTERS,
+    "field.question_notices": SUBMITTERS,
     "field.receipt": OWNER,
     "field.answer": OWNER,
     "verify.queue": VERIFIERS,
