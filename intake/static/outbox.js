@@ -275,6 +275,13 @@
     var submitter = event.submitter;
     if (event.defaultPrevented || (submitter && submitter.name === "row_action")) { return; }
     event.preventDefault();
+    // A named button says something (e.g. "Send the report as it is"): it goes with the report, as
+    // it would in a plain form post.
+    if (submitter && submitter.name && !form.querySelector('input[type="hidden"][name="' + submitter.name + '"]')) {
+      var said = document.createElement("input");
+      said.type = "hidden"; said.name = submitter.name; said.value = submitter.value;
+      form.appendChild(said);
+    }
     status(T("sending"));
     save("outbox").then(function (entry) {
       return deliver(entry.id);
