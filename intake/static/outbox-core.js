@@ -587,7 +587,7 @@
   // On any page of a signed-in reporter the outbox is sent, if anything waits in it.
   var page = document.getElementById("report-form");
   // After every deferred script (intake.js binds to the form first), whatever the network's order.
-  var parsed = document.readyState === "complete" ? Promise.resolve()
+  var parsed = document.readyState !== "loading" ? Promise.resolve()
     : new Promise(function (resolve) { document.addEventListener("DOMContentLoaded", resolve); });
   D = window.IntakeDevice;
   boot.ready = parsed.then(function () {

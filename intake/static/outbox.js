@@ -14,16 +14,20 @@
   var cfg = script.dataset;
   var boot = window.IntakeOutbox = { cfg: cfg, reason: null, ready: null };
   var loading = null;
+  var added = {};
 
   function add(src) {
-    return new Promise(function (resolve, reject) {
-      var el = document.createElement("script");
-      el.src = src;
-      el.async = false;  // fetched together, run in order
-      el.onload = resolve;
-      el.onerror = reject;
-      document.head.appendChild(el);
-    });
+    if (!added[src]) {
+      added[src] = new Promise(function (resolve, reject) {
+        var el = document.createElement("script");
+        el.src = src;
+        el.async = false;  // fetched together, run in order
+        el.onload = resolve;
+        el.onerror = function () { delete added[src]; el.remove(); reject(new Error("script")); };
+        document.head.appendChild(el);
+      });
+    }
+    return added[src];
   }
 
   // The rest, once; its `ready` answers when it has its key and has bound to the page.
