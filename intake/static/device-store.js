@@ -130,6 +130,7 @@
     entry.updated = Date.now();
     mark(true);
     return openDb().then(function (db) { return db.put(STORE, entry); }).then(function () {
+      mark(true);  // again after the write: a count read before it cannot clear the flag
       announce({ id: entry.id, receiptUrl: entry.receiptUrl || null });
     });
   }

@@ -1,6 +1,6 @@
 // The start of the report form's drafts and outbox (outbox-core.js, design/field.md), on every page
 // of those who file reports. It is small because it is all the first load of the form pays for: the
-// rest (outbox-core.js, device-store.js, idb; about 11 KB gzipped) is fetched when it is needed:
+// rest (outbox-core.js, device-store.js, idb; about 14 KB gzipped) is fetched when it is needed:
 // - on the form, at the first input or change (what was typed meanwhile is kept once it is here:
 //   it saves the whole form), at Send, or at "Wipe";
 // - at start, on the receipt and "My reports" (they show what the device keeps), after a wipe, and
