@@ -91,6 +91,7 @@
       if ((el.type === "checkbox" || el.type === "radio") && !el.checked) { return; }
       fields.push([name, el.value]);
     });
+    if (pressed) { fields.push(pressed); }
     return { fields: fields, files: files, rows: rows, summary: summary() };
   }
 
@@ -271,10 +272,14 @@
     var submitter = event.submitter;
     if (event.defaultPrevented || (submitter && submitter.name === "row_action")) { return; }
     event.preventDefault();
-    send();
+    send(submitter);
   }
 
-  function send() {
+  // A named Send button ("Send the report as it is") is part of what is sent, as in a plain post.
+  var pressed = null;
+
+  function send(submitter) {
+    pressed = submitter && submitter.name ? [submitter.name, submitter.value] : null;
     status(T("sending"));
     save("outbox").then(function (entry) {
       return deliver(entry.id);
@@ -310,17 +315,27 @@
     main.replaceWith(answer);
     var next = document.getElementById("report-form");
     if (!next) { return; }
-    // The form's own script binds to the new form as on a page load.
-    var again = document.createElement("script");
-    again.src = cfg.pageScript;
-    again.onload = function () {
+    // The form's own scripts bind to the new form as on a page load: intake.js, then the scripts
+    // the answer carries (casualties.js), which a parsed page inserted this way would not run.
+    var sources = [cfg.pageScript];
+    answer.querySelectorAll("script[src]").forEach(function (inert) {
+      sources.push(inert.getAttribute("src"));
+      inert.remove();
+    });
+    var last = null;
+    sources.forEach(function (src) {
+      last = document.createElement("script");
+      last.src = src;
+      last.async = false;  // in order
+      document.body.appendChild(last);
+    });
+    last.onload = function () {
       initForm(next, false);
       restoreFiles(chosen);
       D.getEntry(id).then(function (entry) {
         if (entry) { entry.state = "draft"; return D.putEntry(entry); }
       });
     };
-    document.body.appendChild(again);
   }
 
   // ---- the outbox, from any page ---------------------------------------------------------------

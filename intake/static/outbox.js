@@ -67,7 +67,7 @@
       if (boot.done || event.defaultPrevented || (submitter && submitter.name === "row_action")) { return; }
       // Send before the rest was here: it comes, then sends; without it the form posts as always.
       event.preventDefault();
-      load("send").then(function (api) { api.send(); }, function () {
+      load("send").then(function (api) { api.send(submitter); }, function () {
         HTMLFormElement.prototype.submit.call(form);
       });
     });
