@@ -2,18 +2,11 @@
 // appears while more people are listed with a harm than the table counts (intake/casualties.py
 // holds the same rule; the server asks again at "Send report"). Without JavaScript the server's
 // question is all there is, and it is enough.
-// The form is looked up at every event, not once: the outbox script may put the server's answer
-// (a field to correct) in place of the page's form, and the notice must follow the new one.
 (function () {
   "use strict";
-  var form, check, lines;
-  function bind() {
-    form = document.getElementById("report-form");
-    check = document.getElementById("casualty-check");
-    lines = check && check.querySelector(".lines");
-    return Boolean(form && check && lines);
-  }
-  if (!bind()) { return; }
+  var form = document.getElementById("report-form");
+  var check = document.getElementById("casualty-check");
+  if (!form || !check) { return; }
 
   // After a submit the server asked about: bring its question into view.
   var asked = document.getElementById("casualty-warning");
@@ -21,6 +14,7 @@
 
   var HARMS = ["killed", "injured", "missing"];
   var GROUPS = ["men", "women", "boys", "girls", "unknown"];
+  var lines = check.querySelector(".lines");
 
   function counted(harm) {
     var total = 0;
@@ -42,7 +36,6 @@
   }
 
   function update() {
-    if (!bind()) { return; }
     var found = [];
     HARMS.forEach(function (harm) {
       var people = listed(harm), table = counted(harm);
@@ -63,14 +56,11 @@
     check.hidden = found.length === 0;
   }
 
-  function onForm(handler) {
-    return function (event) { if (event.target.closest && event.target.closest("#report-form")) { handler(event); } };
-  }
-  document.addEventListener("input", onForm(update));
-  document.addEventListener("change", onForm(update));
+  form.addEventListener("input", update);
+  form.addEventListener("change", update);
   // A row removed by the script changes the list without an input event.
-  document.addEventListener("click", onForm(function (event) {
+  form.addEventListener("click", function (event) {
     if (event.target.closest("button.remove-row")) { window.setTimeout(update, 0); }
-  }));
+  });
   update();
 })();

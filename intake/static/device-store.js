@@ -111,14 +111,32 @@
 
   function getEntry(id) { return openDb().then(function (db) { return db.get(STORE, id); }); }
   function allEntries() { return openDb().then(function (db) { return db.getAll(STORE); }); }
+  // A page's outbox.js loads the rest of the form's scripts at start only when this flag says the
+  // device keeps something (a draft, an outbox entry, files to send): "1" or nothing, never content.
+  // The service worker has no localStorage: a flag it leaves behind is cleared by the next page.
+  var MARK = "intake-device-kept";
+  function mark(kept) {
+    try {
+      if (kept) { global.localStorage.setItem(MARK, "1"); } else { global.localStorage.removeItem(MARK); }
+    } catch (e) { /* no localStorage (the worker) or it is off: outbox.js loads at the first input */ }
+  }
+  function remark() {
+    return allEntries().then(function (entries) { mark(entries.length > 0); return entries; });
+  }
+
+  function getEntry(id) { return openDb().then(function (db) { return db.get(STORE, id); }); }
+  function allEntries() { return openDb().then(function (db) { return db.getAll(STORE); }); }
   function putEntry(entry) {
     entry.updated = Date.now();
+    mark(true);
     return openDb().then(function (db) { return db.put(STORE, entry); }).then(function () {
+      mark(true);  // again after the write: a count read before it cannot clear the flag
       announce({ id: entry.id, receiptUrl: entry.receiptUrl || null });
     });
   }
   function deleteEntry(id, receiptUrl) {
     return openDb().then(function (db) { return db.delete(STORE, id); }).then(function () {
+      remark().catch(function () {});
       announce({ id: id, gone: true, receiptUrl: receiptUrl || null });
     });
   }
@@ -230,6 +248,7 @@
       }));
     }
     forgetKeys();
+    mark(false);
     return Promise.all(steps.map(function (p) { return p.catch(function () {}); })).then(function () {
       announce({ wiped: true });
     });
@@ -238,7 +257,7 @@
   global.IntakeDevice = {
     keysFor: keysFor, forgetKeys: forgetKeys, sealForm: sealForm, openForm: openForm, sealFile: sealFile,
     openFile: openFile, getEntry: getEntry, allEntries: allEntries, putEntry: putEntry, deleteEntry: deleteEntry,
-    listen: listen, announce: announce, exclusively: exclusively, sendReport: sendReport, sendOutbox: sendOutbox,
+    listen: listen, announce: announce, remark: remark, exclusively: exclusively, sendReport: sendReport, sendOutbox: sendOutbox,
     wipe: wipe
   };
 })(self);
