@@ -29,6 +29,7 @@ from sqlalchemy import create_engine, event, func, select, text
 from werkzeug.datastructures import MultiDict
 
 from intake import create_app
+from intake.dispatch import MEDIA_QUEUE, TEXT_QUEUE
 from intake.enums import AttachmentStatus, JobState, ReportState, Role
 from intake.extensions import db
 from intake.models import Attachment, PipelineJob, Report, StateTransition, Submission, Victim
@@ -51,7 +52,13 @@ from tests.conftest import (
 from tests.test_field import form_fields, page_of, photo
 
 REPORTS = "/api/v1/reports"
-QUEUE = "celery"  # Celery's default queue: a Redis list of that name
+# The two queues (intake.dispatch), each a Redis list of that name.
+QUEUE_NAMES = (TEXT_QUEUE, MEDIA_QUEUE)
+
+
+def queued(broker: Any) -> int:
+    """Messages waiting on the text and media queues together."""
+    return sum(broker.llen(name) for name in QUEUE_NAMES)
 CANARY = "CANARY-poison-5d1e"
 
 
@@ -313,7 +320,7 @@ def test_a_worker_killed_mid_pipeline_loses_nothing_and_the_report_completes_onc
         wait_or_explain(lambda: report_state(report_id) == ReportState.TRIAGE, 60, first, second)
         wait_or_explain(lambda: f"[{original_task_id}] received" in second.log(), 30, first, second)
         # Both messages consumed and acknowledged: nothing queued, nothing held.
-        wait_or_explain(lambda: broker.llen(QUEUE) == 0 and broker.hlen("unacked") == 0, 30, first, second)
+        wait_or_explain(lambda: queued(broker) == 0 and broker.hlen("unacked") == 0, 30, first, second)
         # The sweep's message and the dead worker's; the new worker's relay may add a third if the job
         # came due again before it started (its recovery at start): harmless, as the job runs once.
         assert len(re.findall(r"Task intake\.process_report\[[-0-9a-f]+\] received", second.log())) >= 2, \
@@ -364,9 +371,9 @@ def test_a_flushed_broker_loses_no_report_the_sweep_recovers_every_one(
         assert relay_submissions(2) == 6  # what a worker's relay does every second
     broker = redis_client(app)
     try:
-        assert broker.llen(QUEUE) == 10, "every report was dispatched"
+        assert queued(broker) == 10, "every report was dispatched"
         broker.flushdb()
-        assert broker.llen(QUEUE) == 0
+        assert queued(broker) == 0
     finally:
         broker.close()
     assert count(Report) == 4 and count(Submission, Submission.report_id.is_(None)) == 6
