@@ -324,7 +324,7 @@ def _answer_of(sock: socket.socket, deadline: float) -> bytes | None:
 
 def test_stalled_clients_are_cut_off_after_the_read_timeout(app: Any, app_config: dict[str, Any], reporter: Any,
                                                             instance_path: Any) -> None:
-    """Stalled connections (QA's, found with 2 × 8 threads, now 2 × 32: 40 that send half their headers, 16
+    """Stalled connections (QA's, found with 2 × 8 threads, now 2 × 32: 48 that send half their headers, 16
     that announce a sign-in form and send none of it; and API requests that stop after a byte of their
     JSON, or in the middle of a file going to the sealed spool) each hold a thread for one read
     timeout: the server closes every one of them, and /sign-in answers again. The stalled bodies are
@@ -349,13 +349,13 @@ def test_stalled_clients_are_cut_off_after_the_read_timeout(app: Any, app_config
     stalled: list[tuple[bytes, socket.socket]] = []
     with _gunicorn(app_config, instance_path, INTAKE_WEB_READ_TIMEOUT_SECONDS=str(READ_TIMEOUT)) as (port, log):
         try:
-            for payload in [half_headers] * 40 + [no_form] * 16 + [half_json, half_upload] * 2:
+            for payload in [half_headers] * 48 + [no_form] * 16 + [half_json, half_upload] * 2:
                 sock = socket.create_connection(("127.0.0.1", port))
                 sock.sendall(payload)
                 stalled.append((payload, sock))
             started = time.monotonic()
-            # 60 connections: each thread frees itself after READ_TIMEOUT (with 2 × 8 threads about
-            # four times over); without the read timeout none is ever closed.
+            # 68 connections, more than the 2 × 32 threads: each thread frees itself after READ_TIMEOUT
+            # and takes the next; without the read timeout none is ever closed.
             deadline = started + 4 * 5 * READ_TIMEOUT
             answers = [(payload, _answer_of(sock, deadline)) for payload, sock in stalled]
             assert all(answer is not None for _payload, answer in answers), (
