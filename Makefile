@@ -17,7 +17,7 @@ test-pg: ## the suite on the local PostgreSQL and Redis, as CI runs it
 lint: ## ruff and mypy
 	$(VENV)/bin/ruff check intake workers tests && $(VENV)/bin/mypy
 
-messages: ## extract user-facing strings into intake/translations/messages.pot
-	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -o intake/translations/messages.pot .
+messages: ## extract user-facing strings into messages.pot and merge them into every language
+	$(VENV)/bin/intake translations update
 
 .PHONY: help run test test-pg lint messages

@@ -13,12 +13,14 @@ from itsdangerous import URLSafeTimedSerializer
 
 from . import config as cfg
 from .extensions import babel, csrf, db, limiter, login_manager, talisman
+from .i18n import selection as i18n_selection
+from .i18n.compile import compile_all as compile_catalogues
+from .i18n.languages import direction, languages
 
 ROOT = Path(__file__).resolve().parent.parent
 API_PREFIX = "/api/"
 # Resumable uploads also take the signed-in browser session (the web form's files, with CSRF).
 UPLOADS_PREFIX = "/api/v1/uploads"
-RTL_LANGUAGES = {"ar", "fa", "he", "ur"}
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -65,7 +67,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
     limiter.init_app(app)
-    babel.init_app(app, locale_selector=_select_locale)
+    babel.init_app(app, locale_selector=i18n_selection.select_locale)
+    i18n_selection.init_app(app)
+    # A checkout that pulled new translations serves them without a reinstall (the install compiles
+    # them too: buildtools/catalogues.py).
+    compile_catalogues(Path(app.root_path) / "translations")
     _secure_headers(app)
     _page_weight(app)
 
@@ -131,16 +137,6 @@ def _configure_keys(app: Flask, instance_path: Path) -> None:
     crypto.use_key_source(source)
 
 
-def _select_locale() -> str | None:
-    return request.accept_languages.best_match(_supported_languages())
-
-
-def _supported_languages() -> list[str]:
-    from flask import current_app
-
-    return list(current_app.config["LANGUAGES"])
-
-
 def _register_blueprints(app: Flask) -> None:
     from .web import (
         admin,
@@ -152,6 +148,7 @@ def _register_blueprints(app: Flask) -> None:
         field,
         health,
         incidents,
+        language,
         openrosa,
         review,
         uploads,
@@ -170,6 +167,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(uploads.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(openrosa.bp)
+    app.register_blueprint(language.bp)
     app.register_blueprint(openrosa.admin_bp)
     errors.register(app)
     # The JSON API authenticates with bearer tokens, never cookies, so CSRF does not apply to it.
@@ -197,8 +195,10 @@ def _register_template_helpers(app: Flask) -> None:
         return {
             "enums": enums,
             "megabytes": megabytes,
-            "lang": locale,
-            "text_direction": "rtl" if locale.split("_")[0] in RTL_LANGUAGES else "ltr",
+            "lang": locale.replace("_", "-"),
+            "text_direction": direction(locale),
+            "languages": languages(app.config["LANGUAGES"]),
+            "this_page_in_any_language": i18n_selection.this_page_in_any_language,
         }
 
     @app.after_request

@@ -908,3 +908,49 @@ def anonymize_text(pseudonym_key_file: Path | None) -> None:
     failed = process_lines(sys.stdin, sys.stdout, get_engine(), pseudonymizer)
     if failed:
         raise SystemExit(1)
+
+
+@main.group()
+def translations() -> None:
+    """The interface's translation catalogues (intake/translations; docs/translating.md)."""
+
+
+@translations.command("update")
+def translations_update() -> None:
+    """Extract every user-facing string into messages.pot and merge it into each language."""
+    from .i18n import catalogues
+
+    for code, left in catalogues.update().items():
+        click.echo(f"{code}: {left} to do" if left else f"{code}: complete")
+
+
+@translations.command("check")
+@click.argument("languages", nargs=-1)
+def translations_check(languages: tuple[str, ...]) -> None:
+    """What each language (or the ones named) still lacks; exits non-zero if any lacks something."""
+    from .i18n import catalogues
+
+    incomplete = False
+    for code in languages or catalogues.languages():
+        found = catalogues.problems(code)
+        if not found:
+            click.echo(f"{code}: complete")
+            continue
+        incomplete = True
+        click.echo(f"{code}: {len(found.untranslated)} untranslated, {len(found.fuzzy)} fuzzy, "
+                   f"{len(found.placeholders)} with wrong placeholders, {len(found.plural_forms)} missing plural forms")
+        for kind in ("untranslated", "fuzzy", "placeholders", "plural_forms"):
+            for name in getattr(found, kind):
+                click.echo(f"  {kind}: {name}")
+    if incomplete:
+        raise SystemExit(1)
+
+
+@translations.command("compile")
+def translations_compile() -> None:
+    """Compile every catalogue (the install does it; this is for a checkout being translated)."""
+    from .i18n.catalogues import TRANSLATIONS
+    from .i18n.compile import compile_all
+
+    for target in compile_all(TRANSLATIONS, only_stale=False):
+        click.echo(str(target.relative_to(TRANSLATIONS)))

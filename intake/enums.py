@@ -10,6 +10,7 @@ import enum
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 
 
 class LabelledEnum(str, enum.Enum):
@@ -54,7 +55,7 @@ class Channel(LabelledEnum):
 
 
 class ReportState(LabelledEnum):
-    RECEIVED = "received", _l("Received")
+    RECEIVED = "received", lazy_pgettext("report state", "Received")
     TRIAGE = "triage", _l("Waiting for review")
     IN_REVIEW = "in_review", _l("In review")
     NEEDS_INFO = "needs_info", _l("More information needed")
@@ -66,7 +67,7 @@ class ReportState(LabelledEnum):
 class Grade(LabelledEnum):
     """What the evidence supports about civilian harm (design/workflow.md, Grading), strongest first."""
 
-    CONFIRMED = "confirmed", _l("Confirmed")
+    CONFIRMED = "confirmed", lazy_pgettext("grade", "Confirmed")
     FAIR = "fair", _l("Fair")
     WEAK = "weak", _l("Weak")
     CONTESTED = "contested", _l("Contested")
@@ -253,7 +254,7 @@ class IdentificationBasis(LabelledEnum):
 
 
 class IdentificationConfidence(LabelledEnum):
-    CONFIRMED = "confirmed", _l("Confirmed")
+    CONFIRMED = "confirmed", lazy_pgettext("identification confidence", "Confirmed")
     PROBABLE = "probable", _l("Probable")
     POSSIBLE = "possible", _l("Possible")
 

@@ -19,6 +19,7 @@ from typing import IO, Any
 import filetype
 from flask import Request
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from PIL import ExifTags, Image, UnidentifiedImageError
 from sqlalchemy import ColumnElement, and_, event, exists, or_, select
 from sqlalchemy.orm import Session
@@ -348,8 +349,9 @@ def store_upload(
                 return existing, False
         if len(siblings) >= limits.max_attachments:
             raise UploadRefused(
-                _("%(name)s was not accepted: a report can have at most %(count)d files.",
-                  name=name, count=limits.max_attachments)
+                ngettext("%(name)s was not accepted: a report can have at most %(num)d file.",
+                         "%(name)s was not accepted: a report can have at most %(num)d files.",
+                         limits.max_attachments, name=name)
             )
         if sum(a.size for a in siblings) + size > limits.max_report_bytes:
             raise UploadRefused(

@@ -393,6 +393,9 @@ class User(Base):
     # The user asked to be told (e-mail to their account address, and the instance's webhook) when
     # a verifier's question waits for them. Off unless they turn it on (intake.notices).
     notify_questions: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The interface language the user last chose (intake.i18n): the device they sign in on next
+    # starts in it, and notices to them are written in it. None: the device's or browser's choice.
+    language: Mapped[str | None] = mapped_column(String(16))
 
     organisation: Mapped[Organisation] = relationship(back_populates="users")
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")

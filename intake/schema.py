@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from babel import Locale
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -329,8 +330,10 @@ class ReportIn(_Strict):
         # Every named person, phone and e-mail is looked for in the account and the files'
         # descriptions by the anonymizer: bounded, so one report cannot keep a worker for minutes.
         if known_identifiers(self) > MAX_KNOWN_IDENTIFIERS:
-            message = _("At most %(count)d names, phone numbers and e-mails of victims and witnesses together "
-                        "in one report; file the others in a further report.", count=MAX_KNOWN_IDENTIFIERS)
+            message = ngettext("At most %(num)d name, phone number or e-mail of victims and witnesses in one "
+                               "report; file the others in a further report.",
+                               "At most %(num)d names, phone numbers and e-mails of victims and witnesses together "
+                               "in one report; file the others in a further report.", MAX_KNOWN_IDENTIFIERS)
             raise ValidationError.from_exception_data(type(self).__name__, [InitErrorDetails(
                 type=PydanticCustomError("too_many_known_identifiers", message), loc=("victims",), input=None,
             )])
@@ -380,8 +383,11 @@ def human_message(err: Mapping[str, Any]) -> str:
         "less_than": lambda: _("Must be less than %(limit)s.", limit=ctx.get("lt")),
         "greater_than_equal": lambda: _("Must be %(limit)s or more.", limit=ctx.get("ge")),
         "greater_than": lambda: _("Must be more than %(limit)s.", limit=ctx.get("gt")),
-        "string_too_long": lambda: _("Too long: at most %(count)s characters.", count=ctx.get("max_length")),
-        "string_too_short": lambda: _("Too short: at least %(count)s characters.", count=ctx.get("min_length")),
+        "string_too_long": lambda: ngettext("Too long: at most %(num)d character.",
+                                            "Too long: at most %(num)d characters.", int(ctx.get("max_length") or 0)),
+        "string_too_short": lambda: ngettext("Too short: at least %(num)d character.",
+                                             "Too short: at least %(num)d characters.",
+                                             int(ctx.get("min_length") or 0)),
         "too_long": lambda: _("Too many entries: at most %(count)s.", count=ctx.get("max_length")),
         "string_pattern_mismatch": lambda: _("This is not in the expected form."),
         "enum": lambda: _("Choose one of: %(options)s.", options=ctx.get("expected", "")),

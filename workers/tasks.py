@@ -287,7 +287,7 @@ def notify_question(self: Any, request_id: int) -> None:
         if due.webhook:
             notices.send_webhook(config, due.user_public_id)
         if due.email is not None:
-            notices.send_email(config, due.email)
+            notices.send_email(config, due.email, due.language)
     except notices.NoticeFailed as exc:
         log.warning("question %s: notice not sent (%s); try %d of %d", request_id, exc, self.request.retries + 1,
                     self.max_retries + 1)

@@ -27,13 +27,14 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
 
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from ..enums import ReportState
 from ..models import InfoRequest, utcnow
 
 SIGNATURE_HEADER = "X-Intake-Signature"
-SUBJECT = "A question waits for you"
 EVENT = "question.waiting"
 
 
@@ -66,6 +67,7 @@ class Due:
     email: str | None
     user_public_id: str
     webhook: bool
+    language: str | None = None  # the reporter's interface language, which the e-mail is written in
 
 
 def notice_due(session: Session, config: dict[str, Any], request_id: int) -> Due | None:
@@ -82,7 +84,7 @@ def notice_due(session: Session, config: dict[str, Any], request_id: int) -> Due
     webhook = webhook_configured(config)
     if email is None and not webhook:
         return None
-    return Due(request.id, email, reporter.public_id, webhook)
+    return Due(request.id, email, reporter.public_id, webhook, reporter.language)
 
 
 def mark_sent(session: Session, request_id: int, now: dt.datetime | None = None) -> None:
@@ -91,20 +93,23 @@ def mark_sent(session: Session, request_id: int, now: dt.datetime | None = None)
         request.notified_at = now or utcnow()
 
 
-def email_message(config: dict[str, Any], to: str) -> EmailMessage:
-    """The e-mail: that a question waits, and where to answer it. Nothing of the report."""
+def email_message(config: dict[str, Any], to: str, language: str | None = None) -> EmailMessage:
+    """The e-mail, in the reporter's language: that a question waits, and where to answer it.
+    Nothing of the report."""
     message = EmailMessage()
     message["From"] = config["SMTP_FROM"]
     message["To"] = to
-    message["Subject"] = SUBJECT
-    message.set_content(
-        "A verifier has a question for you about one of your reports.\n\n"
-        f"Sign in to read and answer it: {my_reports_url(config)}\n\n"
-        "This message says nothing more on purpose. If you did not expect it, tell your coordinator.\n")
+    with force_locale(language or config.get("BABEL_DEFAULT_LOCALE") or "en"):
+        message["Subject"] = _("A question waits for you")
+        message.set_content("\n\n".join((
+            _("A verifier has a question for you about one of your reports."),
+            _("Sign in to read and answer it: %(address)s", address=my_reports_url(config)),
+            _("This message says nothing more on purpose. If you did not expect it, tell your coordinator."),
+        )) + "\n")
     return message
 
 
-def send_email(config: dict[str, Any], to: str) -> None:
+def send_email(config: dict[str, Any], to: str, language: str | None = None) -> None:
     """Send the e-mail over SMTP (STARTTLS, implicit TLS, or plain to a local relay)."""
     security = str(config.get("SMTP_SECURITY") or "starttls").lower()
     host, port, timeout = config["SMTP_HOST"], int(config["SMTP_PORT"]), float(config["SMTP_TIMEOUT_SECONDS"])
@@ -120,7 +125,7 @@ def send_email(config: dict[str, Any], to: str) -> None:
                 smtp.starttls(context=context)
             if config.get("SMTP_USERNAME"):
                 smtp.login(config["SMTP_USERNAME"], config.get("SMTP_PASSWORD") or "")
-            smtp.send_message(email_message(config, to))
+            smtp.send_message(email_message(config, to, language))
     except (OSError, smtplib.SMTPException) as exc:
         # smtplib's errors can quote the recipient's address: only the type goes on.
         raise NoticeFailed(type(exc).__name__) from None

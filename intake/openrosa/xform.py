@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from babel import Locale
-from flask_babel import force_locale
+from flask_babel import force_locale, lazy_ngettext
 from flask_babel import lazy_gettext as _l
 
 from .. import enums, forms
@@ -34,6 +34,11 @@ SEARCH_ABOVE = 30
 
 OTHER = "other"  # the choice that opens a free-text question beside a catalogue list
 TEXT_LIMIT = 200
+
+
+def _at_most(limit: int) -> Any:
+    """The constraint message of a text limited to `limit` characters."""
+    return lazy_ngettext("At most %(num)d character.", "At most %(num)d characters.", limit)
 
 
 @dataclass(frozen=True)
@@ -81,7 +86,7 @@ def _text(name: str, form_class: type = forms.ReportForm, limit: int = TEXT_LIMI
     kw.setdefault("hint", _hint(form_class, name))
     return Question("text", prefix + name, _label(form_class, name), key=name,
                     constraint=f"string-length(.) <= {limit}",
-                    constraint_message=_l("At most %(count)d characters.", count=limit), **kw)
+                    constraint_message=_at_most(limit), **kw)
 
 
 def _select(name: str, list_name: str, form_class: type = forms.ReportForm, prefix: str = "",
@@ -109,7 +114,7 @@ def _catalogue(name: str, list_name: str, prefix: str = "", **kw: Any) -> list[Q
         Question("text", f"{prefix}{name}_{OTHER}", _l("Other: type it"),
                  relevant=f"${{{prefix}{name}}} = '{OTHER}'",
                  constraint=f"string-length(.) <= {TEXT_LIMIT}",
-                 constraint_message=_l("At most %(count)d characters.", count=TEXT_LIMIT)),
+                 constraint_message=_at_most(TEXT_LIMIT)),
     ]
 
 
@@ -142,7 +147,7 @@ def questions() -> list[Question | Group]:
             _select("incident_type", "incident_type", required=True),
             Question("text", "narrative", _label(F, "narrative"), key="narrative", required=True,
                      appearance="multiline", constraint=f"string-length(.) <= {MAX_NARRATIVE_CHARS}",
-                     constraint_message=_l("At most %(count)d characters.", count=MAX_NARRATIVE_CHARS)),
+                     constraint_message=_at_most(MAX_NARRATIVE_CHARS)),
             _select("narrative_language", "narrative_language"),
         ]),
         Group("harm", _l("Harm"), [
@@ -211,7 +216,7 @@ def questions() -> list[Question | Group]:
             Question("video", "file_video", _l("Video")),
             Question("audio", "file_audio", _l("Audio recording")),
             Question("text", "file_description", _label(A, "description"), constraint="string-length(.) <= 2000",
-                     constraint_message=_l("At most %(count)d characters.", count=2000),
+                     constraint_message=_at_most(2000),
                      relevant="${file_photo} != '' or ${file_video} != '' or ${file_audio} != ''"),
         ]),
     ]

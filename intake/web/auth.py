@@ -34,6 +34,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -53,6 +54,7 @@ from ..accounts import (
 from ..enums import AuditAction, Role
 from ..extensions import db, keyed_digest, limiter, login_manager
 from ..forms import ChangePasswordForm, EnrolmentForm, SecondFactorForm, SignInForm
+from ..i18n.selection import remember_for_device
 from ..models import User, UserSession, utcnow
 from .redirects import same_site_path
 
@@ -168,11 +170,13 @@ def _check_session() -> BaseResponse | None:
         db.session.commit()
         _forget_browser()
         if reason == "idle":
-            flash(_("You were signed out after %(minutes)d minutes without activity. Sign in again.",
-                    minutes=lifetimes.idle // 60), "info")
+            flash(ngettext("You were signed out after %(num)d minute without activity. Sign in again.",
+                           "You were signed out after %(num)d minutes without activity. Sign in again.",
+                           lifetimes.idle // 60), "info")
         else:
-            flash(_("You were signed out: a session lasts at most %(hours)d hours. Sign in again.",
-                    hours=lifetimes.absolute // 3600), "info")
+            flash(ngettext("You were signed out: a session lasts at most %(num)d hour. Sign in again.",
+                           "You were signed out: a session lasts at most %(num)d hours. Sign in again.",
+                           lifetimes.absolute // 3600), "info")
         # The request goes on signed out: a page that needs a user sends the visitor to sign in.
         return None
     if now - record.last_seen_at >= dt.timedelta(seconds=int(current_app.config["SESSION_TOUCH_SECONDS"])):
@@ -200,6 +204,7 @@ def _open_session(user: User, now: dt.datetime) -> UserSession:
 def _sign_in_browser(user: User) -> None:
     login_user(user)
     session.pop("_id", None)  # Flask-Login's hash of the client's address and agent: not in our cookie
+    remember_for_device(user.language)  # the language chosen on another device follows the account
 
 
 def home_for(user: User) -> str:
@@ -222,10 +227,12 @@ def _locked_message() -> str:
 
 def _throttled_message(seconds: int) -> str:
     if seconds > 90:
-        return _("Too many wrong passwords from here for this address. Wait %(minutes)d minutes before you "
-                 "try again.", minutes=(seconds + 59) // 60)
-    return _("Too many wrong passwords from here for this address. Wait %(seconds)d seconds before you "
-             "try again.", seconds=seconds)
+        return ngettext("Too many wrong passwords from here for this address. Wait %(num)d minute before you "
+                        "try again.", "Too many wrong passwords from here for this address. Wait %(num)d minutes "
+                        "before you try again.", (seconds + 59) // 60)
+    return ngettext("Too many wrong passwords from here for this address. Wait %(num)d second before you "
+                    "try again.", "Too many wrong passwords from here for this address. Wait %(num)d seconds before "
+                    "you try again.", seconds)
 
 
 @bp.route("/")
@@ -372,8 +379,11 @@ def second_factor() -> BaseResponse | str | tuple[str, int]:
             note_sign_in(db.session, user, now, method=result.value)
             target = _finish_sign_in(record, user, now)
             if result is factor.CodeCheck.RECOVERY_CODE:
-                flash(_("You used a recovery code; %(left)d are left. If your phone is lost, ask an administrator "
-                        "to reset your second factor.", left=factor.unused_recovery_codes(db.session, user)), "info")
+                left = factor.unused_recovery_codes(db.session, user)
+                flash(ngettext("You used a recovery code; %(num)d is left. If your phone is lost, ask an "
+                               "administrator to reset your second factor.",
+                               "You used a recovery code; %(num)d are left. If your phone is lost, ask an "
+                               "administrator to reset your second factor.", left), "info")
             return redirect(target)
         if result is factor.CodeCheck.REUSED:
             db.session.commit()
