@@ -15,7 +15,7 @@ from . import config as cfg
 from .extensions import babel, csrf, db, limiter, login_manager, talisman
 from .i18n import selection as i18n_selection
 from .i18n.compile import compile_all as compile_catalogues
-from .i18n.languages import direction, languages
+from .i18n.languages import direction, language_name, languages
 
 ROOT = Path(__file__).resolve().parent.parent
 API_PREFIX = "/api/"
@@ -199,6 +199,7 @@ def _register_template_helpers(app: Flask) -> None:
             "text_direction": direction(locale),
             "languages": languages(app.config["LANGUAGES"]),
             "this_page_in_any_language": i18n_selection.this_page_in_any_language,
+            "language_name": lambda code: language_name(code, locale),
         }
 
     @app.after_request

@@ -29,6 +29,17 @@ def language(code: str) -> Language:
     return Language(code=code, name=name[:1].upper() + name[1:], direction=direction(code))
 
 
+def language_name(code: str | None, in_language: str) -> str:
+    """The name of language `code` in language `in_language` ("Ukrainian" in English, "украинский"
+    in Russian); the code itself when Babel does not know it."""
+    if not code:
+        return ""
+    try:
+        return Locale.parse(code).get_display_name(in_language) or code
+    except (ValueError, TypeError):
+        return code
+
+
 def languages(codes: list[str]) -> list[Language]:
     """The configured languages, in the configured order."""
     return [language(code) for code in codes]
