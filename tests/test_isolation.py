@@ -39,6 +39,7 @@ PUBLIC = {
     "uploads.options": "what the tus server supports, no data",
     "uploads.options_one": "what the tus server supports, no data",
     "device.service_worker": "the service worker's script (static URLs only, the same for everyone)",
+    "language.choose": "the interface language of this device (and of the signed-in person's own account)",
 }
 # Routes about the signed-in person only: they take no id, so there is nobody else's data to reach.
 PERSONAL = {

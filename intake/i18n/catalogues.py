@@ -150,10 +150,16 @@ def message_problems(message: Message, num_plurals: int) -> Problems:
     return found
 
 
-def problems(code: str) -> Problems:
+def stale_template(root: Path = ROOT, template: Path = TEMPLATE) -> tuple[set[object], set[object]]:
+    """What the template lacks that the code has, and what it holds that the code no longer has."""
+    in_code, in_template = keys(extract(root)), keys(read(template))
+    return in_code - in_template, in_template - in_code
+
+
+def problems(code: str, translations: Path = TRANSLATIONS, template_path: Path = TEMPLATE) -> Problems:
     """Everything a translator still has to do in language `code`."""
-    catalog = read(TRANSLATIONS / code / "LC_MESSAGES" / "messages.po", code)
-    template = keys(read(TEMPLATE))
+    catalog = read(translations / code / "LC_MESSAGES" / "messages.po", code)
+    template = keys(read(template_path))
     found = Problems()
     for message in catalog:
         if not message.id:
