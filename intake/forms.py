@@ -14,7 +14,6 @@ from typing import Any
 from babel import Locale
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from pydantic import ValidationError
 from wtforms import (
     BooleanField,
@@ -23,7 +22,6 @@ from wtforms import (
     EmailField,
     FieldList,
     FileField,
-    Form,
     FormField,
     HiddenField,
     IntegerField,
@@ -60,6 +58,7 @@ from .enums import (
     SourceType,
     YesNoUnknown,
 )
+from .i18n.forms import TranslatedForm, TranslatedPlainForm
 from .schema import ReportIn, check_storable_text, country_codes, errors_by_field
 
 NARRATIVE_LANGUAGES = ["en", "ru", "uk", "hy", "az", "ar", "ka", "tr", "fa", "ku", "he", "fr", "es", "de",
@@ -158,7 +157,7 @@ class CountryNameField(StringField):
             raise StopValidation(str(_l("Choose a country from the suggestions, or write its two-letter code.")))
 
 
-class Row(Form):
+class Row(TranslatedPlainForm):
     """A repeatable row. A row left entirely at its defaults is ignored, not an error."""
 
     defaults: dict[str, Any] = {}
@@ -247,7 +246,7 @@ def _counts_fields() -> dict[str, Any]:
     return fields
 
 
-class ReportForm(FlaskForm):
+class ReportForm(TranslatedForm):
     """One report, in the sections of design/report.md."""
 
     # Checked exactly (fullmatch) by the view before anything else happens.
@@ -436,30 +435,30 @@ def _plain(value: Any) -> Any:
     return value
 
 
-class SignInForm(FlaskForm):
+class SignInForm(TranslatedForm):
     email = EmailField(_l("E-mail"), [DataRequired(), Length(max=320)], render_kw={"autocomplete": "username"})
     password = PasswordField(_l("Password"), [DataRequired(), Length(max=1024)],
                              render_kw={"autocomplete": "current-password"})
 
 
-class ReceiptLookupForm(FlaskForm):
+class ReceiptLookupForm(TranslatedForm):
     receipt_code = StringField(_l("Receipt code"), [DataRequired(), Length(max=20)])
 
 
-class SecondFactorForm(FlaskForm):
+class SecondFactorForm(TranslatedForm):
     code = StringField(_l("Code"), [DataRequired(), Length(max=32)],
                        description=_l("The 6-digit code your authenticator app shows now, "
                                       "or one of your recovery codes."),
                        render_kw={"autocomplete": "one-time-code", "autocapitalize": "none", "spellcheck": "false"})
 
 
-class EnrolmentForm(FlaskForm):
+class EnrolmentForm(TranslatedForm):
     code = StringField(_l("Code from the app"), [DataRequired(), Length(max=16)],
                        description=_l("The 6-digit code the app shows after you added the account."),
                        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"})
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(TranslatedForm):
     """A user replaces their own password; the rules (length, differs) live in accounts.change_password."""
 
     current_password = PasswordField(_l("Current password"), [DataRequired(), Length(max=1024)],
@@ -479,7 +478,7 @@ REVEAL_REASON_HELP = _l("Why you need to see it, e.g. \"to call the witness back
                         "Do not write names, numbers or addresses here: the reason is kept in the audit log.")
 
 
-class RevealForm(FlaskForm):
+class RevealForm(TranslatedForm):
     """Asks why before an original (identities, exact place, account, links, a file) is shown."""
 
     what = SelectField(_l("What to reveal"), choices=opts([
@@ -492,13 +491,13 @@ class RevealForm(FlaskForm):
     reason = TextAreaField(_l("Reason"), [DataRequired(), Length(min=10, max=500)], description=REVEAL_REASON_HELP)
 
 
-class OriginalFileForm(FlaskForm):
+class OriginalFileForm(TranslatedForm):
     """Asks why before an original file is downloaded."""
 
     reason = StringField(_l("Reason"), [DataRequired(), Length(min=10, max=500)], description=REVEAL_REASON_HELP)
 
 
-class HideMoreForm(FlaskForm):
+class HideMoreForm(TranslatedForm):
     """A verifier hides words the anonymizer left in the account (applied to every occurrence)."""
 
     surface = StringField(_l("Words to hide"), [DataRequired(), Length(min=2, max=200)],

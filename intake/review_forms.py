@@ -5,11 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
-    Form,
     IntegerField,
     MultipleFileField,
     SelectField,
@@ -20,6 +18,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 
 from .enums import DeliveryPlatform, Grade, IncidentType, QueueSort, SourceReliability
 from .forms import REVEAL_REASON_HELP, blank_choice, opts
+from .i18n.forms import TranslatedForm, TranslatedPlainForm
 from .review import lifting_reveals
 
 REASON_HELP = _l("Kept sealed with the report's history; your organisation's verifiers see it anonymized, "
@@ -27,7 +26,7 @@ REASON_HELP = _l("Kept sealed with the report's history; your organisation's ver
 SEALED_HELP = _l("Stored encrypted with the report. You may quote people here.")
 
 
-class QueueFilterForm(Form):
+class QueueFilterForm(TranslatedPlainForm):
     """The queue's filters, read from the query string (GET: no CSRF token, nothing changes)."""
 
     incident_type = SelectField(_l("Incident type"), [Optional()],
@@ -59,7 +58,7 @@ class ChecklistMixin:
                                        default=0, render_kw={"inputmode": "numeric", "min": 0})
 
 
-class AssessmentForm(ChecklistMixin, FlaskForm):
+class AssessmentForm(ChecklistMixin, TranslatedForm):
     """The checklist and the grade. "Save checklist" keeps the checks; "Grade" also grades."""
 
     grade = SelectField(_l("Grade"), choices=opts(blank_choice() + Grade.choices()), default="",
@@ -81,50 +80,50 @@ class AssessmentForm(ChecklistMixin, FlaskForm):
             raise ValidationError(_l("Rate the source's reliability."))
 
 
-class ReasonForm(FlaskForm):
+class ReasonForm(TranslatedForm):
     """Reject and reopen: a typed reason is required."""
 
     reason = TextAreaField(_l("Reason"), [DataRequired(message=_l("Say why.")), Length(min=5, max=2000)],
                            description=REASON_HELP, render_kw={"rows": 3})
 
 
-class DowngradeForm(FlaskForm):
+class DowngradeForm(TranslatedForm):
     grade = SelectField(_l("New grade"), [DataRequired(message=_l("Choose a grade."))],
                         choices=opts(blank_choice() + Grade.choices()), default="")
     reason = TextAreaField(_l("Reason"), [DataRequired(message=_l("Say why.")), Length(min=5, max=2000)],
                            description=REASON_HELP, render_kw={"rows": 3})
 
 
-class ReassignForm(FlaskForm):
+class ReassignForm(TranslatedForm):
     assignee = SelectField(_l("Give this report to"), [DataRequired(message=_l("Choose a person."))], default="")
 
 
-class DuplicateForm(FlaskForm):
+class DuplicateForm(TranslatedForm):
     original = StringField(_l("Receipt code of the report it duplicates"),
                            [DataRequired(message=_l("Give a receipt code.")), Length(max=40)],
                            render_kw={"autocapitalize": "characters", "spellcheck": "false"})
 
 
-class CommentForm(FlaskForm):
+class CommentForm(TranslatedForm):
     text = TextAreaField(_l("Comment"), [DataRequired(message=_l("Write the comment.")), Length(max=10_000)],
                          description=SEALED_HELP, render_kw={"rows": 3})
 
 
-class QuestionForm(FlaskForm):
+class QuestionForm(TranslatedForm):
     question = TextAreaField(_l("Question to the reporter"),
                              [DataRequired(message=_l("Write the question.")), Length(min=5, max=5000)],
                              description=_l("The reporter sees it under \"My reports\" and answers from their phone."),
                              render_kw={"rows": 3})
 
 
-class AnswerForm(FlaskForm):
+class AnswerForm(TranslatedForm):
     answer = TextAreaField(_l("Your answer"), [DataRequired(message=_l("Write your answer.")), Length(max=50_000)],
                            render_kw={"rows": 6})
     files = MultipleFileField(_l("More photos, videos, audio or PDF (optional)"),
                               render_kw={"accept": "image/*,video/*,audio/*,application/pdf"})
 
 
-class LiftRedactionForm(FlaskForm):
+class LiftRedactionForm(TranslatedForm):
     """A verifier shows what a redaction hides. A town or a weapon hidden needlessly is a correction;
     a name, a contact, an ID or a position is a reveal, for a typed reason that goes to the audit log."""
 

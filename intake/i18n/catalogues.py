@@ -18,6 +18,7 @@ from babel.messages.catalog import Catalog, Message
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.pofile import read_po, write_po
 from babel.plural import to_gettext
+from wtforms.i18n import messages_path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 TRANSLATIONS = ROOT / "intake" / "translations"
@@ -58,6 +59,13 @@ def extract(root: Path = ROOT) -> Catalog:
             str(root), METHODS, options_map=options, keywords=KEYWORDS, comment_tags=COMMENT_TAGS,
             strip_comment_tags=True):
         catalog.add(message, None, [(filename, None)], auto_comments=comments, context=context)
+    # WTForms' own messages ("Not a valid integer value."), which the forms show under a field: its
+    # catalogues lack some of the field languages (intake/i18n/forms.py).
+    with (Path(messages_path()) / "wtforms.pot").open("rb") as handle:
+        for message in read_po(handle):
+            if message.id:
+                catalog.add(message.id, None, [("wtforms", None)], flags=message.flags,
+                            auto_comments=["WTForms' own message, shown under a form field."])
     return catalog
 
 

@@ -15,12 +15,12 @@ from flask import Response as FlaskResponse
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from wtforms import SelectField
 
 from ..exports import Export, ExportBlocked, ExportSpec, Format, Of, Tier, audit_export, build_export
 from ..extensions import db
 from ..forms import opts
+from ..i18n.forms import TranslatedForm
 from ..models import User
 from .access import COORDINATORS, roles_required
 
@@ -39,7 +39,7 @@ TIER_CHOICES = [
 ]
 
 
-class ExportForm(FlaskForm):
+class ExportForm(TranslatedForm):
     """A GET form: choosing an export changes nothing, so it carries no CSRF token."""
 
     class Meta:

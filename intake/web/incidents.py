@@ -17,7 +17,6 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
@@ -27,6 +26,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from ..duplicates import suggestions_for
 from ..enums import Harm
 from ..extensions import db
+from ..i18n.forms import TranslatedForm
 from ..incidents import (
     IncidentError,
     best_grade,
@@ -56,7 +56,7 @@ BACK_TO = ("report", "incident")
 MAX_FIGURE = 1_000_000
 
 
-class LinkForm(FlaskForm):
+class LinkForm(TranslatedForm):
     """Link a report: with another report (`other`), into an incident (`incident`), or into a new one."""
 
     report = HiddenField(validators=[DataRequired(), Regexp(PUBLIC_ID)])
@@ -65,12 +65,12 @@ class LinkForm(FlaskForm):
                            validators=[Optional(), Regexp(PUBLIC_ID)])
 
 
-class UnlinkForm(FlaskForm):
+class UnlinkForm(TranslatedForm):
     report = HiddenField(validators=[DataRequired(), Regexp(PUBLIC_ID)])
     back = HiddenField(default="incident")
 
 
-class MergeForm(FlaskForm):
+class MergeForm(TranslatedForm):
     other = SelectField(_l("Incident to merge into this one"), choices=[], validate_choice=False,
                         validators=[DataRequired()])
     back = HiddenField(default="incident")
@@ -80,7 +80,7 @@ class MergeForm(FlaskForm):
 FIGURE_HELP = _l("The figure the reports together support, after comparing them.")
 
 
-class FiguresForm(FlaskForm):
+class FiguresForm(TranslatedForm):
     """The verifier's reconciled casualty figures, with why."""
 
     killed = IntegerField(_l("Killed"), [InputRequired(), NumberRange(min=0, max=MAX_FIGURE)], description=FIGURE_HELP)

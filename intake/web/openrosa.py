@@ -20,7 +20,6 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -34,6 +33,7 @@ from ..accounts import AccountError
 from ..dispatch import dispatch_report
 from ..enums import Role
 from ..extensions import db
+from ..i18n.forms import TranslatedForm
 from ..media import ClosedToFiles, OverUploadQuota, UploadRefused
 from ..models import DeviceToken, User
 from ..openrosa import devices, xform
@@ -237,7 +237,7 @@ def nothing_here(_rest: str) -> Response:
 admin_bp = Blueprint("devices", __name__, url_prefix="/admin/devices")
 
 
-class DeviceForm(FlaskForm):
+class DeviceForm(TranslatedForm):
     """A new phone: which reporter account it reports as, and what it is called."""
 
     account = SelectField(_l("Reporter account"), [InputRequired()], choices=[])
