@@ -4,7 +4,7 @@ The browser encrypts drafts and unsent reports (and their files) with AES-256-GC
 reach IndexedDB. The key is never stored on the device: the server derives it per user from its
 secret key and hands it to a signed-in page, which holds it in memory only. A phone picked up with
 the browser closed, or after its session was signed out, holds only ciphertext; reading it takes
-the account's password (and second factor). See docs/field-form.md, "Drafts and the outbox on the phone".
+the account's password (and second factor). See docs/field-form.md, "The web form on a bad link".
 
 Derived, not stored: nothing to migrate or back up, and a rotation of the secret key keeps old
 drafts readable while the previous secret is among SECRET_KEY_FALLBACKS (each key has an id, so
