@@ -185,9 +185,11 @@ def _register_blueprints(app: Flask) -> None:
 def _register_template_helpers(app: Flask) -> None:
     from . import enums
     from .media import megabytes
+    from .web.bidi import isolate
     from .web.times import localtime
 
     app.add_template_filter(localtime)  # every moment shown, with its zone named
+    app.add_template_filter(isolate, "bdi")  # user text and codes kept whole in either direction
 
     @app.context_processor
     def _helpers() -> dict[str, Any]:

@@ -51,7 +51,7 @@ def test_the_workers_make_an_anonymized_account_that_keeps_the_facts(app: Any, r
     page = signed_in(app, verifier).get(f"/queue/reports/{report.public_id}").get_data(as_text=True)
     assert '<mark class="redaction" title="PERSON">[PERSON-1]</mark>' in page
     assert "Gor Hakobyan" not in page and "39.5057" not in page
-    assert f"within cell {h3.latlng_to_cell(39.5057, 46.4362, 8)}" in page
+    assert f'within cell <bdi dir="ltr">{h3.latlng_to_cell(39.5057, 46.4362, 8)}</bdi>' in page
 
 
 def test_the_same_person_has_the_same_pseudonym_across_an_organisations_reports(app: Any, org: Any,

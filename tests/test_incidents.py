@@ -263,7 +263,7 @@ def test_link_reconcile_unlink_and_merge(app: Any, org: Any, reporter: Any, veri
         db.session.commit()
     shown = browser.get(f"/incidents/{incident.public_id}").get_data(as_text=True)
     assert "Best grade its verified reports support: <strong>Confirmed</strong>" in shown
-    assert re.search(r"<td>MAM-L</td>.*?<td>2</td>", shown, re.S), "both reports name the munition"
+    assert re.search(r"<td><bdi>MAM-L</bdi></td>.*?<td>2</td>", shown, re.S), "both reports name the munition"
 
     # Reconcile: a wrong figure keeps what was typed; a good one is recorded with its note.
     refused = post(browser, f"/incidents/{incident.public_id}/figures", killed="-1", injured="1", missing="0",

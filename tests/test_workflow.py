@@ -420,7 +420,7 @@ def test_timeline_shows_transitions_grades_sign_offs_and_sealed_comments(app: An
     anonymized = '<mark class="redaction" title="PERSON">[PERSON-'
     assert COMMENT not in timeline and "Avetisyan" not in timeline
     assert "says the second strike hit the ambulance at 07:10." in timeline and anonymized in timeline
-    for shown in ("Waiting for review → In review", "claim held by verifier@example.org",
+    for shown in ("Waiting for review → In review", 'claim held by <bdi dir="ltr">verifier@example.org</bdi>',
                   "Graded Confirmed, source A", "Confirmed grade signed off (you)", "In review → Verified (you)",
                   "Received → Waiting for review (automatic)"):
         assert shown in timeline, shown

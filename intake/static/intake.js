@@ -98,7 +98,9 @@
       var message = document.createElement("p");
       message.className = "errors client";
       message.setAttribute("role", "alert");
-      message.textContent = input.files[0].name + ": " + form.getAttribute("data-too-large");
+      var name = document.createElement("bdi");  // the file's own name, whole in either direction
+      name.textContent = input.files[0].name;
+      message.append(name, ": " + form.getAttribute("data-too-large"));
       field.appendChild(message);
       input.value = "";
     }

@@ -45,6 +45,25 @@
   function T(name, values) {
     return (texts[name] || "").replace(/\{(\w+)\}/g, function (_, k) { return values && k in values ? values[k] : ""; });
   }
+  // The same text as nodes, the values named in `isolated` each in a <bdi>: a file name or a place
+  // typed in Latin letters then reads whole inside an Arabic sentence, and the reverse.
+  function TNodes(name, values, isolated) {
+    var source = texts[name] || "", nodes = [], last = 0;
+    source.replace(/\{(\w+)\}/g, function (match, k, at) {
+      var value = values && k in values ? String(values[k]) : "";
+      nodes.push(document.createTextNode(source.slice(last, at)));
+      nodes.push(isolated.indexOf(k) >= 0 ? bdi(value) : document.createTextNode(value));
+      last = at + match.length;
+      return match;
+    });
+    nodes.push(document.createTextNode(source.slice(last)));
+    return nodes;
+  }
+  function bdi(text) {
+    var el = document.createElement("bdi");
+    el.textContent = text;
+    return el;
+  }
 
   function megabytes(bytes) { return (bytes / 1048576).toFixed(1) + " MB"; }
 
@@ -504,12 +523,12 @@
   var receiptEntry = null;  // the id of the entry whose files this receipt shows
   var fileNames = {};  // entry id -> the names of its files (from the sealed form)
 
-  function fileLine(p) {
-    if (p.state === "done") { return T("fileDone", { name: p.name }); }
-    if (p.state === "refused") { return T("fileRefused", { name: p.name, reason: p.reason || "" }); }
+  function fileLine(p) {  // nodes, the file's name isolated
+    if (p.state === "done") { return TNodes("fileDone", { name: p.name }, ["name"]); }
+    if (p.state === "refused") { return TNodes("fileRefused", { name: p.name, reason: p.reason || "" }, ["name"]); }
     var values = { name: p.name, sent: megabytes(p.sent || 0), total: megabytes(p.total || 0),
                    percent: p.total ? Math.floor(100 * (p.sent || 0) / p.total) : 0 };
-    return T(p.state === "waiting" ? "fileWaiting" : "fileSending", values);
+    return TNodes(p.state === "waiting" ? "fileWaiting" : "fileSending", values, ["name"]);
   }
 
   var receiptView = null;  // {entry: present?, done: [bool per file]}, refreshed when the entry changes
@@ -546,7 +565,7 @@
       if (p.state === "done") { done++; }
       var li = document.createElement("li");
       var text = document.createElement("span");
-      text.textContent = fileLine(p);
+      text.replaceChildren.apply(text, fileLine(p));
       li.appendChild(text);
       if (p.state !== "done" && p.state !== "refused" && p.total) {
         var bar = document.createElement("progress");
@@ -581,7 +600,13 @@
         var li = document.createElement("li");
         var title = document.createElement("strong");
         var s = row.summary;
-        title.textContent = s ? [s.what || T("untitled"), s.when, s.where].filter(Boolean).join(" · ") : T("other");
+        if (s) {  // the place, typed by the reporter, isolated
+          [[s.what || T("untitled")], [s.when], [s.where, true]].filter(function (part) { return part[0]; })
+            .forEach(function (part, i) {
+              if (i) { title.appendChild(document.createTextNode(" · ")); }
+              title.appendChild(part[1] ? bdi(part[0]) : document.createTextNode(part[0]));
+            });
+        } else { title.textContent = T("other"); }
         var state = document.createElement("div");
         state.className = "device-state";
         state.textContent = s ? T("w_" + row.entry.state) : "";
