@@ -186,10 +186,12 @@ def _register_blueprints(app: Flask) -> None:
 
 def _register_template_helpers(app: Flask) -> None:
     from . import enums
-    from .media import megabytes
+    from .web.numbers import filesize, megabytes, number
     from .web.times import localtime
 
     app.add_template_filter(localtime)  # every moment shown, with its zone named
+    app.add_template_filter(number)  # counts and figures, and file sizes, as the reader's language writes them
+    app.add_template_filter(filesize)
 
     @app.context_processor
     def _helpers() -> dict[str, Any]:
