@@ -105,6 +105,15 @@ def _countries_in(locale_name: str) -> list[tuple[str, str]]:
     return sorted_by_name(names, locale_name, name=lambda pair: pair[1])
 
 
+def interface_language() -> str:
+    """The language the page is shown in, as a narrative language ("" if it is none of them): what the
+    form's "Language of the account" starts at, so a report filed from a Ukrainian page is anonymized
+    with the Ukrainian rules unless the reporter says the account is in another language."""
+    locale = get_locale()
+    language = locale.language if locale is not None else ""
+    return language if language in NARRATIVE_LANGUAGES else ""
+
+
 def language_choices() -> list[tuple[str, str]]:
     locale = Locale.parse(str(get_locale() or "en"))
     return [(code, locale.languages.get(code, code)) for code in NARRATIVE_LANGUAGES]
@@ -278,7 +287,9 @@ class ReportForm(FlaskForm):
     narrative = TextAreaField(_l("Account of the event"),
                               [InputRequired(message=_l("Describe what happened.")), Length(max=50_000)],
                               render_kw={"rows": 8})
-    narrative_language = SelectField(_l("Language of the account"), default="")
+    # Starts at the interface language; the reporter may choose another, or automatic detection. A form
+    # sent without the field takes the interface language too. (The API keeps its own explicit field.)
+    narrative_language = SelectField(_l("Language of the account"), default=interface_language)
 
     # Harm: killed_men … missing_unknown are added below.
     victims = FieldList(FormField(VictimRow), min_entries=1, max_entries=ROW_LIMIT)
