@@ -306,6 +306,8 @@ def store_upload(
     remains of it, if it is too big, not of an allowed type, or would push the report past its
     limits. The same bytes sent twice are one attachment.
     """
+    from .web.numbers import megabytes as shown_megabytes  # the limit as the reader's language writes it
+
     limits = Limits(config["MAX_FILE_BYTES"], config["MAX_REPORT_BYTES"], config["MAX_ATTACHMENTS"])
     name = _display_name(filename)
     siblings = _siblings(session, uploader, report, stash_key)
@@ -327,7 +329,7 @@ def store_upload(
                 if size > limits.max_file_bytes:
                     raise UploadRefused(
                         _("%(name)s was not accepted: it is larger than %(limit)s MB.",
-                          name=name, limit=megabytes(limits.max_file_bytes)),
+                          name=name, limit=shown_megabytes(limits.max_file_bytes)),
                         too_large=True,
                     )
                 if len(head) < SNIFF_BYTES:
@@ -356,7 +358,7 @@ def store_upload(
         if sum(a.size for a in siblings) + size > limits.max_report_bytes:
             raise UploadRefused(
                 _("%(name)s was not accepted: all files of one report together may not exceed %(limit)s MB.",
-                  name=name, limit=megabytes(limits.max_report_bytes)),
+                  name=name, limit=shown_megabytes(limits.max_report_bytes)),
                 too_large=True,
             )
         os.replace(partial, target)

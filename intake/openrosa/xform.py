@@ -25,7 +25,7 @@ from flask_babel import force_locale, lazy_ngettext
 from flask_babel import lazy_gettext as _l
 
 from .. import enums, forms
-from ..schema import EMAIL_PATTERN, HTTP_URL_PATTERN, MAX_COUNT, MAX_NARRATIVE_CHARS, country_codes
+from ..schema import EMAIL_PATTERN, HTTP_URL_PATTERN, MAX_COUNT, MAX_NARRATIVE_CHARS
 
 FORM_ID = "intake_report"
 ROOT = "data"
@@ -336,12 +336,13 @@ def definition(languages: Iterable[str]) -> dict[str, list[dict[str, str]]]:
             choices.append({"list_name": list_name, "name": member.value, **translated("label", member.label)})
     for answer, label in (("yes", _l("Yes")), ("no", _l("No"))):
         choices.append({"list_name": "yes_no", "name": answer, **translated("label", label)})
-    with force_locale("en"):
-        english_countries = dict(forms._countries_in("en"))
-    for code in sorted(country_codes(), key=lambda c: english_countries.get(c, c)):
+    # One order for every language of the form (ODK lists share it): English collation. Labels as the web
+    # form names them, a territory without a name in a language by its English name (forms._countries_in).
+    named = {language: dict(forms._countries_in(language)) for language in languages}
+    for code, _name in forms._countries_in("en"):
         row = {"list_name": "country", "name": code}
         for language in languages:
-            row[f"label::{column(language)}"] = str(Locale.parse(language).territories.get(code, code))
+            row[f"label::{column(language)}"] = named[language][code]
         choices.append(row)
     english_languages = Locale.parse("en").languages
     for code in forms.NARRATIVE_LANGUAGES:
