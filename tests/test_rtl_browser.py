@@ -23,7 +23,7 @@ from sqlalchemy import update
 
 from intake.extensions import db
 from intake.models import Report, Submission
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, totp_code
 from tests.test_browser import (  # noqa: F401 (fixtures)
     PHONE,
     TIMEOUT_MS,
@@ -255,3 +255,48 @@ def test_receipt_code_and_place_read_whole_in_arabic(app: Any, phone_page: Any, 
     }}""")
     assert card_side == SIDE[language]
     assert page.evaluate("() => document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+
+
+@pytest.mark.parametrize("phone_page", ["ar", "en"], indirect=True)
+def test_review_page_keeps_weapon_names_whole_in_arabic(app: Any, phone_page: Any, reporter: Any,
+                                                        verifier: Any) -> None:
+    page = phone_page
+    language = page.evaluate("() => navigator.language").split("-")[0]
+    public_id = triaged_report(app, reporter).public_id  # Bayraktar TB2, MAM-L, an MX-15D sensor
+    sign_in_with_code(page, verifier.email)
+    page.goto(f"/queue/reports/{public_id}")
+    expect(page.locator("h1")).to_be_visible()
+    screenshot(page, f"rtl-review-{language}-phone.png")
+
+    found = page.evaluate("""() => {
+      const bdi = text => [...document.querySelectorAll('main bdi')].find(el => el.textContent === text);
+      const facts = document.querySelector('dl.facts'), dt = facts.querySelector('dt'), dd = facts.querySelector('dd');
+      const model = bdi('Bayraktar TB2'), sensor = bdi('MX-15D');
+      const a = dt.getBoundingClientRect(), b = dd.getBoundingClientRect();
+      return {
+        back: document.querySelector('main p a').textContent.trim().slice(0, 1),
+        model: [getComputedStyle(model).direction, getComputedStyle(model.parentElement).direction],
+        sensor: [getComputedStyle(sensor).direction, getComputedStyle(sensor.parentElement).direction],
+        term_side: a.left > b.left ? 'right' : 'left',
+      };
+    }""")
+    print(f"\n{language} review page: {found}")
+    assert found == {
+        # The way back points to the start of the line: left in English, right in Arabic.
+        "back": {"ar": "→", "en": "←"}[language],
+        "model": ["ltr", DIRECTION[language]], "sensor": ["ltr", DIRECTION[language]],
+        "term_side": SIDE[language],  # each fact's name before its value
+    }
+    overflow = page.evaluate(OVERFLOW)
+    assert overflow["scroll"] <= overflow["width"] and overflow["outside"] == [], overflow
+
+
+def sign_in_with_code(page: Any, email: str) -> None:
+    page.goto("/sign-in")
+    page.locator("#email").fill(email)
+    page.locator("#password").fill(PASSWORD)
+    page.locator("main form button[type=submit]").click()
+    expect(page.locator("#code")).to_be_visible()
+    page.locator("#code").fill(totp_code(email))
+    page.locator("main form button[type=submit]").first.click()
+    expect(page.locator("header.site nav")).to_be_visible()
