@@ -103,7 +103,7 @@ def test_report_page_shows_publishable_facts_and_withholds_identities(app: Any, 
                      "39.5057", "46.4362", "t.me/example"):
         assert withheld not in html, withheld
     assert "a drone struck the bakery queue on the main street" in html, "the anonymized account is shown"
-    assert "1 recorded, identities withheld" in html
+    assert "1 recorded, identity withheld" in html
     assert "Waiting for review" in html and "automatic" in html
 
 

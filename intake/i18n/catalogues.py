@@ -1,3 +1,6 @@
+# mypy: disable-error-code="list-item,assignment,union-attr,arg-type,index,return-value"
+# (Babel annotates a location line as an int and a message id as one string: catalogues hold None lines
+# and (singular, plural) ids, which is what this module reads.)
 """The translation catalogues: the template extracted from the code, and each language's state.
 
 `intake translations update` extracts every user-facing string of the code and templates into
