@@ -255,6 +255,30 @@ def test_small_faces_in_a_large_photo_are_covered(tmp_path: Path) -> None:
         assert_covered(derivative.path, box)
 
 
+def test_a_small_face_on_a_phone_photo_is_covered(tmp_path: Path) -> None:
+    """A 12-megapixel phone photo (4000×3000) with two small faces and nothing larger: the astronaut's
+    face 40 pixels tall, turned by 10° and in dim light, and the cameraman's profile 48 pixels tall.
+    Shrunk to the whole-picture view they are 6-8 pixels, seen by no detector: each must still come out
+    as a solid patch, and the gravel around them keep its pixels."""
+    background = Image.fromarray(np.asarray(skdata.gravel(), dtype=np.uint8)).convert("RGB").resize((4000, 3000))
+    from PIL import ImageEnhance
+
+    # The astronaut's face is 119 pixels tall (brow to chin) in the crop, the cameraman's 103.
+    head = Image.fromarray(astronaut()).crop((150, 40, 295, 200)).resize((49, 54), Image.Resampling.LANCZOS)
+    head = ImageEnhance.Brightness(head.rotate(10, Image.Resampling.BICUBIC, expand=True, fillcolor=(128, 128, 128)))
+    background.paste(head.enhance(0.6), (1300, 2100))
+    profile = Image.fromarray(cameraman()).crop((148, 58, 280, 222)).resize((62, 77), Image.Resampling.LANCZOS)
+    background.paste(profile, (2950, 700))
+    src = tmp_path / "phone.jpg"
+    background.save(src, quality=90)
+    derivative = make_derivative(src, "image/jpeg", tmp_path)
+    assert derivative is not None and derivative.faces_covered >= 2
+    # Each face's middle (nose and eyes); the head's centre after turning is where the crop's was.
+    assert_covered(derivative.path, (1300 + 20, 2100 + 18, 1300 + 36, 2100 + 38))
+    assert_covered(derivative.path, (2950 + 22, 700 + 26, 2950 + 42, 700 + 52))
+    assert region(derivative.path, (200, 200, 600, 600)).std() > 10  # gravel, not a box
+
+
 def test_a_photo_without_faces_keeps_its_pixels(tmp_path: Path) -> None:
     src = tmp_path / "coffee.jpg"
     Image.fromarray(np.asarray(skdata.coffee(), dtype=np.uint8)).save(src, quality=95)
