@@ -35,6 +35,7 @@ KEPT_AS_THEY_ARE = {
     "GB", "JPEG", "PNG", "HEIC", "PDF", "MP4", "ODK", "Collect", "KoboCollect", "OpenRosa", "Intake", "OK",
     "English", "GPS", "ISO", "ID", "IDs", "e-mail", "SMS", "Wi-Fi", "WhatsApp", "Telegram", "Signal",
     "FreeOTP", "Aegis", "Google", "Authenticator",
+    "Sark",  # CQ: CLDR names it in English only, so every language shows that name
 }
 # Words that are the same in Azerbaijani as in English (a Latin script): the comparison with the English
 # page would take them for English left untranslated.
