@@ -108,6 +108,8 @@ def update() -> dict[str, int]:
         catalog = read(path, code)
         catalog.update(read(TEMPLATE), update_header_comment=False, no_fuzzy_matching=False)
         if code in PLURAL_FORMS:
+            # Babel's Catalog has no setter for its plural rule; these are the attributes read_po fills
+            # from the header, and write_po writes the header from.
             catalog._num_plurals, catalog._plural_expr = _parse_plural_forms(PLURAL_FORMS[code])
         write(path, catalog)
         left[code] = len(problems(code))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from babel import Locale
 
@@ -23,6 +24,7 @@ def direction(code: str) -> str:
     return "rtl" if code.split("_")[0].split("-")[0] in RTL_CODES else "ltr"
 
 
+@lru_cache(maxsize=64)
 def language(code: str) -> Language:
     """`code` with its own name (CLDR's, capitalised as a menu item is) and direction."""
     name = Locale.parse(code).get_display_name(code) or code
