@@ -57,11 +57,12 @@ def test_waiting_reports_come_first_and_the_menu_counts_them(app: Any, org: Any,
     newer = triaged_report(app, reporter, locality="Berkaber")
     me = reporter_browser(app, reporter)
     page = me.get("/my-reports").get_data(as_text=True)
-    assert "My reports (1 waiting)" not in page and page.index(newer.receipt_code) < page.index(asked.receipt_code)
+    assert "My reports (1 question to answer)" not in page
+    assert page.index(newer.receipt_code) < page.index(asked.receipt_code)
     assert act(browser, asked, "question", "question", question=QUESTION).status_code == 302
     page = me.get("/my-reports").get_data(as_text=True)
-    assert "My reports (1 waiting)" in page  # the menu, on every page
-    assert "My reports (1 waiting)" in me.get("/reports/new").get_data(as_text=True)
+    assert "My reports (1 question to answer)" in page  # the menu, on every page
+    assert "My reports (1 question to answer)" in me.get("/reports/new").get_data(as_text=True)
     assert page.index(asked.receipt_code) < page.index(newer.receipt_code)  # waiting first, though older
     # No notice is offered on an instance that has no way to send one.
     assert "Tell me" not in page

@@ -4,8 +4,9 @@
 """The translation catalogues: the template extracted from the code, and each language's state.
 
 `intake translations update` extracts every user-facing string of the code and templates into
-`intake/translations/messages.pot` and merges it into each language's `messages.po` (new strings
-arrive untranslated, changed ones fuzzy, gone ones obsolete); `intake translations check` says what
+`intake/translations/messages.pot` and merges it into each language's `messages.po` (new and changed
+strings arrive untranslated: no guessed starting point from a similar string; gone ones are kept
+obsolete, `#~`, for the translator to consult); `intake translations check` says what
 a language still lacks. tests/test_translations.py fails on anything a translator has left to do.
 """
 
@@ -91,7 +92,7 @@ def read(path: Path, locale: str | None = None) -> Catalog:
 
 def write(path: Path, catalog: Catalog, include_lineno: bool = False) -> None:
     with path.open("wb") as handle:
-        write_po(handle, catalog, width=100, include_lineno=include_lineno, ignore_obsolete=True)
+        write_po(handle, catalog, width=100, include_lineno=include_lineno, ignore_obsolete=False)
 
 
 def languages() -> list[str]:
@@ -106,7 +107,7 @@ def update() -> dict[str, int]:
     for code in languages():
         path = TRANSLATIONS / code / "LC_MESSAGES" / "messages.po"
         catalog = read(path, code)
-        catalog.update(read(TEMPLATE), update_header_comment=False, no_fuzzy_matching=False)
+        catalog.update(read(TEMPLATE), update_header_comment=False, no_fuzzy_matching=True)
         if code in PLURAL_FORMS:
             # Babel's Catalog has no setter for its plural rule; these are the attributes read_po fills
             # from the header, and write_po writes the header from.
