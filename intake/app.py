@@ -184,12 +184,13 @@ def _register_blueprints(app: Flask) -> None:
 
 def _register_template_helpers(app: Flask) -> None:
     from . import enums
-    from .web.bidi import isolate
+    from .web.bidi import isolate, isolate_text
     from .web.numbers import filesize, megabytes, number
     from .web.times import localtime
 
     app.add_template_filter(localtime)  # every moment shown, with its zone named
     app.add_template_filter(isolate, "bdi")  # user text and codes kept whole in either direction
+    app.add_template_filter(isolate_text, "bdi_text")  # the same where no markup can go (<title>)
     app.add_template_filter(number)  # counts and figures, and file sizes, as the reader's language writes them
     app.add_template_filter(filesize)
 

@@ -481,5 +481,5 @@ def test_an_answer_file_the_report_already_has_is_said_not_silently_dropped(app:
     assert sent.status_code == 302
     assert _attachments_of(report) == 1
     page = mine.get(sent.headers["Location"]).get_data(as_text=True)
-    assert "tail-again.jpg is already part of this report" in page
+    assert "\u2068tail-again.jpg\u2069 is already part of this report" in page  # isolated in any direction
     assert "tail.jpg is already" not in page

@@ -236,6 +236,8 @@ def test_receipt_code_and_place_read_whole_in_arabic(app: Any, phone_page: Any, 
     # isolation is drawn backwards in Arabic (so the isolation is what keeps it whole).
     assert code == {"direction": "ltr", "drawn": "ltr", "around": DIRECTION[language], "plain": DIRECTION[language]}
     assert page.evaluate("() => document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    # The tab's title has no markup to isolate the code with: Unicode's left-to-right isolate does it.
+    assert page.title().endswith(f" \u2066{CODE}\u2069")
 
     page.goto("/my-reports")
     link = page.locator(f'a.receipt-link[href$="/reports/{public_id}/receipt"]')

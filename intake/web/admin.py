@@ -32,6 +32,7 @@ from ..enums import AuditAction
 from ..extensions import db
 from ..models import ApiToken, User, utcnow
 from .access import ADMINS, roles_required
+from .bidi import isolate_text
 from .params import date_arg, day_end, day_start, int_arg
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -105,7 +106,7 @@ def reset_second_factor(public_id: str) -> Response:
     db.session.commit()
     log.info("second factor of user %s reset by an admin", user.public_id)
     flash(_("The second factor of %(email)s was reset: they set up a new one at their next sign-in.",
-            email=user.email), "info")
+            email=isolate_text(user.email, "ltr")), "info")
     return redirect(url_for("admin.users"))
 
 
@@ -115,7 +116,7 @@ def unlock_user(public_id: str) -> Response:
     user = _organisation_user(public_id)
     unlock(db.session, user, actor=current_user, via="admin")
     db.session.commit()
-    flash(_("%(email)s can sign in again.", email=user.email), "info")
+    flash(_("%(email)s can sign in again.", email=isolate_text(user.email, "ltr")), "info")
     return redirect(url_for("admin.users"))
 
 
@@ -135,7 +136,8 @@ def deactivate_user(public_id: str) -> Response:
         return redirect(url_for("admin.users"))
     db.session.commit()
     log.info("user %s deactivated by an admin", user.public_id)
-    flash(_("%(email)s is deactivated: signed out everywhere, API tokens revoked.", email=user.email), "info")
+    flash(_("%(email)s is deactivated: signed out everywhere, API tokens revoked.",
+            email=isolate_text(user.email, "ltr")), "info")
     return redirect(url_for("admin.users"))
 
 
@@ -149,7 +151,8 @@ def activate_user(public_id: str) -> Response:
         db.session.rollback()
         return redirect(url_for("admin.users"))
     db.session.commit()
-    flash(_("%(email)s can sign in again (with new API tokens, if they need any).", email=user.email), "info")
+    flash(_("%(email)s can sign in again (with new API tokens, if they need any).",
+            email=isolate_text(user.email, "ltr")), "info")
     return redirect(url_for("admin.users"))
 
 
@@ -166,5 +169,6 @@ def revoke_user_token(public_id: str, token_id: int) -> Response:
         db.session.rollback()
         return redirect(url_for("admin.users"))
     db.session.commit()
-    flash(_("The API token %(prefix)s… of %(email)s is revoked.", prefix=row.prefix, email=user.email), "info")
+    flash(_("The API token %(prefix)s… of %(email)s is revoked.", prefix=isolate_text(row.prefix, "ltr"),
+            email=isolate_text(user.email, "ltr")), "info")
     return redirect(url_for("admin.users"))

@@ -27,3 +27,18 @@ def isolate(value: Any, direction: str | None = None) -> Markup:
     if direction not in DIRECTIONS:
         raise ValueError(f"not a text direction: {direction!r}")
     return Markup('<bdi dir="{direction}">{value}</bdi>').format(direction=direction, value=value)
+
+
+# Unicode's own isolates, for text where no markup can go (a page's <title>, a plain-text e-mail):
+# LEFT-TO-RIGHT ISOLATE, FIRST STRONG ISOLATE and POP DIRECTIONAL ISOLATE.
+_OPENING = {"ltr": "\u2066", "auto": "\u2068", "rtl": "\u2067"}
+_CLOSING = "\u2069"
+
+
+def isolate_text(value: Any, direction: str = "auto") -> str:
+    """`value` between Unicode isolate marks: a `<bdi>` for plain text (nothing for None or "")."""
+    if value is None or value == "":
+        return ""
+    if direction not in _OPENING:
+        raise ValueError(f"not a text direction: {direction!r}")
+    return f"{_OPENING[direction]}{value}{_CLOSING}"

@@ -28,6 +28,7 @@ from ..review_forms import AnswerForm
 from ..schema import SUBMISSION_ID_RE, unstorable_text
 from ..submissions import journal_entry
 from .access import SUBMITTERS, roles_required
+from .bidi import isolate_text
 
 bp = Blueprint("field", __name__)
 log = logging.getLogger(__name__)
@@ -280,5 +281,5 @@ def answer(public_id: str) -> Response | str | tuple[str, int]:
         # The same bytes as a file the report has: nothing is lost, but the reporter should know that
         # the verifier will not see a new photo.
         flash(_("%(name)s is already part of this report (the same file was sent before): it was not "
-                "added a second time.", name=name), "info")
+                "added a second time.", name=isolate_text(name)), "info")
     return redirect(url_for("field.my_reports", answered=report.public_id))

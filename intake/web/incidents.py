@@ -47,6 +47,7 @@ from ..incidents import (
 from ..models import Incident, IncidentLink, Report
 from ..reports import organisation_report
 from .access import VERIFIERS, roles_required
+from .bidi import isolate_text
 from .params import PUBLIC_ID
 
 bp = Blueprint("incidents", __name__, url_prefix="/incidents")
@@ -215,7 +216,7 @@ def link() -> Response:
         flash(_("Someone linked this report at the same moment. Look again and try once more."), "error")
     else:
         log.info("report %s linked into incident %s", report.id, incident_id)
-        flash(_("Linked into the incident “%(title)s”.", title=title), "info")
+        flash(_("Linked into the incident “%(title)s”.", title=isolate_text(title)), "info")
     return _back("report", report, None)
 
 
@@ -257,7 +258,8 @@ def merge(public_id: str) -> Response:
         flash(str(exc), "error")
         return _back(back, report, found)
     db.session.commit()
-    flash(_("The incidents were merged: every report is now part of “%(title)s”.", title=kept.title), "info")
+    flash(_("The incidents were merged: every report is now part of “%(title)s”.",
+            title=isolate_text(kept.title)), "info")
     return _back(back, report, kept)
 
 

@@ -40,6 +40,7 @@ from ..openrosa import devices, xform
 from ..openrosa.instance import InstanceRefused
 from ..openrosa.receive import InstanceConflict, InstanceInFlight, Received, TooManyReports, receive_instance
 from .access import ADMINS, roles_required
+from .bidi import isolate_text
 
 bp = Blueprint("openrosa", __name__, url_prefix="/openrosa/<token>")
 log = logging.getLogger(__name__)
@@ -311,5 +312,5 @@ def device_revoke(public_id: str) -> Response:
         db.session.rollback()
         return redirect(url_for("devices.device_list"))
     db.session.commit()
-    flash(_("%(name)s is revoked: it can send nothing more.", name=row.name), "info")
+    flash(_("%(name)s is revoked: it can send nothing more.", name=isolate_text(row.name)), "info")
     return redirect(url_for("devices.device_list"))
