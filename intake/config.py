@@ -165,6 +165,12 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "NOTIFY_WEBHOOK_URL": "",
         "NOTIFY_WEBHOOK_SECRET": "",
         "NOTIFY_RETRY_SECONDS": 60,  # a failed notice is tried again after this, doubling, 8 times
+        # A notice not sent this long after its question (its message lost with the broker, or its
+        # retries spent) is queued again by the sweep, at most once per NOTICE_RESEND_SECONDS, for up to
+        # NOTICE_GIVE_UP_SECONDS after the question.
+        "NOTICE_LOST_AFTER_SECONDS": 900,
+        "NOTICE_RESEND_SECONDS": 3 * 3600,
+        "NOTICE_GIVE_UP_SECONDS": 7 * 86400,
         # Days a new API token lives unless `intake token create --expires` says otherwise (0: never expires).
         "TOKEN_LIFETIME_DAYS": 180,
         # Time to enter the second factor after the password, before signing in starts over.

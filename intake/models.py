@@ -1077,6 +1077,8 @@ class InfoRequest(_ReviewRow, Base):
     files_added: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # When the reporter was told the question waits (intake.notices); None: not (yet) told.
     notified_at: Mapped[dt.datetime | None] = mapped_column(Timestamp())
+    # When the sweep last queued the notice again, its first message lost (intake.notices.owed).
+    notice_requeued_at: Mapped[dt.datetime | None] = mapped_column(Timestamp())
     question = SealedField[str](Sensitivity.SENSITIVE, default="")
     # What verifiers see by default of the question and the answer (made by the workers, sealed).
     question_anonymized = SealedField[str | None](Sensitivity.SENSITIVE)

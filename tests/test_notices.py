@@ -3,19 +3,21 @@ asked for it, by an e-mail or a webhook notice that carries nothing of the repor
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from intake import notices
 from intake.extensions import db
@@ -222,3 +224,64 @@ def test_no_notice_without_the_reporters_consent(app: Any, org: Any, reporter: A
         notices.mark_sent(db.session, request_id)
         db.session.commit()
         assert notices.notice_due(db.session, app.config, request_id) is None
+
+
+@pytest.mark.worker
+def test_a_notice_lost_with_the_broker_is_sent_by_the_sweep(
+        app: Any, org: Any, reporter: Any, verifier: Any, smtp_server: tuple[int, Mailbox],
+        webhook: tuple[str, Hook], notice_worker: Path) -> None:
+    """A question asked while the web process sees the broker down queues no notice; once the notice
+    is overdue, the sweep (run by the worker, as beat has it) queues it again and the reporter is told,
+    once; a sweep after that owes nothing."""
+    from intake import dispatch
+
+    _, mailbox = smtp_server
+    me = reporter_browser(app, reporter)
+    opt_in(me)
+    report, browser = claimed(app, reporter, verifier, locality="Khndzoresk")
+    dispatch._broker_down_until = time.monotonic() + 3600  # as after a failed send: the web process backs off
+    try:
+        assert act(browser, report, "question", "question", question=QUESTION).status_code == 302
+    finally:
+        dispatch._broker_down_until = 0.0
+    time.sleep(3)
+    assert mailbox.messages == [] and db.session.scalar(select(InfoRequest.notified_at)) is None
+    with app.app_context():
+        assert notices.owed(db.session, app.config) == [], "not yet overdue: its message may still be on its way"
+        db.session.rollback()
+    asked = db.session.scalar(select(InfoRequest.asked_at))
+    db.session.execute(update(InfoRequest).values(asked_at=asked - dt.timedelta(minutes=20)))
+    db.session.commit()
+
+    app.extensions["celery"].send_task("intake.sweep")
+    wait_for(lambda: len(mailbox.messages) == 1, timeout=60)
+    assert mailbox.messages[0].rcpt_tos == [reporter.email]
+    wait_for(lambda: db.session.scalar(select(InfoRequest.notified_at)) is not None, timeout=30)
+    db.session.remove()
+    log = notice_worker.read_text()
+    assert "sweep: 1 question notice(s) owed, 1 queued again" in log
+    app.extensions["celery"].send_task("intake.sweep")
+    time.sleep(5)
+    assert len(mailbox.messages) == 1, "told once"
+    assert reporter.email not in log
+
+
+def test_an_owed_notice_is_queued_again_at_most_once_per_resend_interval(
+        app: Any, org: Any, reporter: Any, verifier: Any, smtp_server: tuple[int, Mailbox]) -> None:
+    opt_in(reporter_browser(app, reporter))
+    report, browser = claimed(app, reporter, verifier)
+    assert act(browser, report, "question", "question", question=QUESTION).status_code == 302
+    with app.app_context():
+        asked = db.session.scalar(select(InfoRequest.asked_at))
+        later = asked + dt.timedelta(minutes=16)
+        request_id = db.session.scalar(select(InfoRequest.id))
+        assert notices.owed(db.session, app.config, now=later) == [request_id]
+        db.session.commit()
+        assert notices.owed(db.session, app.config, now=later + dt.timedelta(hours=1)) == []
+        assert notices.owed(db.session, app.config, now=later + dt.timedelta(hours=3, minutes=1)) == [request_id]
+        db.session.commit()
+        # A week after the question, it only waits on My reports.
+        assert notices.owed(db.session, app.config, now=asked + dt.timedelta(days=7, minutes=1)) == []
+        notices.mark_sent(db.session, request_id)
+        db.session.commit()
+        assert notices.owed(db.session, app.config, now=later + dt.timedelta(hours=7)) == []

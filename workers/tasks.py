@@ -16,6 +16,7 @@ from intake.dispatch import (
     MEDIA_QUEUE,
     QUEUES,
     TEXT_QUEUE,
+    dispatch_question_notice,
     dispatch_report,
     dispatch_submission,
     queue_room,
@@ -243,7 +244,21 @@ def sweep() -> None:
     db.session.commit()
     if expired:
         log.info("sweep: %d expired resumable upload(s) removed", expired)
+    resend_lost_notices()
     note_run(SWEEP)  # /healthz says when the sweep last ran, and that it is stale when overdue
+
+
+def resend_lost_notices() -> int:
+    """Queue again the question notices whose message never led to a send (intake.notices.owed); how
+    many went out. Noted before queueing, so a broker still down only delays them to a later sweep."""
+    from intake import notices
+
+    owed = notices.owed(db.session, current_app.config)
+    db.session.commit()
+    sent = sum(1 for request_id in owed if dispatch_question_notice(request_id))
+    if owed:
+        log.info("sweep: %d question notice(s) owed, %d queued again", len(owed), sent)
+    return sent
 
 
 @shared_task(name="intake.retention")

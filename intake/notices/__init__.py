@@ -29,10 +29,11 @@ from typing import Any
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ..enums import ReportState
-from ..models import InfoRequest, utcnow
+from ..models import InfoRequest, Report, User, utcnow
 
 SIGNATURE_HEADER = "X-Intake-Signature"
 EVENT = "question.waiting"
@@ -85,6 +86,35 @@ def notice_due(session: Session, config: dict[str, Any], request_id: int) -> Due
     if email is None and not webhook:
         return None
     return Due(request.id, email, reporter.public_id, webhook, reporter.language)
+
+
+def owed(session: Session, config: dict[str, Any], now: dt.datetime | None = None, limit: int = 100) -> list[int]:
+    """Questions whose notice is owed but was never sent: its message lost with the broker (a question
+    asked while it was down), or its retries spent on a mail server that was away. Each one found is
+    noted as queued again (the caller commits, then queues them), so that the next sweeps leave it
+    alone for NOTICE_RESEND_SECONDS; after NOTICE_GIVE_UP_SECONDS the question only waits on *My
+    reports*. Whether a notice is still due (consent, state, channels) is `notice_due`'s to say, when
+    the task runs."""
+    if not configured(config):
+        return []
+    now = now or utcnow()
+    lost_before = now - dt.timedelta(seconds=float(config["NOTICE_LOST_AFTER_SECONDS"]))
+    requeued_before = now - dt.timedelta(seconds=float(config["NOTICE_RESEND_SECONDS"]))
+    given_up_before = now - dt.timedelta(seconds=float(config["NOTICE_GIVE_UP_SECONDS"]))
+    rows = session.scalars(
+        select(InfoRequest)
+        .join(Report, Report.id == InfoRequest.report_id)
+        .join(User, User.id == Report.reporter_id)
+        .where(InfoRequest.notified_at.is_(None), InfoRequest.answered_at.is_(None),
+               InfoRequest.asked_at < lost_before, InfoRequest.asked_at > given_up_before,
+               or_(InfoRequest.notice_requeued_at.is_(None), InfoRequest.notice_requeued_at < requeued_before),
+               Report.state == ReportState.NEEDS_INFO, User.notify_questions.is_(True), User.active.is_(True))
+        .order_by(InfoRequest.asked_at)
+        .limit(limit)
+    ).all()
+    for row in rows:
+        row.notice_requeued_at = now
+    return [row.id for row in rows]
 
 
 def mark_sent(session: Session, request_id: int, now: dt.datetime | None = None) -> None:
