@@ -121,7 +121,7 @@ def test_the_one_click_list_reads_without_the_map(app: Any, org: Any, incidents:
     page, problems = tab
     sign_in_with_code(page, verifier.email)
     page.goto("/dashboard/")
-    page.locator('a[href="/dashboard/countries/CA"]').click()
+    page.locator('a[href="/dashboard/country?country=CA"]').click()
     expect(page.locator("h1")).to_have_text("Verified incidents with an item made in Canada")
     assert page.locator("table.dashboard-incidents tbody tr").count() == 3  # the MX-15D strikes, not Kharkiv
     screenshot(page, "dashboard-country-en-phone.png")
