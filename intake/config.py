@@ -74,6 +74,9 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         # verifiers' default view, 6 (about 36 km²) in exports.
         "LOCATION_CELL_RESOLUTION": 8,
         "EXPORT_CELL_RESOLUTION": 6,
+        # The dashboard's map and tables place an incident at the centre of its cell's parent at this
+        # resolution (6: about 36 km²), never at a reported point.
+        "DASHBOARD_CELL_RESOLUTION": 6,
         # A claim on a report with no activity by its claimant for this long goes back to triage;
         # the beat checks every CLAIM_SWEEP_INTERVAL_SECONDS.
         "CLAIM_IDLE_SECONDS": 8 * 3600,
