@@ -12,7 +12,7 @@ import re._casefix
 import re._parser
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 
@@ -68,6 +68,7 @@ _TAIL = ("(?:['’]s|ами|ові|ому|ою|ом|ой|ым|ах|ам|а|у|е
 _ARABIC_PREFIX = r"(?:[وبلف]?(?:ال)?)?"
 
 
+@lru_cache(maxsize=4096)
 def _fold(code: int) -> int:
     """One representative of the characters the regular-expression engine takes for one another when it
     ignores case: its lower case, and the few extra pairs it knows (ı and i, ſ and s, µ and μ…)."""
@@ -124,14 +125,8 @@ class Terms:
                 self._keys[len(prefixes[0]) - 1].update(prefixes)
 
     def _may_start(self, text: str, at: int) -> bool:
-        key: tuple[int, ...] = ()
-        for n in range(self.KEY):
-            if at + n >= len(text):
-                return False
-            key = (*key, _fold(ord(text[at + n])))
-            if key in self._keys[n]:
-                return True
-        return False
+        key = tuple(_fold(ord(ch)) for ch in text[at:at + self.KEY])
+        return any(key[:n] in self._keys[n - 1] for n in range(1, len(key) + 1))
 
     def finditer(self, text: str) -> Iterator[re.Match[str]]:
         if self._always:
