@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegistry, RecognizerResult
-from presidio_analyzer.nlp_engine import NoOpNlpEngine
+from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
+from presidio_analyzer.nlp_engine import NlpArtifacts, NoOpNlpEngine
 from presidio_analyzer.predefined_recognizers import CreditCardRecognizer, IbanRecognizer
 from presidio_anonymizer import AnonymizerEngine
 from presidio_anonymizer.entities import OperatorConfig
@@ -192,6 +193,21 @@ class _KnownRecognizer(EntityRecognizer):  # type: ignore[misc]
         return results
 
 
+class _NoContextEnhancer(ContextAwareEnhancer):  # type: ignore[misc]
+    """Presidio's context step, left out: its default (lemma-based) enhancer reads the words around a match off
+    the NLP engine's tokens, and the no-op engine has none, so it changed no score here; it only deep-copied
+    every result of every call. Our recognizers weigh their own context words (phone words, ID words, cues)."""
+
+    def __init__(self) -> None:
+        super().__init__(context_similarity_factor=0.0, min_score_with_context_similarity=0.0,
+                         context_prefix_count=0, context_suffix_count=0)
+
+    def enhance_using_context(self, text: str, raw_results: list[RecognizerResult], nlp_artifacts: NlpArtifacts,
+                              recognizers: list[EntityRecognizer],
+                              context: list[str] | None = None) -> list[RecognizerResult]:
+        return raw_results
+
+
 def detect_language(text: str) -> str:
     """The language to route by, from the script: hy, ar, uk/ru (Ukrainian letters), az (ə), else en."""
     script = script_of(text)
@@ -235,7 +251,8 @@ class Engine:
         # list of top-level domains on first use) is not used: patterns.EMAIL needs no list.
         nlp_engine = NoOpNlpEngine(models=[{"lang_code": lang, "model_name": "none"} for lang in LANGUAGES])
         self.analyzer = AnalyzerEngine(registry=registry, nlp_engine=nlp_engine,
-                                       supported_languages=list(LANGUAGES), default_score_threshold=0.3)
+                                       supported_languages=list(LANGUAGES), default_score_threshold=0.3,
+                                       context_aware_enhancer=_NoContextEnhancer())
         self.anonymizer = AnonymizerEngine()
         self._lock = threading.Lock()
         self._tokens: tuple[str, list[Token]] = ("", [])

@@ -54,20 +54,35 @@ def _script_of_word(text: str) -> str:
     return _script_of(text)
 
 
+def _ranges(chars: list[str]) -> str:
+    """A character class for `chars` (sorted), written as ranges."""
+    out, i = [], 0
+    while i < len(chars):
+        j = i
+        while j + 1 < len(chars) and ord(chars[j + 1]) == ord(chars[j]) + 1:
+            j += 1
+        out.append(re.escape(chars[i]) + ("-" + re.escape(chars[j]) if j > i else ""))
+        i = j + 1
+    return "[" + "".join(out) + "]"
+
+
+# Counted by the regular-expression engine, run by run, rather than by a Python loop over every character (a
+# narrative's script is asked for several times per call). Latin: the letters below U+0250, as str.isalpha()
+# has them.
+_SCRIPT_CHARS = (("armenian", re.compile("[\u0530-\u058f]+")), ("arabic", re.compile("[\u0600-\u06ff]+")),
+                 ("cyrillic", re.compile("[\u0400-\u04ff]+")),
+                 ("latin", re.compile(_ranges([chr(o) for o in range(0x250) if chr(o).isalpha()]) + "+")))
+
+
 def _script_of(text: str) -> str:
-    """The dominant script of a text: 'armenian', 'arabic', 'cyrillic' or 'latin'."""
-    counts = {"armenian": 0, "arabic": 0, "cyrillic": 0, "latin": 0}
-    for ch in text:
-        o = ord(ch)
-        if 0x0530 <= o <= 0x058F:
-            counts["armenian"] += 1
-        elif 0x0600 <= o <= 0x06FF:
-            counts["arabic"] += 1
-        elif 0x0400 <= o <= 0x04FF:
-            counts["cyrillic"] += 1
-        elif ch.isalpha() and o < 0x0250:
-            counts["latin"] += 1
-    return max(counts, key=lambda k: counts[k]) if any(counts.values()) else "latin"
+    """The dominant script of a text: 'armenian', 'arabic', 'cyrillic' or 'latin' (the first of these on a tie;
+    'latin' when there is no letter)."""
+    best, most = "latin", 0
+    for script, chars in _SCRIPT_CHARS:
+        count = sum(map(len, chars.findall(text)))
+        if count > most:
+            best, most = script, count
+    return best
 
 
 def strip_diacritics(text: str) -> str:

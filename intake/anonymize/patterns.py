@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from .names import digits_only
 
@@ -226,7 +227,11 @@ FINDERS: dict[str, Finder] = {
 }
 
 
-def protected_spans(text: str, terms: re.Pattern[str],
+class TermFinder(Protocol):
+    def finditer(self, text: str) -> Iterator[re.Match[str]]: ...
+
+
+def protected_spans(text: str, terms: TermFinder,
                     name_part: Callable[[str, int, int], int] | None = None) -> list[tuple[int, int]]:
     """Spans of times, dates, calibres, catalogue terms, places and institutions.
 
