@@ -274,7 +274,7 @@ def weapons_of(reports: list[Report]) -> list[Weapon]:
             for code in item.serials:
                 if code not in serials.setdefault(key, []):
                     serials[key].append(code)
-        counts.update(keys)
+        counts.update(list(keys))
         assessed.update(key for key, was in keys.items() if was)
     order = {"platform": 0, "munition": 1, **{k.value: 2 + i for i, k in enumerate(ComponentKind)}}
     return sorted(
