@@ -263,7 +263,7 @@ def weapons_of(reports: list[Report]) -> list[Weapon]:
         keys: dict[tuple[str, str, str, str], bool] = {}
         for item in report_items(report):
             what = item.role.value if item.role.value != "component" else item.kind
-            label = item.kind_label
+            label = str(item.kind_label)
             model = item.designation or ("—" if item.role.value == "component" else label)
             key = (what, match_key(model), match_key(item.manufacturer), item.country or "")
             shown.setdefault(key, Weapon(what, label, model, item.manufacturer, item.country, 0))

@@ -47,7 +47,7 @@ class Item:
     key: str  # "platform", "munition" or "component-<id>": stable within the report
     role: ItemRole
     kind: str  # DeliveryPlatform value, the munition type as typed, or a ComponentKind value
-    kind_label: str
+    kind_label: Any  # a lazy translated label: read it in a request (exports and workers need none)
     reported: Identification
     assessed: Identification | None = None
     assessed_at: Any = None
@@ -121,7 +121,7 @@ def munition_named(report: Report) -> bool:
 def report_items(report: Report, assessments: list[ItemAssessment] | None = None) -> list[Item]:
     """The report's platform (if one is named), munition (if one is named) and components, in that
     order. `assessments` defaults to the report's own (`Report.item_assessments`)."""
-    from flask_babel import gettext as _
+    from flask_babel import lazy_gettext as _
 
     rows = assessments if assessments is not None else report.item_assessments
     by_key = {row.item_key: row for row in rows}
@@ -130,7 +130,7 @@ def report_items(report: Report, assessments: list[ItemAssessment] | None = None
         row = by_key.get("platform")
         items.append(Item(
             key="platform", role=ItemRole.PLATFORM, kind=report.delivery_platform.value,
-            kind_label=str(report.delivery_platform.label),
+            kind_label=report.delivery_platform.label,
             reported=Identification(_clean(report.platform_model), _clean(report.platform_manufacturer),
                                     report.platform_country, report.identification_confidence,
                                     report.identification_basis),
@@ -156,7 +156,7 @@ def report_items(report: Report, assessments: list[ItemAssessment] | None = None
 def component_item(component: Component, row: ItemAssessment | None = None) -> Item:
     return Item(
         key=component_key(component.id), role=ItemRole.COMPONENT, kind=component.kind.value,
-        kind_label=str(component.kind.label),
+        kind_label=component.kind.label,
         reported=Identification(_clean(component.model), _clean(component.manufacturer),
                                 (component.country_of_manufacture or "").upper() or None,
                                 component.identification_confidence, component.identification_basis),
