@@ -365,6 +365,6 @@ def test_weapon_fields_suggest_names_from_the_catalogue(reporter_client: Any) ->
                 ("component", "MX-15D", ' data-manufacturer="L3Harris Wescam" data-country="Canada"'),
                 ("manufacturer", "Baykar", ""))
     for kind, name, facts in expected:
-        datalist = html.split(f'<datalist id="catalogue-{kind}">', 1)[1].split("</datalist>", 1)[0]
+        datalist = html.split(f'<datalist id="catalogue-{kind}" translate="no">', 1)[1].split("</datalist>", 1)[0]
         # A designation's option carries what the form's script suggests for its manufacturer and country.
         assert f'<option value="{name}"{facts}>' in datalist, (kind, name)
