@@ -259,6 +259,23 @@ class IdentificationConfidence(LabelledEnum):
     POSSIBLE = "possible", _l("Possible")
 
 
+class ManufactureDateBasis(LabelledEnum):
+    """What a component's date of manufacture rests on (design/evidence.md, item fields)."""
+
+    DATA_PLATE = "data_plate", _l("Data plate")
+    DATE_CODE = "date_code", _l("Stamped date code")
+    DOCUMENT = "document", _l("Document (shipping, packaging, manual)")
+    ASSESSED = "assessed", _l("Assessed by an expert")
+
+
+class ItemRole(LabelledEnum):
+    """The place of an identified item in a report: its platform, its munition or one of its components."""
+
+    PLATFORM = "platform", _l("Platform")
+    MUNITION = "munition", _l("Munition")
+    COMPONENT = "component", _l("Component")
+
+
 class SourceType(LabelledEnum):
     OWN_OBSERVATION = "own_observation", _l("Own observation")
     EYEWITNESS = "eyewitness", _l("Eyewitness")
@@ -373,6 +390,7 @@ class AuditAction(LabelledEnum):
     FILING_RETRIED = "submission.filing_retried", _l("Held filing of a submission retried")
     ATTACHMENT_ADDED = "report.attachment_added", _l("File added to a filed report")
     RECORD_INTEGRITY_FAILED = "record.integrity_failed", _l("A stored record failed its integrity check")
+    ITEM_ASSESSED = "report.item_assessed", _l("Identification of an item confirmed or corrected")
     # ODK Collect and KoboCollect (intake/openrosa).
     DEVICE_CREATED = "device.created", _l("Device token for ODK Collect created")
     DEVICE_REVOKED = "device.revoked", _l("Device token for ODK Collect revoked")

@@ -51,6 +51,7 @@ from .enums import (
     IdentificationConfidence,
     IncidentType,
     LocationPrecision,
+    ManufactureDateBasis,
     ObjectKind,
     Occupation,
     Risk,
@@ -134,6 +135,17 @@ def weapon_suggestions() -> dict[str, list[str]]:
     return {kind: sorted(names, key=str.casefold) for kind, names in by_kind.items()}
 
 
+def weapon_facts() -> dict[str, tuple[str, str]]:
+    """Catalogue designation → (manufacturer, country of manufacture named in the reader's language),
+    carried on the suggestion lists' options so the form's script can fill in an empty manufacturer
+    and country when a catalogue designation is chosen (intake/items/catalogue.py)."""
+    from .items.catalogue import form_suggestions
+
+    names = dict(_countries_in(str(get_locale() or "en")))
+    return {name: (maker, names.get(code, code)) for kind in form_suggestions().values()
+            for name, (maker, code) in kind.items()}
+
+
 @lru_cache(maxsize=32)
 def _country_keys(locale_name: str) -> dict[str, str]:
     """Every way the country field takes a country (code, name in the reader's language or in
@@ -215,12 +227,41 @@ class DamagedObjectRow(Row):
     extent = SelectField(_l("Extent"), choices=opts(blank_choice() + DamageExtent.choices()), default="")
 
 
+def _suggesting(datalist: str, country_field: str) -> dict[str, str]:
+    """A designation field with catalogue suggestions that also fill its item's manufacturer and
+    country (`<prefix>manufacturer`, `<prefix><country_field>`; see intake.js)."""
+    return {"list": datalist, "data-suggests": "manufacturer " + country_field, "autocomplete": "off"}
+
+
 class ComponentRow(Row):
     kind = SelectField(_l("Kind of component"), choices=opts(blank_choice() + ComponentKind.choices()), default="")
-    model = StringField(_l("Model"), [Optional(), Length(max=200)], render_kw={"list": "catalogue-component"})
+    model = StringField(_l("Model"), [Optional(), Length(max=200)],
+                        render_kw=_suggesting("catalogue-component", "country_of_manufacture"))
     manufacturer = StringField(_l("Manufacturer"), [Optional(), Length(max=200)],
                                render_kw={"list": "catalogue-manufacturer"})
     country_of_manufacture = CountryNameField(_l("Country of manufacture"), default="")
+    markings = TextAreaField(_l("Markings, exactly as written"), [Optional(), Length(max=5000)],
+                             description=_l("Everything on the data plate or the casing, line by line, "
+                                            "including what you cannot read (write [?])."), render_kw={"rows": 2})
+    serial_number = StringField(_l("Serial number"), [Optional(), Length(max=100)])
+    lot_number = StringField(_l("Lot number"), [Optional(), Length(max=100)])
+    part_number = StringField(_l("Part number"), [Optional(), Length(max=100)])
+    cage_code = StringField(_l("CAGE code"), [Optional(), Length(max=5)],
+                            description=_l("Five letters and digits naming the manufacturer, often after "
+                                           "\"CAGE\" or \"FSCM\"."),
+                            render_kw={"autocapitalize": "characters", "spellcheck": "false"})
+    manufactured_on = StringField(_l("Date of manufacture"), [Optional(), Length(max=10)],
+                                  description=_l("YYYY, YYYY-MM or YYYY-MM-DD: as far as the markings show it."),
+                                  render_kw={"placeholder": "2020-06", "inputmode": "numeric"})
+    manufacture_date_basis = SelectField(_l("The date comes from"),
+                                         choices=opts(blank_choice(_l("—")) + ManufactureDateBasis.choices()),
+                                         default="")
+    identification_basis = SelectField(
+        _l("How was it identified?"),
+        choices=opts(blank_choice(_l("— not identified —")) + IdentificationBasis.choices()), default="")
+    identification_confidence = SelectField(
+        _l("Confidence in the identification"),
+        choices=opts(blank_choice(_l("—")) + IdentificationConfidence.choices()), default="")
 
 
 class WitnessRow(Row):
@@ -301,11 +342,19 @@ class ReportForm(TranslatedForm):
                                     default=DeliveryPlatform.UNKNOWN.value)
     platform_model = StringField(_l("Platform model"), [Optional(), Length(max=200)],
                                  description=_l("For example: Bayraktar TB2, Shahed-136, Su-34."),
-                                 render_kw={"list": "catalogue-platform"})
+                                 render_kw=_suggesting("catalogue-platform", "country"))
+    platform_manufacturer = StringField(_l("Platform manufacturer"), [Optional(), Length(max=200)],
+                                        description=_l("Filled in from the catalogue when it knows the model; "
+                                                       "change it if the evidence says otherwise."),
+                                        render_kw={"list": "catalogue-manufacturer"})
+    platform_country = CountryNameField(_l("Platform: country of manufacture"), default="")
     munition_type = StringField(_l("Munition type"), [Optional(), Length(max=200)],
                                 description=_l("For example: guided bomb, cluster rocket, 152 mm shell."))
     munition_model = StringField(_l("Munition model"), [Optional(), Length(max=200)],
-                                 render_kw={"list": "catalogue-munition"})
+                                 render_kw=_suggesting("catalogue-munition", "country"))
+    munition_manufacturer = StringField(_l("Munition manufacturer"), [Optional(), Length(max=200)],
+                                        render_kw={"list": "catalogue-manufacturer"})
+    munition_country = CountryNameField(_l("Munition: country of manufacture"), default="")
     remnants_found = SelectField(_l("Were remnants found?"), choices=opts(YesNoUnknown.choices()),
                                  default=YesNoUnknown.UNKNOWN.value)
     markings = TextAreaField(_l("Markings read off remnants"), [Optional(), Length(max=5000)],
@@ -391,7 +440,8 @@ class ReportForm(TranslatedForm):
         for name in ("occurred_on", "occurred_time", "date_precision", "country", "admin1", "admin2",
                      "locality", "latitude", "longitude", "location_precision", "incident_type",
                      "narrative", "narrative_language", "displaced", "delivery_platform", "platform_model",
-                     "munition_type", "munition_model", "remnants_found", "markings",
+                     "platform_manufacturer", "platform_country", "munition_type", "munition_model",
+                     "munition_manufacturer", "munition_country", "remnants_found", "markings",
                      "identification_basis", "identification_confidence", "source_type", "consent",
                      "risk_to_source"):
             data[name] = _plain(self[name].data)

@@ -20,7 +20,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from .audit import record
-from .enums import AuditAction, ComponentKind, DeliveryPlatform, Grade, Harm, HarmGroup, ReportState
+from .enums import AuditAction, ComponentKind, Grade, Harm, HarmGroup, ReportState
 from .models import DataKey, Incident, IncidentLink, Report, User, utcnow
 
 
@@ -67,7 +67,7 @@ def reports_of(session: Session, incident: Incident) -> list[Report]:
     """The incident's reports, by date of the event."""
     return list(session.scalars(
         select(Report).join(IncidentLink, IncidentLink.report_id == Report.id)
-        .options(selectinload(Report.components))
+        .options(selectinload(Report.components), selectinload(Report.item_assessments))
         .where(IncidentLink.incident_id == incident.id, Report.organisation_id == incident.organisation_id)
         .order_by(Report.occurred_on, Report.received_at, Report.id)
     ))
@@ -225,7 +225,8 @@ def reconcile_figures(session: Session, actor: User, incident: Incident, *, kill
 
 @dataclass(frozen=True)
 class Weapon:
-    """One identified weapon or component and how many of the incident's reports name it."""
+    """One identified weapon or component and how many of the incident's reports name it, with its
+    designation, manufacturer and country as assessed where a verifier assessed it (intake.items)."""
 
     what: str  # "platform", "munition" or a ComponentKind value
     label: str
@@ -233,40 +234,52 @@ class Weapon:
     manufacturer: str | None
     country: str | None
     reports: int
+    assessed: int = 0  # how many of those reports' identifications of it a verifier assessed
+    markings: tuple[str, ...] = ()  # as transcribed, each once
+    serials: tuple[str, ...] = ()  # serial, lot and part numbers and CAGE codes seen, each once
 
-
-def _clean(text: str | None) -> str:
-    return " ".join((text or "").split())
+    @property
+    def source(self) -> str:
+        """"assessed" when every report's identification of it was assessed, "reported" when none
+        was, "mixed" otherwise."""
+        if self.assessed == 0:
+            return "reported"
+        return "assessed" if self.assessed >= self.reports else "mixed"
 
 
 def weapons_of(reports: list[Report]) -> list[Weapon]:
-    """The platforms, munitions and components named across the reports, merged case-insensitively;
-    a report that names the same thing twice counts once."""
+    """The platforms, munitions and components named across the reports, merged case-, space- and
+    hyphen-insensitively on designation, manufacturer and country in force; a report that names the
+    same thing twice counts once."""
+    from .items import ASSESSED, report_items
+    from .items.catalogue import match_key
+
     counts: Counter[tuple[str, str, str, str]] = Counter()
+    assessed: Counter[tuple[str, str, str, str]] = Counter()
     shown: dict[tuple[str, str, str, str], Weapon] = {}
+    markings: dict[tuple[str, str, str, str], list[str]] = {}
+    serials: dict[tuple[str, str, str, str], list[str]] = {}
     for report in reports:
-        named: list[Weapon] = []
-        platform = _clean(report.platform_model)
-        if report.delivery_platform != DeliveryPlatform.UNKNOWN or platform:
-            label = str(report.delivery_platform.label)
-            named.append(Weapon("platform", label, platform or label, None, None, 0))
-        munition_type, munition_model = _clean(report.munition_type), _clean(report.munition_model)
-        if munition_type or munition_model:
-            named.append(Weapon("munition", munition_type or str(_("Munition")), munition_model or munition_type,
-                                None, None, 0))
-        for component in report.components:
-            named.append(Weapon(component.kind.value, str(component.kind.label), _clean(component.model) or "—",
-                                _clean(component.manufacturer) or None,
-                                (component.country_of_manufacture or "").upper() or None, 0))
-        keys = set()
-        for weapon in named:
-            key = (weapon.what, weapon.model.casefold(), (weapon.manufacturer or "").casefold(), weapon.country or "")
-            shown.setdefault(key, weapon)
-            keys.add(key)
-        counts.update(keys)
+        keys: dict[tuple[str, str, str, str], bool] = {}
+        for item in report_items(report):
+            what = item.role.value if item.role.value != "component" else item.kind
+            label = str(item.kind_label)
+            model = item.designation or ("—" if item.role.value == "component" else label)
+            key = (what, match_key(model), match_key(item.manufacturer), item.country or "")
+            shown.setdefault(key, Weapon(what, label, model, item.manufacturer, item.country, 0))
+            keys[key] = keys.get(key, False) or item.source == ASSESSED
+            for text in (item.markings,):
+                if text and text not in markings.setdefault(key, []):
+                    markings[key].append(text)
+            for code in item.serials:
+                if code not in serials.setdefault(key, []):
+                    serials[key].append(code)
+        counts.update(list(keys))
+        assessed.update(key for key, was in keys.items() if was)
     order = {"platform": 0, "munition": 1, **{k.value: 2 + i for i, k in enumerate(ComponentKind)}}
     return sorted(
-        (Weapon(w.what, w.label, w.model, w.manufacturer, w.country, counts[key]) for key, w in shown.items()),
+        (Weapon(w.what, w.label, w.model, w.manufacturer, w.country, counts[key], assessed[key],
+                tuple(markings.get(key, ())), tuple(serials.get(key, ()))) for key, w in shown.items()),
         key=lambda w: (order.get(w.what, 99), -w.reports, w.model.casefold()),
     )
 

@@ -58,8 +58,10 @@ from .enums import (
     IdentificationBasis,
     IdentificationConfidence,
     IncidentType,
+    ItemRole,
     JobState,
     LocationPrecision,
+    ManufactureDateBasis,
     ObjectKind,
     Occupation,
     ReportState,
@@ -636,8 +638,14 @@ class Report(SealedRow, Base):
     # Weapon
     delivery_platform: Mapped[DeliveryPlatform] = mapped_column(enum_column(DeliveryPlatform), info=P)
     platform_model: Mapped[str | None] = mapped_column(String(200), info=P)
+    # Who made the platform and the munition, as reported (ISO 3166 alpha-2, like components'):
+    # public facts, as the designation is (intake/items).
+    platform_manufacturer: Mapped[str | None] = mapped_column(String(200), info=P)
+    platform_country: Mapped[str | None] = mapped_column(String(2), info=P)
     munition_type: Mapped[str | None] = mapped_column(String(200), info=P)
     munition_model: Mapped[str | None] = mapped_column(String(200), info=P)
+    munition_manufacturer: Mapped[str | None] = mapped_column(String(200), info=P)
+    munition_country: Mapped[str | None] = mapped_column(String(2), info=P)
     remnants_found: Mapped[YesNoUnknown] = mapped_column(enum_column(YesNoUnknown), info=P)
     markings: Mapped[str | None] = mapped_column(Text, info=P)
     identification_basis: Mapped[IdentificationBasis | None] = mapped_column(
@@ -717,6 +725,9 @@ class Report(SealedRow, Base):
     )
     info_requests: Mapped[list[InfoRequest]] = relationship(
         back_populates="report", order_by="InfoRequest.id", cascade="all, delete-orphan"
+    )
+    item_assessments: Mapped[list[ItemAssessment]] = relationship(
+        back_populates="report", order_by="ItemAssessment.id", cascade="all, delete-orphan"
     )
 
     def data_key_for_sealing(self) -> DataKey:
@@ -826,6 +837,22 @@ class Component(_Row, Base):
     model: Mapped[str | None] = mapped_column(String(200), info=P)
     manufacturer: Mapped[str | None] = mapped_column(String(200), info=P)
     country_of_manufacture: Mapped[str | None] = mapped_column(String(2), info=P)
+    # What the item itself says (design/evidence.md, "Item fields worth keeping apart"). Markings and
+    # codes are publishable facts about a manufactured object, as the report's markings are
+    # (design/report.md): they name a product and a batch, never a person.
+    markings: Mapped[str | None] = mapped_column(Text, info=P)
+    serial_number: Mapped[str | None] = mapped_column(String(100), info=P)
+    lot_number: Mapped[str | None] = mapped_column(String(100), info=P)
+    part_number: Mapped[str | None] = mapped_column(String(100), info=P)
+    cage_code: Mapped[str | None] = mapped_column(String(5), info=P)
+    # ISO 8601 to the precision the evidence gives: "2020", "2020-06" or "2020-06-14".
+    manufactured_on: Mapped[str | None] = mapped_column(String(10), info=P)
+    manufacture_date_basis: Mapped[ManufactureDateBasis | None] = mapped_column(
+        enum_column(ManufactureDateBasis), info=P)
+    identification_basis: Mapped[IdentificationBasis | None] = mapped_column(
+        enum_column(IdentificationBasis), info=P)
+    identification_confidence: Mapped[IdentificationConfidence | None] = mapped_column(
+        enum_column(IdentificationConfidence), info=P)
 
     report: Mapped[Report] = relationship(back_populates="components")
 
@@ -1042,6 +1069,34 @@ class Assessment(_ReviewRow, Base):
     report: Mapped[Report] = relationship(back_populates="assessments")
     assessed_by: Mapped[User] = relationship(foreign_keys=[assessed_by_id])
     signed_off_by: Mapped[User | None] = relationship(foreign_keys=[signed_off_by_id])
+
+
+class ItemAssessment(Base):
+    """A verifier's identification of one item of a report (its platform, its munition or one
+    component), kept apart from what was reported: the latest one is in force, every change is in
+    the audit log. `attachment_ids` are public ids of the report's own files that show the item."""
+
+    __tablename__ = "item_assessments"
+    __table_args__ = (UniqueConstraint("report_id", "item_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    # "platform", "munition" or "component-<component id>" (intake.items.item_key).
+    item_key: Mapped[str] = mapped_column(String(40))
+    role: Mapped[ItemRole] = mapped_column(enum_column(ItemRole))
+    component_id: Mapped[int | None] = mapped_column(ForeignKey("components.id", ondelete="CASCADE"), index=True)
+    designation: Mapped[str | None] = mapped_column(String(200))
+    manufacturer: Mapped[str | None] = mapped_column(String(200))
+    country_of_manufacture: Mapped[str | None] = mapped_column(String(2))
+    identification_basis: Mapped[IdentificationBasis | None] = mapped_column(enum_column(IdentificationBasis))
+    identification_confidence: Mapped[IdentificationConfidence | None] = mapped_column(
+        enum_column(IdentificationConfidence))
+    attachment_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    assessed_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    assessed_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow)
+
+    report: Mapped[Report] = relationship(back_populates="item_assessments")
+    assessed_by: Mapped[User] = relationship(foreign_keys=[assessed_by_id])
 
 
 class ReviewComment(_ReviewRow, Base):

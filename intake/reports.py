@@ -308,8 +308,9 @@ def _view(source: Report, count: Callable[[Harm, HarmGroup], int]) -> dict[str, 
     event_fields = (
         "occurred_on", "occurred_time", "date_precision", "country", "admin1", "admin2", "locality",
         "latitude", "longitude", "location_precision", "incident_type", "narrative", "narrative_language",
-        "displaced", "delivery_platform", "platform_model", "munition_type", "munition_model",
-        "remnants_found", "markings", "identification_basis", "identification_confidence",
+        "displaced", "delivery_platform", "platform_model", "platform_manufacturer", "platform_country",
+        "munition_type", "munition_model", "munition_manufacturer", "munition_country", "remnants_found",
+        "markings", "identification_basis", "identification_confidence",
         "source_type", "consent", "risk_to_source",
     )
     view = row(source, event_fields)
@@ -318,12 +319,16 @@ def _view(source: Report, count: Callable[[Harm, HarmGroup], int]) -> dict[str, 
     view["victims"] = [row(v, ("name", "age", "age_band", "sex", "harm", "civilian_status", "occupation"))
                        for v in source.victims]
     view["objects_damaged"] = [row(o, ("kind", "extent")) for o in source.objects_damaged]
-    view["components"] = [row(c, ("kind", "model", "manufacturer", "country_of_manufacture"))
-                          for c in source.components]
+    view["components"] = [row(c, COMPONENT_FIELDS) for c in source.components]
     view["witnesses"] = [row(w, ("name", "phone", "email", "relation", "may_contact"))
                          for w in source.witnesses]
     view["links"] = [row(link, ("url",)) for link in source.links]
     return view
+
+
+COMPONENT_FIELDS = ("kind", "model", "manufacturer", "country_of_manufacture", "markings", "serial_number",
+                    "lot_number", "part_number", "cage_code", "manufactured_on", "manufacture_date_basis",
+                    "identification_basis", "identification_confidence")
 
 
 def _plain(value: object) -> object:

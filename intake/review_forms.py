@@ -11,13 +11,23 @@ from wtforms import (
     IntegerField,
     MultipleFileField,
     SelectField,
+    SelectMultipleField,
     StringField,
     TextAreaField,
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
-from .enums import DeliveryPlatform, Grade, IncidentType, QueueSort, SourceReliability
-from .forms import REVEAL_REASON_HELP, blank_choice, opts
+from .enums import (
+    DeliveryPlatform,
+    Grade,
+    IdentificationBasis,
+    IdentificationConfidence,
+    IncidentType,
+    QueueSort,
+    SourceReliability,
+)
+from .forms import REVEAL_REASON_HELP, CountryNameField, blank_choice, opts, storable_text
 from .i18n.forms import TranslatedForm, TranslatedPlainForm
 from .review import lifting_reveals
 
@@ -136,3 +146,20 @@ class LiftRedactionForm(TranslatedForm):
         if lifting_reveals(self.placeholder.data or "") and len((field.data or "").strip()) < 10:
             raise ValidationError(_l("Lifting this redaction shows who or where someone is: say why you need "
                                      "it (at least 10 characters)."))
+
+
+class ItemAssessmentForm(TranslatedForm):
+    """The claimant's identification of one item (platform, munition or a component): shown filled
+    with what was reported (blanks filled from the catalogue), saved as assessed, apart from it."""
+
+    designation = StringField(_l("Designation (as assessed)"), [Optional(), Length(max=200), storable_text])
+    manufacturer = StringField(_l("Manufacturer (as assessed)"), [Optional(), Length(max=200), storable_text])
+    country = CountryNameField(_l("Country of manufacture (as assessed)"), default="")
+    identification_confidence = SelectField(
+        _l("Confidence in the identification"),
+        choices=opts(blank_choice(_l("—")) + IdentificationConfidence.choices()), default="")
+    identification_basis = SelectField(
+        _l("Identified by"), choices=opts(blank_choice(_l("— not identified —")) + IdentificationBasis.choices()),
+        default="")
+    files = SelectMultipleField(_l("Files that show it"), choices=[], validate_choice=True,
+                                widget=ListWidget(prefix_label=False), option_widget=CheckboxInput())

@@ -40,6 +40,7 @@ from .enums import (
     IdentificationConfidence,
     IncidentType,
     LocationPrecision,
+    ManufactureDateBasis,
     ObjectKind,
     Occupation,
     Risk,
@@ -97,6 +98,32 @@ def check_country(value: str) -> str:
     return value
 
 
+CAGE_CODE_PATTERN = r"^[A-Z0-9]{5}$"
+PARTIAL_DATE_PATTERN = r"^[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?$"
+
+
+def check_cage_code(value: str) -> str:
+    value = value.upper()
+    if not re.fullmatch(CAGE_CODE_PATTERN, value):
+        raise ValueError(_("A CAGE code is five letters and digits, like 1VFM4."))
+    return value
+
+
+def check_partial_date(value: str) -> str:
+    """A date of manufacture to the precision the evidence gives: YYYY, YYYY-MM or YYYY-MM-DD."""
+    message = _("Give the date as YYYY, YYYY-MM or YYYY-MM-DD, as far as the markings show it.")
+    if not re.fullmatch(PARTIAL_DATE_PATTERN, value):
+        raise ValueError(message)
+    parts = [int(p) for p in value.split("-")]
+    try:
+        first = dt.date(parts[0], parts[1] if len(parts) > 1 else 1, parts[2] if len(parts) > 2 else 1)
+    except ValueError:
+        raise ValueError(message) from None
+    check_not_ancient(first)
+    check_not_future(first)
+    return value
+
+
 def check_http_url(value: str) -> str:
     if not re.fullmatch(HTTP_URL_PATTERN, value):
         raise ValueError(_("Enter a full web address starting with http:// or https://."))
@@ -133,6 +160,8 @@ def reject_bool(value: Any) -> Any:
 NotBool = BeforeValidator(reject_bool)
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 Text300 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)]
+Text100 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
+Markings = Annotated[str, StringConstraints(max_length=5000)]
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT), NotBool]
 Country = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=2),
                     AfterValidator(check_country)]
@@ -235,6 +264,21 @@ class ComponentIn(_Strict):
     model: Text200 | None = None
     manufacturer: Text200 | None = None
     country_of_manufacture: Country | None = None
+    markings: Markings | None = Field(None, description="Everything written on the item, verbatim.")
+    serial_number: Text100 | None = None
+    lot_number: Text100 | None = None
+    part_number: Text100 | None = None
+    cage_code: Annotated[str, StringConstraints(strip_whitespace=True, max_length=5),
+                         AfterValidator(check_cage_code)] | None = Field(
+        None, description="The manufacturer's CAGE (or NCAGE) code: five letters and digits.",
+        json_schema_extra={"pattern": CAGE_CODE_PATTERN})
+    manufactured_on: Annotated[str, StringConstraints(strip_whitespace=True, max_length=10),
+                               AfterValidator(check_partial_date)] | None = Field(
+        None, description="Date of manufacture as far as known: YYYY, YYYY-MM or YYYY-MM-DD.",
+        json_schema_extra={"pattern": PARTIAL_DATE_PATTERN})
+    manufacture_date_basis: ManufactureDateBasis | None = None
+    identification_basis: IdentificationBasis | None = None
+    identification_confidence: IdentificationConfidence | None = None
 
 
 class WitnessIn(_Strict):
@@ -295,10 +339,14 @@ class ReportIn(_Strict):
     # Weapon
     delivery_platform: DeliveryPlatform = DeliveryPlatform.UNKNOWN
     platform_model: Text200 | None = None
+    platform_manufacturer: Text200 | None = None
+    platform_country: Country | None = Field(None, description="Country of manufacture of the platform.")
     munition_type: Text200 | None = None
     munition_model: Text200 | None = None
+    munition_manufacturer: Text200 | None = None
+    munition_country: Country | None = Field(None, description="Country of manufacture of the munition.")
     remnants_found: YesNoUnknown = YesNoUnknown.UNKNOWN
-    markings: Annotated[str, StringConstraints(max_length=5000)] | None = None
+    markings: Markings | None = None
     components: Annotated[list[ComponentIn], Field(max_length=MAX_ROWS)] = Field(default_factory=list)
     identification_basis: IdentificationBasis | None = None
     identification_confidence: IdentificationConfidence | None = None

@@ -360,6 +360,11 @@ def test_weapon_fields_suggest_names_from_the_catalogue(reporter_client: Any) ->
     html, _, _ = page_of(reporter_client)
     assert 'list="catalogue-platform"' in html and 'list="catalogue-munition"' in html
     assert 'list="catalogue-component"' in html and 'list="catalogue-manufacturer"' in html
-    for kind, name in (("platform", "Bayraktar TB2"), ("munition", "MAM-L"), ("manufacturer", "Baykar")):
-        datalist = html.split(f'<datalist id="catalogue-{kind}">', 1)[1].split("</datalist>", 1)[0]
-        assert f'<option value="{name}">' in datalist, (kind, name)
+    expected = (("platform", "Bayraktar TB2", ' data-manufacturer="Baykar" data-country="Türkiye"'),
+                ("munition", "MAM-L", ' data-manufacturer="Roketsan" data-country="Türkiye"'),
+                ("component", "MX-15D", ' data-manufacturer="L3Harris Wescam" data-country="Canada"'),
+                ("manufacturer", "Baykar", ""))
+    for kind, name, facts in expected:
+        datalist = html.split(f'<datalist id="catalogue-{kind}" translate="no">', 1)[1].split("</datalist>", 1)[0]
+        # A designation's option carries what the form's script suggests for its manufacturer and country.
+        assert f'<option value="{name}"{facts}>' in datalist, (kind, name)

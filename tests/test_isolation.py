@@ -112,6 +112,7 @@ ACCESS: dict[str, set[Role] | str] = {
     "review.duplicate": VERIFIERS,
     "review.comment": VERIFIERS,
     "review.question": VERIFIERS,
+    "review.assess_item": VERIFIERS,
     "review.reassign": {COORDINATOR},
     "review.reopen": {COORDINATOR},
     "review.downgrade": {COORDINATOR},
@@ -196,6 +197,8 @@ def url_for_rule(rule: Any, world: World) -> str:
                 values[argument] = world.report.public_id
         elif argument == "token_id":
             values[argument] = str(_a_token_of(world.home[VERIFIER]))
+        elif argument == "key":  # an item of the report (its platform)
+            values[argument] = "platform"
         else:
             raise AssertionError(f"no real value known for <{argument}> of {rule.rule}")
     path: str = rule.build(values, append_unknown=False)[1]

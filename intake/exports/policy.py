@@ -36,7 +36,8 @@ PARTNER_CONSENT = (Consent.ANONYMIZED, Consent.PARTNERS, Consent.PUBLIC)
 GROUPS = [g.value for g in HarmGroup]
 HARMS = [h.value for h in Harm]
 # Fields a public row never carries (checked by `check_public`, not only left out by the sources).
-PARTNER_ONLY = ("victims", "locality", "occurred_time", "received_on", "attachments_sha256", "updated_at")
+PARTNER_ONLY = ("victims", "locality", "occurred_time", "received_on", "attachments_sha256", "updated_at",
+                "item_details")
 
 
 class Tier(str, enum.Enum):

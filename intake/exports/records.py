@@ -33,7 +33,18 @@ from ..enums import (
     Risk,
     SourceReliability,
 )
-from ..models import Attachment, Component, DamagedObject, Incident, IncidentLink, Report, Victim, count_column_names
+from ..items import ASSESSED, Item, report_items
+from ..models import (
+    Attachment,
+    Component,
+    DamagedObject,
+    Incident,
+    IncidentLink,
+    ItemAssessment,
+    Report,
+    Victim,
+    count_column_names,
+)
 from . import policy
 from .policy import Of, Suppression, Tier
 
@@ -65,14 +76,21 @@ def _conditions(organisation_id: int, tier: Tier, state: ReportState) -> list[An
 REPORT_COLUMNS = [
     "id", "public_id", "state", "received_at", "state_changed_at", "occurred_on", "occurred_time", "date_precision",
     "country", "admin1", "admin2", "locality", "location_precision", "location_cell", "incident_type", "displaced",
-    "delivery_platform", "platform_model", "munition_type", "munition_model", "remnants_found", "markings",
+    "delivery_platform", "platform_model", "platform_manufacturer", "platform_country", "munition_type",
+    "munition_model", "munition_manufacturer", "munition_country", "remnants_found", "markings",
     "identification_basis", "identification_confidence", "source_type", "consent", "grade", "source_reliability",
     "sign_off_pending", *count_column_names(),
 ]
 _CHILDREN: dict[str, tuple[Any, tuple[str, ...]]] = {
     "victims": (Victim, ("harm", "sex", "age", "age_band", "civilian_status")),
-    "components": (Component, ("kind", "model", "manufacturer", "country_of_manufacture")),
+    "components": (Component, ("id", "kind", "model", "manufacturer", "country_of_manufacture", "markings",
+                               "serial_number", "lot_number", "part_number", "cage_code", "manufactured_on",
+                               "manufacture_date_basis", "identification_basis", "identification_confidence")),
     "objects_damaged": (DamagedObject, ("kind", "extent")),
+    # The verifiers' identifications, in force over what was reported (intake.items).
+    "item_assessments": (ItemAssessment, ("item_key", "designation", "manufacturer", "country_of_manufacture",
+                                          "identification_basis", "identification_confidence", "attachment_ids",
+                                          "assessed_at")),
 }
 
 
@@ -83,14 +101,15 @@ def _report_columns() -> list[Any]:
 def _with_children(session: Session, rows: Sequence[Any], tier: Tier) -> list[SimpleNamespace]:
     """A batch of report rows as objects with their victims, components and damaged objects (and,
     for partners, their files' hashes): one query per kind for the whole batch."""
-    reports = {row.id: SimpleNamespace(**row._mapping, victims=[], components=[], objects_damaged=[], attachments=[])
+    reports = {row.id: SimpleNamespace(**row._mapping, victims=[], components=[], objects_damaged=[], attachments=[],
+                                       item_assessments=[])
                for row in rows}
     ids = list(reports)
     children = dict(_CHILDREN)
     if tier == Tier.PARTNER:
         children["attachments"] = (Attachment, ("sha256",))
     for name, (model, fields) in children.items():
-        order = model.id if model is Attachment else model.position
+        order = model.id if model in (Attachment, ItemAssessment) else model.position
         query = (select(model.report_id, *(getattr(model, f) for f in fields))
                  .where(model.report_id.in_(ids)).order_by(model.report_id, order))
         for child in session.execute(query):
@@ -163,18 +182,44 @@ def _date(occurred_on: dt.date, precision: DatePrecision, totals: list[int], tie
             "time_precision": policy.time_precision(precision)}
 
 
+def _items(report: Any) -> list[Item]:
+    return report_items(report, report.item_assessments)
+
+
 def _components(reports: Iterable[Any]) -> tuple[str, str]:
+    """Every component as kind / designation / manufacturer / country in force, "[assessed]" where a
+    verifier assessed it; and the countries of manufacture."""
     described: list[str] = []
     countries: list[str] = []
     for report in reports:
-        for c in report.components:
-            text = " / ".join(p for p in (c.kind.value, c.model, c.manufacturer, c.country_of_manufacture) if p)
+        for item in _items(report):
+            if item.role.value != "component":
+                continue
+            text = " / ".join(p for p in (item.kind, item.designation, item.manufacturer, item.country) if p)
+            if item.source == ASSESSED:
+                text += " [assessed]"
             if text not in described:
                 described.append(text)
-            code = (c.country_of_manufacture or "").upper()
-            if code and code not in countries:
-                countries.append(code)
+            if item.country and item.country not in countries:
+                countries.append(item.country)
     return "; ".join(described), ";".join(countries)
+
+
+def _item_details(reports: Iterable[Any]) -> str:
+    """Partners' item-level detail: each item's codes, date of manufacture and markings, verbatim."""
+    out: list[str] = []
+    for report in reports:
+        for item in _items(report):
+            parts = [f"{name}={value}" for name, value in (
+                ("serial", item.serial_number), ("lot", item.lot_number), ("part", item.part_number),
+                ("cage", item.cage_code), ("made", item.manufactured_on),
+                ("date_basis", _value(item.manufacture_date_basis)), ("markings", item.markings),
+                ("files", " ".join(item.attachment_ids) or None)) if value]
+            if parts:
+                text = f"{item.designation or item.kind}: " + ", ".join(parts)
+                if text not in out:
+                    out.append(text)
+    return "; ".join(out)
 
 
 def _victims(report: Any) -> str:
@@ -188,9 +233,21 @@ def _victims(report: Any) -> str:
 
 
 def _weapons(report: Any) -> dict[str, Any]:
+    """The platform and the munition as in force (assessed where a verifier assessed them), and whose
+    values those are."""
+    by_role = {item.role.value: item for item in _items(report) if item.role.value != "component"}
+    platform, munition = by_role.get("platform"), by_role.get("munition")
     return {
-        "delivery_platform": report.delivery_platform.value, "platform_model": report.platform_model,
-        "munition_type": report.munition_type, "munition_model": report.munition_model,
+        "delivery_platform": report.delivery_platform.value,
+        "platform_model": platform.designation if platform else report.platform_model,
+        "platform_manufacturer": platform.manufacturer if platform else None,
+        "platform_country": platform.country if platform else None,
+        "platform_identified_as": platform.source if platform else None,
+        "munition_type": report.munition_type,
+        "munition_model": munition.designation if munition else report.munition_model,
+        "munition_manufacturer": munition.manufacturer if munition else None,
+        "munition_country": munition.country if munition else None,
+        "munition_identified_as": munition.source if munition else None,
         "remnants_found": report.remnants_found.value, "markings": report.markings,
         "identification_basis": _value(report.identification_basis),
         "identification_confidence": _value(report.identification_confidence),
@@ -216,6 +273,7 @@ def report_record(report: Any, incident_id: str | None, tier: Tier, resolution: 
         "displaced": report.displaced if tier == Tier.PARTNER else policy.suppress_one(report.displaced),
         "objects_damaged": "; ".join(f"{o.kind.value}:{o.extent.value}" for o in report.objects_damaged),
         **_weapons(report), "components": components, "component_countries": countries,
+        "item_details": _item_details([report]) if tier == Tier.PARTNER else None,
         "source_type": report.source_type.value, "consent": report.consent.value,
         "grade": _value(report.grade), "source_reliability": _value(report.source_reliability),
         "victims": _victims(report) if tier == Tier.PARTNER else None,
@@ -289,6 +347,7 @@ def incident_record(incident: Any, linked: int, reports: list[Any], tier: Tier, 
         "objects_damaged": "; ".join(sorted({f"{o.kind.value}:{o.extent.value}" for r in reports
                                              for o in r.objects_damaged})),
         **_weapons(named), "components": components, "component_countries": countries,
+        "item_details": _item_details(reports) if tier == Tier.PARTNER else None,
         "source_type": ";".join(sorted({r.source_type.value for r in reports})),
         "consent": None,
         "grade": _value(_best_grade(reports)), "source_reliability": _value(_best_reliability(reports)),

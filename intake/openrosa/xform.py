@@ -25,7 +25,7 @@ from flask_babel import force_locale, lazy_ngettext
 from flask_babel import lazy_gettext as _l
 
 from .. import enums, forms
-from ..schema import EMAIL_PATTERN, HTTP_URL_PATTERN, MAX_COUNT, MAX_NARRATIVE_CHARS
+from ..schema import EMAIL_PATTERN, HTTP_URL_PATTERN, MAX_COUNT, MAX_NARRATIVE_CHARS, PARTIAL_DATE_PATTERN
 
 FORM_ID = "intake_report"
 ROOT = "data"
@@ -174,8 +174,12 @@ def questions() -> list[Question | Group]:
             *_catalogue("platform_model", "platform_model",
                         choice_filter="platform = ${delivery_platform} or ${delivery_platform} = 'unknown' "
                                       "or platform = 'any'"),
+            *_catalogue("platform_manufacturer", "manufacturer"),
+            _select("platform_country", "country", appearance="autocomplete"),
             _text("munition_type"),
             *_catalogue("munition_model", "munition_model"),
+            *_catalogue("munition_manufacturer", "manufacturer"),
+            _select("munition_country", "country", appearance="autocomplete"),
             _select("remnants_found", "yes_no_unknown", default=enums.YesNoUnknown.UNKNOWN.value),
             _text("markings", limit=5000, appearance="multiline"),
             Group("components", forms.ROW_LABELS["components"], repeat=True, key="components", children=[
@@ -184,6 +188,20 @@ def questions() -> list[Question | Group]:
                             choice_filter="kind = ${component_kind} or kind = 'any'"),
                 *_catalogue("manufacturer", "manufacturer", form_class=C, prefix="component_"),
                 _select("country_of_manufacture", "country", C, prefix="component_", appearance="autocomplete"),
+                _text("markings", C, limit=5000, prefix="component_", appearance="multiline"),
+                _text("serial_number", C, limit=100, prefix="component_"),
+                _text("lot_number", C, limit=100, prefix="component_"),
+                _text("part_number", C, limit=100, prefix="component_"),
+                Question("text", "component_cage_code", _label(C, "cage_code"), key="cage_code",
+                         hint=_hint(C, "cage_code"), constraint=r"regex(., '^[A-Za-z0-9]{5}$')",
+                         constraint_message=_l("A CAGE code is five letters and digits, like 1VFM4.")),
+                Question("text", "component_manufactured_on", _label(C, "manufactured_on"), key="manufactured_on",
+                         hint=_hint(C, "manufactured_on"), constraint=f"regex(., '{PARTIAL_DATE_PATTERN}')",
+                         constraint_message=_l("Give the date as YYYY, YYYY-MM or YYYY-MM-DD, as far as the "
+                                               "markings show it.")),
+                _select("manufacture_date_basis", "manufacture_date_basis", C, prefix="component_"),
+                _select("identification_basis", "identification_basis", C, prefix="component_"),
+                _select("identification_confidence", "identification_confidence", C, prefix="component_"),
             ]),
             _select("identification_basis", "identification_basis"),
             _select("identification_confidence", "identification_confidence"),
@@ -281,6 +299,7 @@ def _enum_lists() -> dict[str, type[enums.LabelledEnum]]:
         "yes_no_unknown": enums.YesNoUnknown, "component_kind": enums.ComponentKind,
         "identification_basis": enums.IdentificationBasis,
         "identification_confidence": enums.IdentificationConfidence, "source_type": enums.SourceType,
+        "manufacture_date_basis": enums.ManufactureDateBasis,
         "consent": enums.Consent, "risk": enums.Risk,
     }
 

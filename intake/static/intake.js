@@ -106,6 +106,28 @@
     }
   });
 
+  // A designation chosen from the catalogue fills its item's manufacturer and country of manufacture,
+  // where those are still empty: a suggestion the reporter can change, never an overwrite.
+  form.addEventListener("change", function (event) {
+    var input = event.target;
+    var suggests = input.getAttribute && input.getAttribute("data-suggests");
+    if (!suggests || !input.list) { return; }
+    var option = Array.prototype.find.call(input.list.options, function (o) {
+      return o.value.toLowerCase() === input.value.trim().toLowerCase();
+    });
+    if (!option) { return; }
+    var prefix = input.name.replace(/model$/, "");
+    var names = suggests.split(" ");
+    var values = [option.getAttribute("data-manufacturer"), option.getAttribute("data-country")];
+    names.forEach(function (name, i) {
+      var target = form.elements.namedItem(prefix + name);
+      if (target && !target.value && values[i]) {
+        target.value = values[i];
+        target.dispatchEvent(new Event("change", { bubbles: true }));
+      }
+    });
+  });
+
   // One press of "Send report" sends once; the server also treats repeats as one report.
   // Coming back to this page from the browser's history re-enables the button.
   window.addEventListener("pageshow", function (event) {

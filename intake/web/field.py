@@ -36,9 +36,9 @@ log = logging.getLogger(__name__)
 
 @bp.context_processor
 def _suggestions() -> dict[str, object]:
-    from ..forms import weapon_suggestions
+    from ..forms import weapon_facts, weapon_suggestions
 
-    return {"weapon_suggestions": weapon_suggestions}
+    return {"weapon_suggestions": weapon_suggestions, "weapon_facts": weapon_facts}
 
 
 @bp.route("/reports/new", methods=["GET", "POST"])

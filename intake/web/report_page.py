@@ -16,9 +16,11 @@ from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
 from ..anonymization import PLACEHOLDER, segments
-from ..enums import Grade, ReportState, Role, SourceReliability
+from ..enums import Grade, ReportState, Role
 from ..extensions import db
 from ..forms import HideMoreForm, OriginalFileForm, RevealForm, opts
+from ..items import Item, report_items
+from ..items.catalogue import suggest
 from ..models import Report, User
 from ..review import timeline
 from ..review_forms import (
@@ -26,6 +28,7 @@ from ..review_forms import (
     CommentForm,
     DowngradeForm,
     DuplicateForm,
+    ItemAssessmentForm,
     LiftRedactionForm,
     QuestionForm,
     ReasonForm,
@@ -64,7 +67,34 @@ def lift_form(report: Report, formdata: bool = False) -> LiftRedactionForm:
     return form
 
 
-def _value(choice: Grade | SourceReliability | None) -> str:
+def file_choices(report: Report) -> list[SelectChoice]:
+    """The report's files as choices of the files that show an item ("File 2 · image/jpeg")."""
+    return [SelectChoice(a.public_id, _("File %(n)d · %(type)s", n=number, type=a.media_type))
+            for number, a in enumerate(report.attachments, start=1)]
+
+
+def item_form(report: Report, item: Item, submitted: bool = False) -> ItemAssessmentForm:
+    """The form of one item: as submitted, or filled with the assessment in force, else with what was
+    reported and, where the report left a blank, what the catalogue says of the designation."""
+    prefix = f"item-{item.key}"
+    if submitted:
+        form = ItemAssessmentForm(prefix=prefix)
+    else:
+        start = item.assessed or item.reported
+        known = suggest(start.designation, item.role.value) if item.assessed is None else None
+        form = ItemAssessmentForm(formdata=None, prefix=prefix, data={
+            "designation": start.designation or (known.designation if known else ""),
+            "manufacturer": start.manufacturer or (known.manufacturer if known else "") or "",
+            "country": start.country or (known.country if known else "") or "",
+            "identification_confidence": _value(start.confidence),
+            "identification_basis": _value(start.basis),
+            "files": list(item.attachment_ids),
+        })
+    form.files.choices = file_choices(report)
+    return form
+
+
+def _value(choice: Any) -> str:
     return choice.value if choice is not None else ""
 
 
@@ -90,7 +120,13 @@ def review_context(report: Report, forms: dict[str, Any]) -> dict[str, Any]:
         "question_form": lambda: QuestionForm(formdata=None, prefix="question"),
     }
     context = {name: forms.get(name) or make() for name, make in blank.items()}
+    items = report_items(report)
+    submitted = forms.get("item_form")
     context.update(
+        items=items,
+        item_forms={item.key: submitted if submitted is not None and forms.get("item_key") == item.key
+                    else item_form(report, item) for item in items},
+        open_item=forms.get("item_key"),
         action_form=FlaskForm(formdata=None),
         timeline=timeline(report),
         is_claimant=report.state == ReportState.IN_REVIEW and report.claimed_by_id == current_user.id,

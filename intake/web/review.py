@@ -50,7 +50,7 @@ from ..review_forms import (
     ReasonForm,
 )
 from .access import COORDINATORS, VERIFIERS, roles_required
-from .report_page import downgrade_form, reassign_form, render_report_page
+from .report_page import downgrade_form, item_form, reassign_form, render_report_page
 
 bp = Blueprint("review", __name__, url_prefix="/queue/reports")
 log = logging.getLogger(__name__)
@@ -270,3 +270,32 @@ def question(public_id: str) -> PageResult:
     if notices.configured(current_app.config):
         dispatch_question_notice(asked.id)  # committed by _done: the worker finds the row
     return done
+
+
+@bp.post("/<public_id>/items/<key>")
+@roles_required(*VERIFIERS)
+def assess_item(public_id: str, key: str) -> PageResult:
+    """The claimant confirms or corrects the identification of one item (audited)."""
+    from ..enums import IdentificationBasis, IdentificationConfidence
+    from ..items import Identification, report_items
+    from ..items.assessment import assess_item as assess
+
+    report = _found(public_id)
+    item = next((i for i in report_items(report) if i.key == key), None)
+    if item is None:
+        abort(404)
+    form = item_form(report, item, submitted=True)
+    forms: dict[str, Any] = {"item_form": form, "item_key": key}
+    if not form.validate_on_submit():
+        return _page(report, 422, **forms)
+    values = Identification(
+        (form.designation.data or "").strip() or None, (form.manufacturer.data or "").strip() or None,
+        form.country.data or None,
+        IdentificationConfidence(form.identification_confidence.data) if form.identification_confidence.data
+        else None,
+        IdentificationBasis(form.identification_basis.data) if form.identification_basis.data else None)
+    try:
+        assess(db.session, report, current_user, key, values, list(form.files.data or []))
+    except ReviewError as exc:
+        return _refused(report, exc, **forms)
+    return _done(report, _("The identification of %(item)s was saved.", item=item.kind_label))
