@@ -2,7 +2,7 @@
 and the verifiers' identification of every item kept apart from what was reported
 
 Revision ID: 0017b
-Revises: 0017a
+Revises: 0017f
 
 Four columns on reports (the platform's and the munition's manufacturer and country of
 manufacture), the marking, serial, lot, part and CAGE codes, date of manufacture with its basis and
@@ -18,7 +18,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = '0017b'
-down_revision: str | Sequence[str] | None = '0017a'
+down_revision: str | Sequence[str] | None = '0017f'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
