@@ -150,6 +150,7 @@ def _register_blueprints(app: Flask) -> None:
         incidents,
         language,
         openrosa,
+        packs,
         review,
         uploads,
         verify,
@@ -163,6 +164,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(review.bp)
     app.register_blueprint(incidents.bp)
     app.register_blueprint(exports.bp)
+    app.register_blueprint(packs.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(uploads.bp)
     app.register_blueprint(health.bp)
