@@ -104,12 +104,13 @@ def evidence(app: Any, org: Organisation) -> dict[str, Any]:
 
 
 def build(app: Any, org: Organisation, out: Path, tier: str = "public", reason: str | None = None,
-          built_at: dt.datetime | None = None, **selector: str) -> Path:
+          built_at: dt.datetime | None = None, since: str | None = None, until: str | None = None,
+          **selector: str) -> Path:
     ((kind, value),) = selector.items()
     with app.app_context():
         organisation = db.session.get(Organisation, org.id)
-        pack = build_pack(db.session, app.config, organisation, PackSpec(Selector.parse(kind, value), PackTier(tier),
-                                                                         reason),
+        chosen = Selector.parse(kind, value, since, until)
+        pack = build_pack(db.session, app.config, organisation, PackSpec(chosen, PackTier(tier), reason),
                           out, actor=None, via="test", built_at=built_at or utcnow())
         db.session.commit()
     assert pack.path is not None
@@ -187,6 +188,20 @@ def test_a_pack_per_country_and_per_component_verifies_and_tampering_fails(
         grading = rows(bag / "data" / "grading.csv")
         assert {(g["graded_by_role"], g["signed_off_by_role"]) for g in grading} == {("verifier", "coordinator")}
 
+    db.session.remove()
+    reveals = db.session.scalars(select(AuditEntry).where(AuditEntry.action.in_(
+        ["report.original_downloaded", "report.revealed"]))).all()
+    if tier == "restricted":
+        # Each original and each exact place of each build (two builds, two reports): audited with the reason.
+        assert len(reveals) == 8 and {e.detail["reason"] for e in reveals} == {reason}
+        assert {e.detail["via"] for e in reveals} == {"pack"}
+        refused = run("pack", "build", "--org", org.name, "--country", "CA", "--tier", "restricted", "--out",
+                      str(tmp_path / "no-reason"))
+        assert refused.exit_code != 0 and "reason" in refused.output
+    else:
+        assert reveals == []
+    assert len(db.session.scalars(select(AuditEntry).where(AuditEntry.action == "pack.built")).all()) == 2
+
     # One byte of one file changed: verify names the file.
     tampered = tmp_path / "tampered"
     shutil.copytree(bag, tampered)
@@ -261,39 +276,43 @@ def test_only_coordinators_build_and_restricted_needs_a_reason(app: Any, evidenc
     assert org.name == "Relief Monitors"
 
 
-def test_a_worker_builds_the_job_and_the_coordinator_downloads_the_zip(app: Any, evidence: dict[str, Any],
+def test_a_worker_builds_the_job_and_the_coordinator_downloads_the_zip(app: Any, app_config: dict[str, Any],
+                                                                       evidence: dict[str, Any],
                                                                        tmp_path: Path) -> None:
-    """The page queues a job holding only ids; the worker task builds it with progress; the page
-    shows it done; the zip downloads (audited) and verifies once unpacked; another organisation's
-    coordinator gets 404 for the job."""
+    """The page queues a job holding only its id; a real worker consuming the media queue alone
+    builds it; the page shows it done; the zip downloads (audited) and verifies once unpacked;
+    another organisation's coordinator gets 404 for the job and its download."""
     from intake.evidence.bag import unzip_bag
     from intake.models import PackJob
-    from workers.tasks import build_evidence_pack
+    from tests.conftest import csrf_token, running_worker, wait_for
 
     browser = signed_in(app, evidence["coordinator"])
-    from tests.conftest import csrf_token
-
     token = csrf_token(browser.get("/packs/new?component=MX-15D").get_data(as_text=True))
-    response = browser.post("/packs/", data={"csrf_token": token, "kind": "component", "value": "MX-15D",
-                                             "tier": "partner"})
-    assert response.status_code == 302
-    job_url = response.headers["Location"]
-    assert "Queued" in browser.get(job_url).get_data(as_text=True)
-    db.session.remove()
-    job = db.session.scalar(select(PackJob))
-    assert job is not None
-    job_id = job.id
-    db.session.remove()
-    with app.app_context():
-        build_evidence_pack.run(job_id)
+    with running_worker(app_config, tmp_path / "worker.log", "-Q", "media"):
+        response = browser.post("/packs/", data={"csrf_token": token, "kind": "component", "value": "MX-15D",
+                                                 "tier": "partner"})
+        assert response.status_code == 302
+        job_url = response.headers["Location"]
+
+        def done() -> PackJob | None:
+            db.session.remove()
+            job = db.session.scalar(select(PackJob))
+            return job if job is not None and job.state in ("done", "failed") else None
+
+        job = wait_for(done, timeout=180)
+    assert job.state == "done", job.error
     page = browser.get(job_url).get_data(as_text=True)
-    assert "100%" in page and "Download" in page
+    assert "100%" in page and "Download the pack" in page
     download = browser.get(job_url.rstrip("/") + "/download")
     assert download.status_code == 200 and download.headers["Content-Type"] == "application/zip"
-    bag = unzip_bag(download.get_data(), tmp_path)
+    bag = unzip_bag(download.get_data(), tmp_path / "unzipped")
     assert verify_bag(bag) is None and incidents_in(bag) == {evidence["ids"]["first"], evidence["ids"]["second"]}
     db.session.remove()
     assert db.session.scalars(select(AuditEntry).where(AuditEntry.action == "pack.downloaded")).all()
+    (built,) = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "pack.built")).all()
+    assert built.actor_id == evidence["coordinator"].public_id and built.detail["tier"] == "partner"
+    log = (tmp_path / "worker.log").read_text()
+    assert f"pack job {job.id}: done" in log and "MX-15D" not in log
     outsider = signed_in(app, make_user(make_org("Other NGO"), Role.COORDINATOR))
     assert outsider.get(job_url).status_code == 404
     assert outsider.get(job_url.rstrip("/") + "/download").status_code == 404
@@ -307,3 +326,9 @@ def test_another_organisations_incidents_never_appear(app: Any, evidence: dict[s
     ours = build(app, evidence["org"], tmp_path / "ours", tier="partner", platform="TB2")
     assert evidence["ids"]["outsider"] not in incidents_in(ours)
     assert incidents_in(ours) == {evidence["ids"]["first"], evidence["ids"]["second"]}
+    march = build(app, evidence["org"], tmp_path / "march", manufacturer="l3harris wescam", until="2026-03-31")
+    assert incidents_in(march) == {evidence["ids"]["first"]}
+    april = build(app, evidence["org"], tmp_path / "april", country="canada", since="2026-04-01")
+    assert incidents_in(april) == {evidence["ids"]["second"]}
+    iranian = build(app, evidence["org"], tmp_path / "ir", tier="partner", country="IR")
+    assert incidents_in(iranian) == {evidence["ids"]["other_drone"]}

@@ -98,7 +98,11 @@ def incident_map(points: list[tuple[float, float, str]], width: float, height: f
             flat += [round(min(max(x, -2), width + 2), 2), round(min(max(y, -2), height + 2), 2)]
         drawing.add(Polygon(flat, fillColor=colors.HexColor("#f7f3e8"), strokeColor=colors.HexColor("#8c8c8c"),
                             strokeWidth=0.4))
-    for lon, lat, label in points:
+    merged: dict[tuple[float, float], list[str]] = {}
+    for lon, lat, label in points:  # incidents in one cell (or at one point) share a dot
+        merged.setdefault((round(lon, 3), round(lat, 3)), []).append(label)
+    for (lon, lat), labels in sorted(merged.items()):
+        label = ", ".join(labels)
         x, y = xy(lon, lat)
         drawing.add(Circle(x, y, 4, fillColor=colors.HexColor("#b2182b"), strokeColor=colors.white, strokeWidth=0.8))
         drawing.add(String(x + 6, y + 3, label, fontName="Helvetica-Bold", fontSize=7))
@@ -278,7 +282,7 @@ def write_dossier(pack: Pack, target: Path, data: Path) -> None:
             points.append((float(exact[0]["longitude"]), float(exact[0]["latitude"]), str(n)))
         elif record.get("latitude") is not None and record.get("longitude") is not None:
             points.append((float(record["longitude"]), float(record["latitude"]), str(n)))
-    story.append(incident_map(points, width, width * 0.55))
+    story.append(incident_map(points, width - 12, (width - 12) * 0.55))
     story.append(P("Points: " + ("the reported points (restricted tier)." if pack.exact_places else
                                  "the centre of each incident's coarse cell, never a reported point."), s["small"]))
     for n, (item, record) in enumerate(zip(pack.incidents, pack.records, strict=True), 1):
