@@ -185,6 +185,13 @@ def test_a_pack_per_country_and_per_component_verifies_and_tampering_fails(
         assert (sensor["designation_as_assessed"], sensor["country_as_reported"]) == ("MX-15D", "CA")
         platform = next(i for i in items if i["role"] == "platform")
         assert (platform["manufacturer_as_assessed"], platform["country_as_assessed"]) == ("Baykar", "TR")
+        by_id = {r["incident_id"]: r for r in rows(bag / "data" / "incidents.csv")}
+        # One man and one woman killed: the public tier says "<5", by the exports' one policy.
+        assert by_id[ids["first"]]["killed_total"] == ("<5" if tier == "public" else "2")
+        assert by_id[ids["first"]]["occurred_on"] == ("2026-03" if tier == "public" else "2026-03-14")
+        aggregate = rows(bag / "data" / "casualties_aggregate.csv")
+        assert {a["period"] for a in aggregate} == {"2026-03", "2026-04"}
+        assert next(a for a in aggregate if a["period"] == "2026-04")["killed_total"] == "11"
         grading = rows(bag / "data" / "grading.csv")
         assert {(g["graded_by_role"], g["signed_off_by_role"]) for g in grading} == {("verifier", "coordinator")}
 
@@ -316,6 +323,18 @@ def test_a_worker_builds_the_job_and_the_coordinator_downloads_the_zip(app: Any,
     outsider = signed_in(app, make_user(make_org("Other NGO"), Role.COORDINATOR))
     assert outsider.get(job_url).status_code == 404
     assert outsider.get(job_url.rstrip("/") + "/download").status_code == 404
+
+    # Past its keeping time the sweep erases it: file and key gone, no download.
+    from intake.evidence.jobs import expire_packs, pack_dir
+
+    stored = pack_dir(app.config) / (job.storage_name or "")
+    assert stored.is_file() and b"custody.jsonl" not in stored.read_bytes(), "the zip is stored sealed"
+    with app.app_context():
+        assert expire_packs(db.session, app.config, utcnow() + dt.timedelta(days=8)) == 1
+        db.session.commit()
+    assert not stored.exists()
+    assert browser.get(job_url.rstrip("/") + "/download").status_code == 404
+    assert "erased after its keeping time" in browser.get(job_url).get_data(as_text=True)
 
 
 def test_another_organisations_incidents_never_appear(app: Any, evidence: dict[str, Any], tmp_path: Path) -> None:

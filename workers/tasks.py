@@ -243,6 +243,12 @@ def sweep() -> None:
     db.session.commit()
     if expired:
         log.info("sweep: %d expired resumable upload(s) removed", expired)
+    from intake.evidence.jobs import expire_packs
+
+    packs = expire_packs(db.session, config)
+    db.session.commit()
+    if packs:
+        log.info("sweep: %d evidence pack(s) past their keeping time erased", packs)
     note_run(SWEEP)  # /healthz says when the sweep last ran, and that it is stale when overdue
 
 

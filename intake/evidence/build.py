@@ -260,7 +260,7 @@ def aggregates(included: list[Included], tier: Tier, resolution: int, stats: Sup
             for group in export_policy.GROUPS:
                 name = f"{harm.value}_{group}"
                 bucket[name] = bucket.get(name, 0) + int(raw[name] or 0)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for (period, country), bucket in sorted(sums.items()):
         row: dict[str, Any] = {"period": period, "country": country, "incidents": bucket["incidents"]}
         for harm in (Harm.KILLED, Harm.INJURED):
@@ -271,6 +271,13 @@ def aggregates(included: list[Included], tier: Tier, resolution: int, stats: Sup
                 shown, total = dict(cells), sum(cells.values())
             row.update({f"{harm.value}_{g}": v for g, v in shown.items()})
             row[f"{harm.value}_total"] = total
+        if tier == Tier.PUBLIC:
+            # The exports' check, read as a reader would read the row (period as its date).
+            problems = export_policy.check_public({**row, "occurred_on": period, "missing_total": 0,
+                                                   **{f"missing_{g}": 0 for g in export_policy.GROUPS}},
+                                                  len(rows) + 1)
+            if problems:
+                raise export_policy.ExportBlocked("casualties_aggregate.csv: " + "; ".join(problems[:5]))
         rows.append(row)
     return rows
 
@@ -466,7 +473,7 @@ def build_pack(session: Session, config: dict[str, Any], organisation: Organisat
 
         files = [(i, r, a) for i in included for r in i.reports for a in sorted(r.attachments, key=lambda a: a.id)
                  if a.status != AttachmentStatus.ERASED and not r.erased]
-        withheld = 0
+        withheld = withheld_public = 0
         reveals: list[custody.Event] = []
         photos: dict[str, list[str]] = {}
         for n, (i, r, a) in enumerate(files, 1):
@@ -475,7 +482,8 @@ def build_pack(session: Session, config: dict[str, Any], organisation: Organisat
                    "working_file": "", "working_sha256": "", "faces_covered": "",
                    "original_sha256": "" if spec.tier == PackTier.PUBLIC else a.sha256, "original_file": "",
                    "note": ""}
-            if a.derivative_storage_name and a.derivative_sha256:
+            shows_more = spec.tier == PackTier.PUBLIC and bool(a.derivative_note)
+            if a.derivative_storage_name and a.derivative_sha256 and not shows_more:
                 name = f"media/working/{a.derivative_sha256}.{_extension(a.derivative_media_type)}"
                 if not (data / name).exists():
                     _copy_checked(read_derivative(config, a), data / name, a.derivative_sha256)
@@ -485,6 +493,10 @@ def build_pack(session: Session, config: dict[str, Any], organisation: Organisat
                            note=a.derivative_note or "")
                 if (a.derivative_media_type or "").startswith("image/"):
                     photos.setdefault(r.public_id, []).append(a.derivative_sha256)
+            elif shows_more:
+                # The copy still shows what the worker could not cover (faces in a video): not public.
+                withheld_public += 1
+                row["note"] = "working copy withheld from the public tier: it still shows what could not be covered"
             else:
                 withheld += 1
                 row["note"] = "no working copy: original only"
@@ -528,7 +540,7 @@ def build_pack(session: Session, config: dict[str, Any], organisation: Organisat
 
         progress(75, "custody")
         events = custody_events(session, organisation.id, included, spec.tier) + reveals
-        suppressed = _suppressed(spec.tier, stats, withheld, left_out)
+        suppressed = _suppressed(spec.tier, stats, withheld, left_out, withheld_public)
         pack = Pack(organisation=organisation.name, spec=spec, built_at=built_at, incidents=included, records=records,
                     items=items, markings=marks, transfers=transfers, aggregates=agg, media=media_rows,
                     custody_events=events, exact_places=exact, stats=stats, suppressed=suppressed, left_out=left_out)
@@ -576,7 +588,8 @@ def build_pack(session: Session, config: dict[str, Any], organisation: Organisat
     return pack
 
 
-def _suppressed(tier: PackTier, stats: Suppression, withheld: int, left_out: dict[str, int]) -> list[str]:
+def _suppressed(tier: PackTier, stats: Suppression, withheld: int, left_out: dict[str, int],
+                withheld_public: int = 0) -> list[str]:
     """What the pack leaves out and why, one line each (bag-info.txt and the dossier)."""
     lines = []
     if tier == PackTier.PUBLIC:
@@ -594,6 +607,9 @@ def _suppressed(tier: PackTier, stats: Suppression, withheld: int, left_out: dic
         lines += ["nothing withheld for the tier: originals and exact places included (restricted)"]
     if withheld:
         lines.append(f"files without a working copy (original only) left out of media/working: {withheld}")
+    if withheld_public:
+        lines.append(f"working copies that still show what could not be covered (faces in videos), left out of "
+                     f"the public tier: {withheld_public}")
     if left_out.get("without_two_sign_offs"):
         lines.append(f"incidents matching the selector without a grade signed off by two people: "
                      f"{left_out['without_two_sign_offs']}")

@@ -183,6 +183,28 @@ def read_pack(config: dict[str, Any], job: PackJob) -> Iterator[bytes]:
     return chunks()
 
 
+def expire_packs(session: Session, config: dict[str, Any], now: Any = None) -> int:
+    """Packs kept past PACK_KEEP_SECONDS go: the file overwritten and unlinked, the job's data key
+    erased (a restricted pack holds originals, which must not outlive their reports' retention in a
+    forgotten zip). The caller commits. Returns how many went."""
+    import datetime as dt
+
+    from ..media import overwrite_and_unlink
+
+    now = now or utcnow()
+    cutoff = now - dt.timedelta(seconds=int(config["PACK_KEEP_SECONDS"]))
+    due = session.scalars(select(PackJob).where(PackJob.state == "done", PackJob.finished_at < cutoff)
+                          .limit(200)).all()
+    for job in due:
+        if job.storage_name:
+            overwrite_and_unlink(pack_dir(config) / job.storage_name)
+        job.storage_name, job.state, job.step = None, "expired", "expired"
+        job.sealed = None
+        job.__dict__.pop("_sealed_state", None)
+        job.data_key.erase()
+    return len(due)
+
+
 def audit_download(session: Session, job: PackJob, user: User) -> None:
     audit_record(AuditAction.PACK_DOWNLOADED.value, actor=user, organisation_id=job.organisation_id,
                  target_type="pack", target_id=job.public_id,

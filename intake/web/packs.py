@@ -40,7 +40,8 @@ TIER_CHOICES = [
     ("partner", _l("Partner — item-level detail, coarse places, no originals")),
     ("restricted", _l("Restricted — originals and exact places; needs a reason, audited")),
 ]
-STATES = {"queued": _l("Queued"), "running": _l("Building"), "done": _l("Ready"), "failed": _l("Failed")}
+STATES = {"queued": _l("Queued"), "running": _l("Building"), "done": _l("Ready"), "failed": _l("Failed"),
+          "expired": _l("Erased after its keeping time")}
 
 
 class PackForm(TranslatedForm):
