@@ -151,6 +151,7 @@ def _register_blueprints(app: Flask) -> None:
         incidents,
         language,
         openrosa,
+        packs,
         review,
         uploads,
         verify,
@@ -165,6 +166,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(incidents.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(exports.bp)
+    app.register_blueprint(packs.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(uploads.bp)
     app.register_blueprint(health.bp)

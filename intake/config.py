@@ -38,6 +38,10 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "DATABASE_URL": f"sqlite:///{instance_path / 'intake.sqlite3'}",
         "BROKER_URL": "filesystem://",
         "UPLOAD_PATH": str(instance_path / "uploads"),
+        # Built evidence packs (intake/evidence): zips of bags, sealed with each job's data key.
+        "PACK_PATH": str(instance_path / "packs"),
+        # A built pack is kept this long, then erased by the sweep (a restricted one holds originals).
+        "PACK_KEEP_SECONDS": 7 * 24 * 3600,
         # Per file and per report. A request larger than the report limit is refused before it is
         # read; a single file over the file limit is refused by name while the rest of the form is kept.
         "MAX_FILE_BYTES": 25 * 1024 * 1024,

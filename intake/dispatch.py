@@ -98,6 +98,14 @@ def dispatch_question_notice(request_id: int) -> bool:
     return True
 
 
+def dispatch_pack(job_id: int) -> bool:
+    """Queue the build of evidence pack job `job_id`, after the commit, on the media queue: a pack
+    reads and copies media and draws a PDF, seconds to minutes of work that must not hold text
+    reports behind it. Returns False if the broker could not be reached (the job stays queued and
+    its page offers to queue it again)."""
+    return _send("intake.build_evidence_pack", job_id, MEDIA_QUEUE)
+
+
 def _send(task: str, object_id: int, queue: str) -> bool:
     if time.monotonic() < _broker_down_until:
         return False

@@ -395,3 +395,8 @@ class AuditAction(LabelledEnum):
     DEVICE_CREATED = "device.created", _l("Device token for ODK Collect created")
     DEVICE_REVOKED = "device.revoked", _l("Device token for ODK Collect revoked")
     ODK_EDIT_RECEIVED = "report.odk_edit_received", _l("Edited form from ODK Collect received as a new report")
+    # Evidence packs (intake/evidence).
+    PACK_REQUESTED = "pack.requested", _l("Evidence pack requested")
+    PACK_BUILT = "pack.built", _l("Evidence pack built")
+    PACK_FAILED = "pack.failed", _l("Evidence pack could not be built")
+    PACK_DOWNLOADED = "pack.downloaded", _l("Evidence pack downloaded")

@@ -1456,3 +1456,58 @@ class OdkInstance(SealedRow, Base):
 
     def data_key_for_sealing(self) -> DataKey:
         return self.report.data_key_for_sealing()
+
+
+# ---- evidence packs (issue 17, item 5; migration 0017d) -------------------------------------------
+
+
+class PackJob(SealedRow, Base):
+    """An evidence pack asked for on the web page and built by a worker (intake.evidence.jobs).
+
+    The queue carries only its id. The selector and tier are public facts; the reason typed for a
+    restricted pack is sealed under the job's own data key (it is in the audit log as well, where
+    security.md wants the reasons for reveals). The finished pack is a zip of the bag, stored sealed
+    with the same key under the instance folder (`storage_name`), since a restricted pack holds
+    originals and exact places.
+    """
+
+    __tablename__ = "pack_jobs"
+    __table_args__ = (Index("ix_pack_jobs_organisation", "organisation_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(36), unique=True, default=new_public_id, info=P)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), info=P)
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), info=I_)
+    selector_kind: Mapped[str] = mapped_column(String(16), info=P)
+    selector_value: Mapped[str] = mapped_column(String(200), info=P)
+    date_from: Mapped[dt.date | None] = mapped_column(Date, info=P)
+    date_to: Mapped[dt.date | None] = mapped_column(Date, info=P)
+    tier: Mapped[str] = mapped_column(String(16), info=P)
+    reason = SealedField[str | None](Sensitivity.SENSITIVE)
+    # queued, running, done, failed; how far a running build is (0-100) and at which step.
+    state: Mapped[str] = mapped_column(String(16), default="queued", server_default="queued", info=P)
+    progress: Mapped[int] = mapped_column(Integer, default=0, server_default="0", info=P)
+    step: Mapped[str | None] = mapped_column(String(32), info=P)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0", info=P)
+    # Why a build failed, in the generator's words (never a value of a report).
+    error: Mapped[str | None] = mapped_column(String(300), info=P)
+    bag_name: Mapped[str | None] = mapped_column(String(200), info=P)
+    content_sha256: Mapped[str | None] = mapped_column(String(64), info=P)
+    incidents: Mapped[int | None] = mapped_column(Integer, info=P)
+    storage_name: Mapped[str | None] = mapped_column(String(64), unique=True, info=S)
+    size: Mapped[int | None] = mapped_column(BigInteger, info=P)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow, info=P)
+    started_at: Mapped[dt.datetime | None] = mapped_column(Timestamp(), info=P)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(Timestamp(), info=P)
+
+    data_key_id: Mapped[int] = mapped_column(ForeignKey("data_keys.id"), index=True, info=P)
+    data_key: Mapped[DataKey] = relationship()
+    requested_by: Mapped[User] = relationship()
+
+    def data_key_for_sealing(self) -> DataKey:
+        if self.data_key is None:
+            self.data_key = DataKey.create()
+        return self.data_key
+
+    def seal_context(self) -> str:
+        return f"org:{self.organisation_id}:pack"

@@ -19,6 +19,8 @@ from sqlalchemy import select
 
 from intake.accounts import create_token
 from intake.enums import ReportState, Role
+from intake.evidence import PackSpec, Selector
+from intake.evidence.jobs import request_pack
 from intake.extensions import db
 from intake.incidents import create_incident
 from intake.media import store_upload
@@ -116,6 +118,11 @@ ACCESS: dict[str, set[Role] | str] = {
     "review.reassign": {COORDINATOR},
     "review.reopen": {COORDINATOR},
     "review.downgrade": {COORDINATOR},
+    "packs.new": {COORDINATOR},
+    "packs.create": {COORDINATOR},
+    "packs.job": {COORDINATOR},
+    "packs.queue_again": {COORDINATOR},
+    "packs.download": {COORDINATOR},
 }
 
 
@@ -125,6 +132,7 @@ class World:
     attachment: Attachment
     filer: User
     incident_id: str  # an incident the report is in
+    pack_id: str  # an evidence pack job of the organisation
     home: dict[Role, User]  # the organisation of the report, one user per role (reporter: not the filer)
     away: dict[Role, User]  # another organisation
 
@@ -152,7 +160,9 @@ def world(app: Any, org: Any, reporter: Any, verifier: Any) -> World:
     away = {role: make_user(other, role) for role in (REPORTER, VERIFIER, COORDINATOR, ADMIN)}
     found = db.session.scalar(select(Attachment).where(Attachment.public_id == file_id))
     assert found is not None
-    return World(report, found, reporter, incident_id, home, away)
+    pack_id = request_pack(db.session, home[COORDINATOR], PackSpec(Selector.parse("country", "CA"))).public_id
+    db.session.commit()
+    return World(report, found, reporter, incident_id, pack_id, home, away)
 
 
 def rules(app: Any) -> list[Any]:
@@ -193,6 +203,8 @@ def url_for_rule(rule: Any, world: World) -> str:
                 values[argument] = world.home[VERIFIER].public_id
             elif rule.endpoint.startswith("incidents."):
                 values[argument] = world.incident_id
+            elif rule.endpoint.startswith("packs."):
+                values[argument] = world.pack_id
             else:
                 values[argument] = world.report.public_id
         elif argument == "token_id":
@@ -257,6 +269,7 @@ def test_every_route_answers_404_to_other_organisations_and_lower_roles(app: Any
                        (world.filer, f"/reports/{world.report.public_id}/answer"),
                        (world.home[COORDINATOR], "/queue/held"),
                        (world.home[VERIFIER], f"/incidents/{world.incident_id}"),
+                       (world.home[COORDINATOR], f"/packs/{world.pack_id}/"),
                        (world.home[ADMIN], "/admin/users")):
         assert browser_of(user)[0].get(path).status_code == 200, path
 

@@ -67,6 +67,7 @@ def init_celery(app: Flask) -> Celery:
             "intake.sweep": {"queue": TEXT_QUEUE},
             "intake.expire_claims": {"queue": TEXT_QUEUE},
             "intake.retention": {"queue": TEXT_QUEUE},
+            "intake.build_evidence_pack": {"queue": MEDIA_QUEUE},
         },
         task_time_limit=int(app.config["TASK_TIME_LIMIT_SECONDS"]),
         task_soft_time_limit=int(app.config["TASK_TIME_LIMIT_SECONDS"]) - 30,

@@ -245,6 +245,12 @@ def sweep() -> None:
     if expired:
         log.info("sweep: %d expired resumable upload(s) removed", expired)
     resend_lost_notices()
+    from intake.evidence.jobs import expire_packs
+
+    packs = expire_packs(db.session, config)
+    db.session.commit()
+    if packs:
+        log.info("sweep: %d evidence pack(s) past their keeping time erased", packs)
     note_run(SWEEP)  # /healthz says when the sweep last ran, and that it is stale when overdue
 
 
@@ -312,3 +318,21 @@ def notify_question(self: Any, request_id: int) -> None:
     db.session.commit()
     log.info("question %s: notice sent (%s)", request_id,
              "+".join(c for c, on in (("webhook", due.webhook), ("e-mail", due.email is not None)) if on))
+
+
+@shared_task(
+    name="intake.build_evidence_pack",
+    acks_late=True,
+    autoretry_for=TRANSIENT_DB_ERRORS,
+    retry_backoff=2,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=10,
+)
+def build_evidence_pack(job_id: int) -> None:
+    """Idempotent: build evidence pack job `job_id` unless it is done or failed; a build killed
+    midway is built again from the start (intake.evidence.jobs). Logs the job's id and state only."""
+    from intake.evidence.jobs import run_pack_job
+
+    state = run_pack_job(db.session, current_app.config, job_id, current_app.extensions["intake_statement_engine"])
+    log.info("pack job %s: %s", job_id, state)

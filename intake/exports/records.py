@@ -66,6 +66,11 @@ def _value(value: Any) -> Any:
     return value
 
 
+def exportable(organisation_id: int, tier: Tier, state: ReportState = ReportState.VERIFIED) -> list[Any]:
+    """The conditions a report meets to be exported in `tier` (what an evidence pack reads, too)."""
+    return _conditions(organisation_id, tier, state)
+
+
 def _conditions(organisation_id: int, tier: Tier, state: ReportState) -> list[Any]:
     consent = policy.PUBLIC_CONSENT if tier == Tier.PUBLIC else policy.PARTNER_CONSENT
     return [Report.organisation_id == organisation_id, Report.state == state, Report.consent.in_(consent),
