@@ -184,12 +184,14 @@ def test_one_click_lists_every_verified_incident_with_an_item_made_in_the_countr
 
 
 def test_the_evidence_pack_is_one_button_away_once_packs_exist(app: Any, org: Any, seeded: dict[str, str]) -> None:
-    # Stands in for the packs blueprint (another branch): registered before the app serves a request.
-    app.add_url_rule("/packs/new", "packs.new", lambda: "pack form")
     coordinator = make_user(org, Role.COORDINATOR)
-    html = signed_in(app, coordinator).get("/dashboard/country?country=CA&from=2026-01-01").get_data(as_text=True)
+    browser = signed_in(app, coordinator)
+    html = browser.get("/dashboard/country?country=CA&from=2026-01-01").get_data(as_text=True)
     assert 'href="/packs/new?country=CA&amp;from=2026-01-01"' in html
     assert "Build the evidence pack for Canada" in html
+    # The button opens the pack form with the selector and the period chosen.
+    form = browser.get("/packs/new?country=CA&from=2026-01-01").get_data(as_text=True)
+    assert 'value="CA"' in form and 'value="2026-01-01"' in form
 
 
 def test_an_organisation_sees_only_its_own_incidents(app: Any, seeded: dict[str, str]) -> None:
