@@ -377,3 +377,4 @@ class AuditAction(LabelledEnum):
     DEVICE_CREATED = "device.created", _l("Device token for ODK Collect created")
     DEVICE_REVOKED = "device.revoked", _l("Device token for ODK Collect revoked")
     ODK_EDIT_RECEIVED = "report.odk_edit_received", _l("Edited form from ODK Collect received as a new report")
+    ODK_FORM_ENCRYPTED = "organisation.odk_form_encrypted", _l("Form for ODK Collect switched to encrypted")
