@@ -28,10 +28,12 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+# CFB is in cryptography's "decrepit" corner (kept for formats like this one that need it).
+from cryptography.hazmat.decrepit.ciphers.modes import CFB
 from cryptography.hazmat.primitives import hashes, padding, serialization
 from cryptography.hazmat.primitives.asymmetric import padding as asymmetric_padding
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -106,7 +108,7 @@ def next_iv(seed: bytearray, counter: int) -> bytes:
 
 
 def decrypt_file(key: bytes, iv: bytes, data: bytes) -> bytes:
-    decryptor = Cipher(algorithms.AES(key), modes.CFB(iv)).decryptor()
+    decryptor = Cipher(algorithms.AES(key), CFB(iv)).decryptor()
     padded = decryptor.update(data) + decryptor.finalize()
     unpadder = padding.PKCS7(128).unpadder()
     try:
