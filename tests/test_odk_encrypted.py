@@ -363,3 +363,22 @@ def test_rotation_rewraps_the_private_key(app: Any, org: Any) -> None:
     key = db.session.get(OdkFormKey, key.id)
     assert key.private_key_wrapped != before and key.master_key_id == crypto.master_key_id(new)
     assert crypto.Keyring((new,)).unwrap(key.private_key_wrapped) == crypto.active_keyring().unwrap(before)
+
+
+def test_cli_encrypts_the_form(app: Any, app_config: dict[str, Any], org: Any, reporter: Any) -> None:
+    """`intake device encrypt-form ORG` makes the key pair in its own process, audited; asked twice, it says so."""
+    from click.testing import CliRunner
+
+    from intake.cli import main
+
+    env = {"INTAKE_SECRET_KEY": SECRET, "INTAKE_DATABASE_URL": app_config["DATABASE_URL"],
+           "INTAKE_BROKER_URL": app_config["BROKER_URL"], "INTAKE_INSTANCE_PATH": app_config["INSTANCE_PATH"]}
+    result = CliRunner(env=env).invoke(main, ["device", "encrypt-form", org.name], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    collect = phone(app, reporter)
+    key = encrypted.current_key(db.session, org.id)
+    assert key is not None and form_public_key(collect.download(collect.form_list()[0])) == key.public_key
+    again = CliRunner(env=env).invoke(main, ["device", "encrypt-form", org.name], catch_exceptions=False)
+    assert again.exit_code == 1 and "encrypted already" in again.output
+    entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == AuditAction.ODK_FORM_ENCRYPTED.value))
+    assert entry is not None and entry.detail == {"via": "cli"}
