@@ -626,6 +626,30 @@ def device_list(org_name: str) -> None:
                        f"created {when(row.created_at)}  last used {when(row.last_used_at)}")
 
 
+@device.command("encrypt-form")
+@click.argument("org_name")
+def device_encrypt_form(org_name: str) -> None:
+    """Switch an organisation's form to encrypted: make its key pair here (the private key wrapped by
+    the master keys, never held by the web app); phones get it at their next form update. Audited."""
+    from .accounts import AccountError, find_organisation
+    from .extensions import db as database
+    from .openrosa import encrypted
+    from .openrosa.decrypt import make_form_key
+
+    with _app().app_context():
+        organisation = find_organisation(database.session, org_name)
+        if organisation is None:
+            raise click.ClickException("No such organisation.")
+        try:
+            row = encrypted.request_encryption(database.session, organisation.id, actor=None, via="cli")
+        except AccountError as exc:
+            raise click.ClickException(str(exc)) from exc
+        make_form_key(database.session, row)
+        public_id = row.public_id
+        database.session.commit()
+    click.echo(f"The form of {org_name} is encrypted (key {public_id}): phones get it at their next form update.")
+
+
 @device.command("revoke")
 @click.argument("device_id")
 def device_revoke(device_id: str) -> None:

@@ -83,6 +83,16 @@ def dispatch_submission(entry_id: int) -> bool:
     return _send("intake.file_submission", entry_id, TEXT_QUEUE)
 
 
+def dispatch_odk_encrypted(entry_id: int) -> bool:
+    """Have a worker decrypt and file an encrypted ODK submission (`openrosa.decrypt`)."""
+    return _send("intake.file_odk_encrypted", entry_id, TEXT_QUEUE)
+
+
+def dispatch_odk_form_key(key_id: int) -> bool:
+    """Have a worker make an organisation's form key pair (the private key is made there, not here)."""
+    return _send("intake.make_odk_form_key", key_id, TEXT_QUEUE)
+
+
 def dispatch_question_notice(request_id: int) -> bool:
     """Queue the notice that question `request_id` waits for its reporter (intake.notices), after
     the commit. A notice is a courtesy: with the broker down it is not sent (and said so in the

@@ -400,3 +400,4 @@ class AuditAction(LabelledEnum):
     PACK_BUILT = "pack.built", _l("Evidence pack built")
     PACK_FAILED = "pack.failed", _l("Evidence pack could not be built")
     PACK_DOWNLOADED = "pack.downloaded", _l("Evidence pack downloaded")
+    ODK_FORM_ENCRYPTED = "organisation.odk_form_encrypted", _l("Form for ODK Collect switched to encrypted")

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from . import crypto
 from .enums import AttachmentStatus
-from .models import DataKey, KeyEpoch, Organisation, Report, Submission, User, UserSession, utcnow
+from .models import DataKey, KeyEpoch, OdkFormKey, Organisation, Report, Submission, User, UserSession, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,12 @@ def rewrap_all(session: Session, keyring: crypto.Keyring, batch: int = BATCH) ->
     ):
         assert organisation.pseudonym_key_wrapped is not None
         organisation.pseudonym_key_wrapped = keyring.rewrap(organisation.pseudonym_key_wrapped)
+    # Organisations' private keys of their encrypted ODK forms (a few rows).
+    for form_key in session.scalars(select(OdkFormKey).where(OdkFormKey.private_key_wrapped.is_not(None))
+                                    .with_for_update()):
+        assert form_key.private_key_wrapped is not None
+        form_key.private_key_wrapped = keyring.rewrap(form_key.private_key_wrapped)
+        form_key.master_key_id = primary
     # Erasure epochs: a few rows (one a day), whose KEKs wrap every data key made since 0015d.
     # Rewrapping one rewraps every data key under it: those are counted.
     done = 0

@@ -1511,3 +1511,81 @@ class PackJob(SealedRow, Base):
 
     def seal_context(self) -> str:
         return f"org:{self.organisation_id}:pack"
+
+
+class OdkFormKey(Base):
+    """An organisation's key pair for its encrypted form (ODK's encrypted-form format): Collect
+    encrypts each finished instance on the phone for `public_key`, and only a worker opens it.
+
+    The row is written by an administrator's request with no key yet; a worker (or the CLI, a
+    process of its own) makes the pair and fills it in (`intake.openrosa.decrypt`). The private key
+    is stored only wrapped by the master keys (Fernet, as accounts' secrets) and is unwrapped in the
+    workers alone: no web view has a path to it. The newest ready key is the one the form carries."""
+
+    __tablename__ = "odk_form_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(36), unique=True, default=new_public_id, info=P)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True, info=P)
+    requested_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow, info=P)
+    ready_at: Mapped[dt.datetime | None] = mapped_column(Timestamp(), info=P)
+    # The RSA public key as the XForm carries it: base64 of its DER SubjectPublicKeyInfo.
+    public_key: Mapped[str | None] = mapped_column(Text, info=P)
+    private_key_wrapped: Mapped[bytes | None] = mapped_column(LargeBinary, info={"sensitivity": "sealed"})
+    master_key_id: Mapped[str | None] = mapped_column(String(16), info=P)
+
+
+class OdkEncryptedSubmission(Base):
+    """An encrypted instance as Collect sent it, kept unopened until a worker decrypts and files it.
+
+    The manifest (the XML part: the RSA-encrypted AES key, the file names, the signature) and every
+    `.enc` part are sealed under `data_key` and hashed; the receipt given to the phone is fixed here
+    and becomes the report's. (reporter, instance ID) is unique: a resend or a later part of a split
+    submission finds this row. Once filed, the parts and their key are discarded: the report holds
+    the decrypted originals under its own data key."""
+
+    __tablename__ = "odk_encrypted_submissions"
+    __table_args__ = (UniqueConstraint("reporter_id", "instance_id"), Index("ix_odk_encrypted_due", "due_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(36), unique=True, default=new_public_id, info=P)
+    receipt_code: Mapped[str] = mapped_column(String(16), unique=True, info=P)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True, info=P)
+    reporter_id: Mapped[int] = mapped_column(ForeignKey("users.id"), info=I_)
+    device_token_id: Mapped[int | None] = mapped_column(ForeignKey("device_tokens.id"), info=P)
+    form_key_id: Mapped[int] = mapped_column(ForeignKey("odk_form_keys.id"), info=P)
+    instance_id: Mapped[str] = mapped_column(String(64), info=P)
+    form_version: Mapped[str] = mapped_column(String(64), info=P)
+    manifest_sha256: Mapped[str] = mapped_column(String(64), info=P)
+    manifest_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, info={"sensitivity": "sealed"})
+    data_key_id: Mapped[int | None] = mapped_column(ForeignKey("data_keys.id"), info=P)
+    received_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow, info=P)
+    # When a worker should decrypt it (again): set once every part is in; NULL once filed.
+    due_at: Mapped[dt.datetime | None] = mapped_column(Timestamp(), info=P)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0", info=P)
+    # Why the last decryption failed, in a few words of ours: never the content.
+    last_error: Mapped[str | None] = mapped_column(String(200), info=P)
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id", ondelete="SET NULL"), unique=True,
+                                                  info=P)
+
+    data_key: Mapped[DataKey | None] = relationship()
+    form_key: Mapped[OdkFormKey] = relationship()
+    parts: Mapped[list[OdkEncryptedPart]] = relationship(back_populates="submission", cascade="all, delete-orphan",
+                                                         order_by="OdkEncryptedPart.id")
+
+
+class OdkEncryptedPart(Base):
+    """One `.enc` file of an encrypted submission, stored sealed as it came (never opened by the web)."""
+
+    __tablename__ = "odk_encrypted_parts"
+    __table_args__ = (UniqueConstraint("submission_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("odk_encrypted_submissions.id", ondelete="CASCADE"),
+                                               info=P)
+    name: Mapped[str] = mapped_column(String(255), info=P)
+    storage_name: Mapped[str | None] = mapped_column(String(64), unique=True, info=P)
+    sha256: Mapped[str] = mapped_column(String(64), info=P)
+    size: Mapped[int] = mapped_column(Integer, info=P)
+
+    submission: Mapped[OdkEncryptedSubmission] = relationship(back_populates="parts")

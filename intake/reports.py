@@ -144,6 +144,7 @@ def submit_report(
     submission_id: str,
     deadline_seconds: int = 300,
     data_key: DataKey | None = None,
+    reserved: tuple[str, str] | None = None,
 ) -> Filing:
     """File a report in state `received` now, or return the one this submission already made.
 
@@ -152,7 +153,8 @@ def submit_report(
     finds the winner's report, and a submission the API accepted but no worker filed yet is filed
     now. The pipeline job the report is owed is written in the same transaction. The caller
     commits, then dispatches the pipeline. `data_key` is the key its form's kept uploads were sealed
-    with; without one the report gets a new data key.
+    with; without one the report gets a new data key. `reserved` is the (public id, receipt code) a
+    channel that acknowledged before filing already gave the submitter (an encrypted ODK form's).
     """
     from .submissions import file_submission, journal_entry
 
@@ -168,6 +170,8 @@ def submit_report(
     for _attempt in range(5):
         report = _build(data, reporter, channel, submission_id, deadline_seconds, data_key)
         report.public_id = new_public_id()
+        if reserved is not None:
+            report.public_id, report.receipt_code = reserved
         try:
             with session.begin_nested():
                 session.add(report)

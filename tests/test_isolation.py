@@ -79,6 +79,7 @@ ACCESS: dict[str, set[Role] | str] = {
     "devices.device_list": {ADMIN},
     "devices.device_create": {ADMIN},
     "devices.device_revoke": {ADMIN},
+    "devices.form_encrypt": {ADMIN},
     "field.new_report": SUBMITTERS,
     "field.my_reports": SUBMITTERS,
     "field.question_notices": SUBMITTERS,

@@ -11,6 +11,7 @@ from flask import current_app
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from intake.crypto import DataKeyUnavailable, SealBroken
 from intake.db import TRANSIENT_DB_ERRORS
 from intake.dispatch import (
     MEDIA_QUEUE,
@@ -150,6 +151,81 @@ def file_submission(entry_id: int) -> None:
     _run_text_pipeline(report_id)
 
 
+@shared_task(name="intake.make_odk_form_key", autoretry_for=TRANSIENT_DB_ERRORS, retry_backoff=2,
+             retry_backoff_max=300, retry_jitter=True, max_retries=10)
+def make_odk_form_key(key_id: int) -> None:
+    """Idempotent: make a requested form key pair (a key made already is left alone). The private key
+    is made here, in a worker, so the web process that took the request never held it."""
+    from intake.models import OdkFormKey
+    from intake.openrosa.decrypt import make_form_key
+
+    row = db.session.scalar(select(OdkFormKey).where(OdkFormKey.id == key_id).with_for_update())
+    if row is None or not make_form_key(db.session, row):
+        db.session.rollback()
+        return
+    db.session.commit()
+    log.info("odk form key %s made", key_id)
+
+
+@shared_task(name="intake.file_odk_encrypted", autoretry_for=TRANSIENT_DB_ERRORS, retry_backoff=2,
+             retry_backoff_max=300, retry_jitter=True, max_retries=10)
+def file_odk_encrypted(entry_id: int) -> None:
+    """Idempotent: decrypt an encrypted ODK submission with its organisation's private key (unwrapped
+    here only), file it as a plain instance is filed, then run its pipeline in this task. One that
+    does not open, or whose content the schema refuses, is held with its parts for a coordinator;
+    a submission filed already only has its pipeline run (which skips a job already done)."""
+    from intake.openrosa.decrypt import Undecryptable, file_encrypted, note_failure
+    from intake.openrosa.instance import InstanceRefused
+    from intake.openrosa.receive import InstanceConflict
+
+    config = current_app.config
+    try:
+        report = file_encrypted(db.session, config, entry_id)
+        report_id = report.id if report is not None else None
+        db.session.commit()
+    except TRANSIENT_DB_ERRORS:
+        db.session.rollback()
+        raise
+    except (Undecryptable, InstanceRefused, InstanceConflict, DataKeyUnavailable, SealBroken) as exc:
+        db.session.rollback()
+        note_failure(db.session, entry_id, f"{type(exc).__name__}: {exc}" if isinstance(exc, Undecryptable)
+                     else type(exc).__name__, hold=True, retry_seconds=0)
+        db.session.commit()
+        log.error("odk encrypted submission %s: held (%s)", entry_id, type(exc).__name__)
+        return
+    except Exception as exc:
+        db.session.rollback()
+        note_failure(db.session, entry_id, type(exc).__name__, hold=False,
+                     retry_seconds=int(config["PIPELINE_DEADLINE_SECONDS"]))
+        db.session.commit()
+        log.error("odk encrypted submission %s: filing failed with %s", entry_id, type(exc).__name__)
+        return
+    if report_id is None:
+        return
+    log.info("odk encrypted submission %s filed as report %s", entry_id, report_id)
+    _run_text_pipeline(report_id)
+
+
+def relay_odk(deadline_seconds: int, limit: int = 100) -> int:
+    """Dispatch the encrypted ODK submissions due for decryption (their first message lost, or their
+    worker died) and the form keys still to be made; how many messages went out."""
+    from intake.dispatch import dispatch_odk_encrypted, dispatch_odk_form_key
+    from intake.models import OdkEncryptedSubmission, OdkFormKey
+
+    now = utcnow()
+    due = list(db.session.scalars(select(OdkEncryptedSubmission).where(OdkEncryptedSubmission.due_at <= now)
+                                  .order_by(OdkEncryptedSubmission.due_at).limit(limit).with_for_update(skip_locked=True)))
+    sent = 0
+    for entry in due:
+        if dispatch_odk_encrypted(entry.id):
+            entry.due_at = now + dt.timedelta(seconds=deadline_seconds)
+            sent += 1
+    keys = list(db.session.scalars(select(OdkFormKey.id).where(OdkFormKey.ready_at.is_(None)).limit(limit)))
+    db.session.commit()
+    sent += sum(dispatch_odk_form_key(key_id) for key_id in keys)
+    return sent
+
+
 def _run_text_pipeline(report_id: int) -> None:
     """The pipeline of a report filed on the text queue, unless a file of it is still owed work: that
     run belongs to the media workers (its job stays pending, and the sweep sends it again if the
@@ -222,6 +298,7 @@ def sweep() -> None:
     # The workers' relay threads dispatch submissions every second and recover overdue jobs every
     # sweep interval; this covers a worker whose thread is stuck or a deployment where none runs yet.
     relay_submissions(config["PIPELINE_DEADLINE_SECONDS"])
+    relay_odk(config["PIPELINE_DEADLINE_SECONDS"])
     overdue, sent = recover_overdue_jobs(config["PIPELINE_DEADLINE_SECONDS"])
     if overdue:
         log.warning("sweep: %d overdue report(s), %d dispatched again", overdue, sent)

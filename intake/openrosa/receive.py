@@ -63,14 +63,15 @@ def _refused_by_schema(exc: ValidationError) -> InstanceRefused:
 
 def receive_instance(session: Session, config: Mapping[str, Any], device: DeviceToken, xml: bytes,
                      files: Mapping[str, IO[bytes]], count_report: Callable[[], int | None] = lambda: None,
-                     ) -> Received:
+                     reserved: tuple[str, str] | None = None) -> Received:
     """File an instance (or add the files of a later part), in the caller's transaction.
 
     Raises `InstanceRefused` (unreadable XML, unknown form, a report the schema refuses),
     `InstanceConflict`, `TooManyReports` (when `count_report`, called only for an instance that would
     be a new report, says how long to wait: resends and later parts are never counted), and what
     `media.attach_to_report` raises for a file; the caller rolls back
-    on any of them and commits otherwise, then dispatches the report's pipeline.
+    on any of them and commits otherwise, then dispatches the report's pipeline. `reserved`: the
+    public id and receipt an encrypted instance was acknowledged with (`openrosa.decrypt`).
     """
     parsed = parse(xml)
     try:
@@ -93,7 +94,7 @@ def receive_instance(session: Session, config: Mapping[str, Any], device: Device
     if (waits := count_report()) is not None:
         raise TooManyReports(waits)
     filing = submit_report(session, reporter, data, Channel.ODK, parsed.instance_id,
-                           int(config["PIPELINE_DEADLINE_SECONDS"]))
+                           int(config["PIPELINE_DEADLINE_SECONDS"]), reserved=reserved)
     if not filing.created:
         # Filed meanwhile: by a request with the same instance (Collect sending again while its first
         # send was still in flight: the journal's unique key made this one wait for it), or through

@@ -396,12 +396,26 @@ class XForm:
     md5: str  # of the XML: formList's `hash`, as "md5:<hex>"
 
 
-def build(languages: Iterable[str]) -> XForm:
-    """The XForm XML; its version is a hash of the definition, so any change of content changes it."""
+def key_mark(public_key: str) -> str:
+    """What an encrypted form's version ends with: names the key it was encrypted for (a submission's
+    manifest repeats the version, so the server knows which of its keys the phone used)."""
+    return "e" + hashlib.sha256(public_key.encode()).hexdigest()[:10]
+
+
+def build(languages: Iterable[str], public_key: str | None = None) -> XForm:
+    """The XForm XML; its version is a hash of the definition, so any change of content changes it.
+
+    With `public_key` (base64 of an RSA key's DER SubjectPublicKeyInfo) the form is encrypted:
+    pyxform writes `<submission base64RsaPublicKey="…"/>`, Collect encrypts every finished instance
+    for that key, and the version, which then ends with `key_mark`, changes with the key."""
     from pyxform.xls2xform import convert
 
     sheets = definition(languages)
+    if public_key is not None:
+        sheets["settings"][0]["public_key"] = public_key
     version = hashlib.sha256(json.dumps(sheets, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+    if public_key is not None:
+        version += key_mark(public_key)
     sheets["settings"][0]["version"] = version
     # Headers: every column that appears in any row (pyxform reads them as the sheet's first row).
     headers = {name: [{key: None for row in rows for key in row}] for name, rows in sheets.items()}

@@ -30,13 +30,13 @@ from wtforms.validators import InputRequired, Length
 
 from .. import quotas
 from ..accounts import AccountError
-from ..dispatch import dispatch_report
+from ..dispatch import dispatch_odk_encrypted, dispatch_odk_form_key, dispatch_report
 from ..enums import Role
 from ..extensions import db
 from ..i18n.forms import TranslatedForm
 from ..media import ClosedToFiles, OverUploadQuota, UploadRefused
 from ..models import DeviceToken, User
-from ..openrosa import devices, xform
+from ..openrosa import devices, encrypted, xform
 from ..openrosa.instance import InstanceRefused
 from ..openrosa.receive import InstanceConflict, InstanceInFlight, Received, TooManyReports, receive_instance
 from .access import ADMINS, roles_required
@@ -105,12 +105,17 @@ def _device_now() -> DeviceToken:
 
 
 def current_xform() -> xform.XForm:
-    """The XForm for this installation's languages, built once per process (a few seconds)."""
+    """The XForm of this phone's organisation, for this installation's languages: encrypted for the
+    organisation's public key once it switched to encrypted. Built once per process and key (a few
+    seconds)."""
     languages = tuple(current_app.config["LANGUAGES"])
-    cache: dict[tuple[str, ...], xform.XForm] = current_app.extensions.setdefault("intake_xforms", {})
-    if languages not in cache:
-        cache[languages] = xform.build(languages)
-    return cache[languages]
+    key = encrypted.current_key(db.session, _device_now().organisation_id)
+    public_key = key.public_key if key is not None else None
+    cache: dict[tuple[tuple[str, ...], str | None], xform.XForm] = current_app.extensions.setdefault(
+        "intake_xforms", {})
+    if (languages, public_key) not in cache:
+        cache[(languages, public_key)] = xform.build(languages, public_key)
+    return cache[(languages, public_key)]
 
 
 @bp.get("/formList")
@@ -165,6 +170,8 @@ def submit() -> Response:
         return quotas.report_allowed(current_app.config, devices.digest(g.openrosa_token), device.user_id)
 
     try:
+        if encrypted.is_encrypted(xml):
+            return _submit_encrypted(device, xml, files, count_report)
         received = _receive_once_unlocked(device, xml, files, count_report)
     except TooManyReports as exc:
         db.session.rollback()
@@ -198,6 +205,36 @@ def submit() -> Response:
         log.info("report %s received via odk", report.public_id)
     message = _("Received. Your receipt code is %(code)s — keep it to follow up this report.",
                 code=report.receipt_code)
+    return envelope(201 if received.created else 202, message, nature="submit_success")
+
+
+def _submit_encrypted(device: DeviceToken, xml: bytes, files: dict[str, Any],
+                      count_report: Callable[[], int | None]) -> Response:
+    """An encrypted instance: its parts kept unopened and its receipt given now; a worker decrypts
+    and files it once every part is in (`openrosa.decrypt`, never imported here)."""
+    for attempt in range(5):
+        try:
+            received = encrypted.receive_encrypted(db.session, current_app.config, device, xml, files, count_report)
+            db.session.commit()
+            break
+        except (OperationalError, encrypted.InstanceInFlightEncrypted) as exc:
+            db.session.rollback()
+            sqlite = db.session.get_bind().dialect.name == "sqlite"
+            retry = isinstance(exc, encrypted.InstanceInFlightEncrypted) or (
+                sqlite and "locked" in str(getattr(exc, "orig", "")))
+            if not retry or attempt == 4:
+                raise
+            for stream in files.values():
+                stream.seek(0)
+            time.sleep(0.05 * (attempt + 1))
+            device = db.session.merge(device)
+    entry = received.entry
+    if received.complete:
+        dispatch_odk_encrypted(entry.id)
+    if received.created:
+        log.info("encrypted odk submission %s received", entry.public_id)
+    message = _("Received. Your receipt code is %(code)s — keep it to follow up this report.",
+                code=entry.receipt_code)
     return envelope(201 if received.created else 202, message, nature="submit_success")
 
 
@@ -258,7 +295,10 @@ def _base_url() -> str:
 
 def _devices_page(form: DeviceForm, created: dict[str, str] | None = None, status: int = 200) -> tuple[str, int]:
     rows = devices.devices_of(db.session, current_user.organisation_id)
-    return render_template("admin/devices.html", form=form, rows=rows, created=created), status
+    key = encrypted.current_key(db.session, current_user.organisation_id)
+    pending = encrypted.pending_key(db.session, current_user.organisation_id) if key is None else None
+    return render_template("admin/devices.html", form=form, rows=rows, created=created, form_key=key,
+                           key_pending=pending is not None), status
 
 
 def _device_form() -> DeviceForm:
@@ -313,4 +353,20 @@ def device_revoke(public_id: str) -> Response:
         return redirect(url_for("devices.device_list"))
     db.session.commit()
     flash(_("%(name)s is revoked: it can send nothing more.", name=isolate_text(row.name)), "info")
+    return redirect(url_for("devices.device_list"))
+
+
+@admin_bp.post("/encryption")
+@roles_required(*ADMINS)
+def form_encrypt() -> Response:
+    """Switch the organisation's form to encrypted: a worker makes the key pair (the private key is
+    never in this process); phones get the encrypted form at their next form update. Audited."""
+    try:
+        row = encrypted.request_encryption(db.session, current_user.organisation_id, actor=current_user, via="admin")
+    except AccountError:
+        db.session.rollback()
+        return redirect(url_for("devices.device_list"))
+    db.session.commit()
+    dispatch_odk_form_key(row.id)
+    flash(_("The form is being switched to encrypted: phones receive it at their next form update."), "info")
     return redirect(url_for("devices.device_list"))
