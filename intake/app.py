@@ -151,6 +151,7 @@ def _register_blueprints(app: Flask) -> None:
         language,
         openrosa,
         review,
+        transfers,
         uploads,
         verify,
     )
@@ -162,6 +163,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(verify.bp)
     app.register_blueprint(review.bp)
     app.register_blueprint(incidents.bp)
+    app.register_blueprint(transfers.bp)
     app.register_blueprint(exports.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(uploads.bp)

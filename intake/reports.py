@@ -309,7 +309,7 @@ def _view(source: Report, count: Callable[[Harm, HarmGroup], int]) -> dict[str, 
         "occurred_on", "occurred_time", "date_precision", "country", "admin1", "admin2", "locality",
         "latitude", "longitude", "location_precision", "incident_type", "narrative", "narrative_language",
         "displaced", "delivery_platform", "platform_model", "munition_type", "munition_model",
-        "remnants_found", "markings", "identification_basis", "identification_confidence",
+        "remnants_found", "markings", "identification_basis", "identification_confidence", "used_by",
         "source_type", "consent", "risk_to_source",
     )
     view = row(source, event_fields)
