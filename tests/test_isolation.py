@@ -24,6 +24,7 @@ from intake.incidents import create_incident
 from intake.media import store_upload
 from intake.models import Attachment, Report, User
 from intake.review import ask_reporter, claim_report
+from intake.transfers import TransferIn, create_transfer
 from tests.conftest import csrf_token, jpeg_bytes, make_org, make_token, make_user
 from tests.test_verify import signed_in, triaged_report
 
@@ -54,6 +55,8 @@ PERSONAL = {
 API = {"api.get_report", "api.add_attachment",
        # Exports: a coordinator's read-only export token, its own organisation only (tests/test_exports.py).
        "api.export_download", "api.export_notes",
+       # Transfer records: the same read-only export token, its own organisation only (tests/test_transfers.py).
+       "api.transfer_list",
        # Resumable uploads: a token or the session, the caller's own uploads only (tests/test_uploads.py).
        "uploads.create", "uploads.head", "uploads.patch", "uploads.terminate",
        # OpenRosa: a device token in the URL, one reporter's (tests/test_openrosa.py).
@@ -112,6 +115,13 @@ ACCESS: dict[str, set[Role] | str] = {
     "review.reassign": {COORDINATOR},
     "review.reopen": {COORDINATOR},
     "review.downgrade": {COORDINATOR},
+    # Verifiers read transfer records; the pages that write them answer a verifier 403, as they may see
+    # the records anyway (tests/test_transfers.py); everyone else gets 404 here.
+    "transfers.transfers": VERIFIERS,
+    "transfers.new_transfer": VERIFIERS,
+    "transfers.edit_transfer": VERIFIERS,
+    "transfers.remove_transfer": VERIFIERS,
+    "transfers.used_by": VERIFIERS,
 }
 
 
@@ -121,6 +131,7 @@ class World:
     attachment: Attachment
     filer: User
     incident_id: str  # an incident the report is in
+    transfer_id: str  # a transfer record of the report's organisation
     home: dict[Role, User]  # the organisation of the report, one user per role (reporter: not the filer)
     away: dict[Role, User]  # another organisation
 
@@ -136,6 +147,9 @@ def world(app: Any, org: Any, reporter: Any, verifier: Any) -> World:
         attachment, _created = store_upload(db.session, app.config, io.BytesIO(jpeg_bytes()), "a.jpg", reporter,
                                             report=row)
         incident_id = create_incident(db.session, verifier, row).public_id
+        transfer_id = create_transfer(db.session, row.organisation_id, None, TransferIn.model_validate({
+            "exporting_state": "CA", "importing_state": "TR", "end_user": "Baykar", "designation": "MX-15D",
+            "date": "2020-05", "source_kind": "permit_list", "source_citation": "Permit list, row 12"})).public_id
         claim_report(db.session, row, verifier)
         ask_reporter(db.session, row, verifier, "Which street was it?")
         db.session.commit()
@@ -148,7 +162,7 @@ def world(app: Any, org: Any, reporter: Any, verifier: Any) -> World:
     away = {role: make_user(other, role) for role in (REPORTER, VERIFIER, COORDINATOR, ADMIN)}
     found = db.session.scalar(select(Attachment).where(Attachment.public_id == file_id))
     assert found is not None
-    return World(report, found, reporter, incident_id, home, away)
+    return World(report, found, reporter, incident_id, transfer_id, home, away)
 
 
 def rules(app: Any) -> list[Any]:
@@ -189,6 +203,8 @@ def url_for_rule(rule: Any, world: World) -> str:
                 values[argument] = world.home[VERIFIER].public_id
             elif rule.endpoint.startswith("incidents."):
                 values[argument] = world.incident_id
+            elif rule.endpoint.startswith("transfers.") and rule.endpoint != "transfers.used_by":
+                values[argument] = world.transfer_id
             else:
                 values[argument] = world.report.public_id
         elif argument == "token_id":
@@ -251,6 +267,7 @@ def test_every_route_answers_404_to_other_organisations_and_lower_roles(app: Any
                        (world.filer, f"/reports/{world.report.public_id}/answer"),
                        (world.home[COORDINATOR], "/queue/held"),
                        (world.home[VERIFIER], f"/incidents/{world.incident_id}"),
+                       (world.home[COORDINATOR], f"/transfers/{world.transfer_id}/edit"),
                        (world.home[ADMIN], "/admin/users")):
         assert browser_of(user)[0].get(path).status_code == 200, path
 

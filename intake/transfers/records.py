@@ -88,31 +88,32 @@ class TransferIn(_Strict):
     notes: Annotated[str, StringConstraints(max_length=5000)] | None = None
 
     @model_validator(mode="after")
-    def _two_states(self) -> TransferIn:
+    def _rules_over_fields(self) -> TransferIn:
+        # Both said at once, each at its field, so the form shows every problem on the first submit.
+        problems: list[tuple[str, str]] = []
         if self.exporting_state == self.importing_state:
-            raise _at("importing_state", _("The importing state must differ from the exporting state."))
-        return self
-
-    @model_validator(mode="after")
-    def _kind_known(self) -> TransferIn:
+            problems.append(("importing_state", _("The importing state must differ from the exporting state.")))
         if self.item_kind is None:
             found = match_designation(self.designation)
             if found is None:
-                raise _at("item_kind", _("This designation is not in the weapon catalogue: choose the kind of "
-                                         "item."))
-            self.item_kind = TransferItemKind(found.kind)
+                problems.append(("item_kind", _("This designation is not in the weapon catalogue: choose the "
+                                                "kind of item.")))
+            else:
+                self.item_kind = TransferItemKind(found.kind)
+        if problems:
+            raise _at(problems)
         return self
 
     def period(self) -> tuple[dt.date, TransferDatePrecision]:
         return parse_period(self.date)
 
 
-def _at(field: str, message: str) -> Exception:
-    """A model-level error reported at one field, so the form shows it there."""
+def _at(problems: list[tuple[str, str]]) -> Exception:
+    """Model-level errors, each reported at its field, so the form shows it there."""
     from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
     return ValidationError.from_exception_data("TransferIn", [InitErrorDetails(
-        type=PydanticCustomError("transfer_rule", message), loc=(field,), input=None)])
+        type=PydanticCustomError("transfer_rule", message), loc=(field,), input=None) for field, message in problems])
 
 
 def as_input(transfer: Transfer) -> dict[str, Any]:

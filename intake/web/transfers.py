@@ -142,9 +142,9 @@ def transfers() -> str:
 def new_transfer() -> Response | tuple[str, int]:
     _coordinator_only()
     form = TransferForm()
-    if not form.validate_on_submit():
-        return _form_page(form, None, 422 if form.is_submitted() else 200)
-    data = form.transfer_in()
+    if not form.is_submitted():
+        return _form_page(form, None)
+    data = _checked(form)
     if data is None:
         return _form_page(form, None, 422)
     transfer = create_transfer(db.session, current_user.organisation_id, current_user, data)
@@ -152,6 +152,13 @@ def new_transfer() -> Response | tuple[str, int]:
     log.info("transfer record %s created", transfer.id)
     flash(_("The transfer record was saved."), "info")
     return redirect(url_for("transfers.transfers"))
+
+
+def _checked(form: TransferForm) -> TransferIn | None:
+    """The form's own checks (CSRF, a number that is no number) and the schema's, every error at once."""
+    valid = form.validate()
+    data = form.transfer_in()
+    return data if valid else None
 
 
 def _transfer_or_404(public_id: str) -> Transfer:
@@ -168,7 +175,7 @@ def edit_transfer(public_id: str) -> Response | tuple[str, int]:
     form = TransferForm(data=as_input(transfer))  # what was typed, on a submit; the record, at first
     if not form.is_submitted():
         return _form_page(form, transfer)
-    data = form.transfer_in() if form.validate() else None
+    data = _checked(form)
     if data is None:
         return _form_page(form, transfer, 422)
     try:
@@ -207,11 +214,11 @@ def used_by(public_id: str) -> Response | tuple[str, int]:
         return render_report_page(report), 422
     try:
         changed = assess_used_by(db.session, report, current_user, form.used_by_assessed.data or None)
-    except (UseError, ValueError) as exc:
+    except UseError as exc:
+        # As the review's other actions refuse (web/review.py): the page, with why, in a 409.
         db.session.rollback()
-        form.used_by_assessed.errors = [str(exc)]
-        g.used_by_form = form
-        return render_report_page(report), 422
+        flash(str(exc), "error")
+        return render_report_page(report), 409
     db.session.commit()
     flash(_("Your assessment of who used the weapon was recorded.") if changed else _("Nothing was changed."),
           "info")
