@@ -273,6 +273,21 @@ def test_the_report_names_who_used_the_weapon(app: Any, client: Any, reporter: A
     assert db.session.scalar(select(Report.used_by)) == "AZ"
 
 
+def test_the_web_form_takes_who_used_the_weapon_by_name(reporter_client: Any) -> None:
+    from tests.test_field import form_fields
+    from tests.test_field import page_of as form_page
+
+    _, token, submission_id = form_page(reporter_client)
+    refused = reporter_client.post("/reports/new", data=form_fields(token, submission_id, used_by="Atlantis"))
+    assert refused.status_code == 422
+    html = refused.get_data(as_text=True)
+    assert re.search(r'id="used_by-error"[^>]*>\s*<li>Choose a country from the suggestions', html)
+    assert 'value="Atlantis"' in html and "Shells hit the courtyard" in html
+    sent = reporter_client.post("/reports/new", data=form_fields(token, submission_id, used_by="azerbaijan"))
+    assert sent.status_code == 302
+    assert db.session.scalar(select(Report.used_by)) == "AZ"
+
+
 def test_cli_adds_and_lists_transfers(app: Any, org: Any, run: Any) -> None:  # noqa: F811
     added = run("transfer", "add", "--org", org.name, "--from", "Canada", "--to", "TR", "--end-user", "Baykar",
                 "--item", "MX 15D", "--quantity", "7", "--date", "2020-05", "--source", "permit_list",

@@ -71,7 +71,8 @@ Required200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length
 
 
 class TransferIn(_Strict):
-    """A transfer record as typed: public facts only (design/evidence.md)."""
+    """A transfer record as typed: public facts only (design/evidence.md). On the report schema's strict
+    base, so it refuses unknown keys and NUL characters, and takes a blank value as an absent one."""
 
     exporting_state: Country
     importing_state: Country
