@@ -153,6 +153,7 @@ def _register_blueprints(app: Flask) -> None:
         openrosa,
         packs,
         review,
+        transfers,
         uploads,
         verify,
     )
@@ -165,6 +166,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(review.bp)
     app.register_blueprint(incidents.bp)
     app.register_blueprint(dashboard.bp)
+    app.register_blueprint(transfers.bp)
     app.register_blueprint(exports.bp)
     app.register_blueprint(packs.bp)
     app.register_blueprint(api.bp)

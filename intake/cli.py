@@ -570,6 +570,83 @@ def pack_verify(folder: Path) -> None:
 
 
 @main.group()
+def transfer() -> None:
+    """Transfer records: public facts about arms transfers (docs/transfers.md)."""
+
+
+@transfer.command("add")
+@click.option("--org", "org_name", required=True, help="Name of the organisation that keeps the record.")
+@click.option("--from", "exporting_state", required=True, metavar="STATE", help="Exporting state: CA or Canada.")
+@click.option("--to", "importing_state", required=True, metavar="STATE", help="Importing state: TR or Turkey.")
+@click.option("--end-user", required=True, help='The authorised end user the source names, e.g. "Baykar".')
+@click.option("--end-user-state", default=None, metavar="STATE", help="The end user's state, if not the importer.")
+@click.option("--item", "designation", required=True, help="The item's designation, e.g. MX-15D.")
+@click.option("--kind", "item_kind", type=click.Choice(["platform", "munition", "component"]), default=None,
+              help="Needed only when the item is not in the weapon catalogue.")
+@click.option("--quantity", type=int, default=None)
+@click.option("--date", required=True, metavar="YYYY[-MM[-DD]]", help="As precise as the source: 2020-05.")
+@click.option("--source", "source_kind", required=True,
+              type=click.Choice(["permit_list", "arms_sale_notice", "att_report", "unroca", "eu_report", "other"]))
+@click.option("--citation", "source_citation", required=True, help="Enough to find the line again.")
+@click.option("--url", "source_url", default=None, help="Web address of the source.")
+@click.option("--notes", default=None)
+def transfer_add(org_name: str, **values: Any) -> None:
+    """Record a transfer (audited); prints the record's id. The same rules as the web form."""
+    from pydantic import ValidationError
+
+    from .accounts import find_organisation
+    from .extensions import db as database
+    from .schema import errors_by_field
+    from .transfers import TransferIn, country_code, create_transfer
+
+    for key in ("exporting_state", "importing_state", "end_user_state"):
+        if values[key]:
+            values[key] = country_code(values[key]) or values[key]
+    app = _app()
+    with app.test_request_context():  # messages in the default language, as the web form would give them
+        organisation = find_organisation(database.session, org_name)
+        if organisation is None:
+            raise click.ClickException(f"No organisation named {org_name!r}.")
+        try:
+            data = TransferIn.model_validate(values)
+        except ValidationError as exc:
+            problems = "; ".join(f"{path}: {' '.join(messages)}"
+                                 for path, messages in errors_by_field(exc.errors()).items())
+            raise click.ClickException(problems) from None
+        created = create_transfer(database.session, organisation.id, None, data, via="cli")
+        database.session.commit()
+        click.echo(f"{created.public_id}  {created.catalogue_name or created.designation}  "
+                   f"{created.exporting_state} -> {created.importing_state}")
+
+
+@transfer.command("list")
+@click.option("--org", "org_name", required=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line, as the API gives them.")
+def transfer_list(org_name: str, as_json: bool) -> None:
+    """An organisation's transfer records, latest transfer first."""
+    import json
+
+    from .accounts import find_organisation
+    from .extensions import db as database
+    from .transfers import transfers_of
+    from .transfers.records import format_period, transfer_json
+
+    with _app().app_context():
+        organisation = find_organisation(database.session, org_name)
+        if organisation is None:
+            raise click.ClickException(f"No organisation named {org_name!r}.")
+        for row in transfers_of(database.session, organisation.id):
+            if as_json:
+                click.echo(json.dumps(transfer_json(row), ensure_ascii=False))
+                continue
+            quantity = str(row.quantity) if row.quantity else "-"
+            click.echo(f"{row.public_id}  {format_period(row.transfer_date, row.date_precision):10}  "
+                       f"{quantity:>5} x {row.catalogue_name or row.designation}  {row.exporting_state} -> "
+                       f"{row.importing_state}  end user {row.end_user}  [{row.source_kind.value}] "
+                       f"{row.source_citation}")
+
+
+@main.group()
 def device() -> None:
     """Phones with ODK Collect or KoboCollect: device tokens (intake/openrosa, docs/openrosa.md)."""
 

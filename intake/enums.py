@@ -276,6 +276,33 @@ class ItemRole(LabelledEnum):
     COMPONENT = "component", _l("Component")
 
 
+class TransferItemKind(LabelledEnum):
+    """What a transfer record moved (intake/transfers): the kinds of the weapon catalogue."""
+
+    PLATFORM = "platform", _l("Platform")
+    MUNITION = "munition", _l("Munition")
+    COMPONENT = "component", _l("Component")
+
+
+class TransferDatePrecision(LabelledEnum):
+    """How much of a transfer's date the public source gives."""
+
+    DAY = "day", _l("Day")
+    MONTH = "month", lazy_pgettext("date precision", "Month")
+    YEAR = "year", lazy_pgettext("date precision", "Year")
+
+
+class TransferSourceKind(LabelledEnum):
+    """The public record a transfer is known from (design/evidence.md, "What moved a government")."""
+
+    PERMIT_LIST = "permit_list", _l("Permit list released under access-to-information")
+    ARMS_SALE_NOTICE = "arms_sale_notice", _l("Arms-sale notice")
+    ATT_REPORT = "att_report", _l("Arms Trade Treaty annual report line")
+    UNROCA = "unroca", _l("UN Register of Conventional Arms (UNROCA) line")
+    EU_REPORT = "eu_report", _l("EU annual report on arms exports line")
+    OTHER = "other", _l("Other public source")
+
+
 class SourceType(LabelledEnum):
     OWN_OBSERVATION = "own_observation", _l("Own observation")
     EYEWITNESS = "eyewitness", _l("Eyewitness")
@@ -391,6 +418,11 @@ class AuditAction(LabelledEnum):
     ATTACHMENT_ADDED = "report.attachment_added", _l("File added to a filed report")
     RECORD_INTEGRITY_FAILED = "record.integrity_failed", _l("A stored record failed its integrity check")
     ITEM_ASSESSED = "report.item_assessed", _l("Identification of an item confirmed or corrected")
+    # Transfer records and the user of a weapon in the conflict (intake/transfers).
+    TRANSFER_CREATED = "transfer.created", _l("Transfer record created")
+    TRANSFER_UPDATED = "transfer.updated", _l("Transfer record changed")
+    TRANSFER_DELETED = "transfer.deleted", _l("Transfer record deleted")
+    USED_BY_ASSESSED = "report.used_by_assessed", _l("User of the weapon assessed")
     # ODK Collect and KoboCollect (intake/openrosa).
     DEVICE_CREATED = "device.created", _l("Device token for ODK Collect created")
     DEVICE_REVOKED = "device.revoked", _l("Device token for ODK Collect revoked")

@@ -369,6 +369,9 @@ class ReportForm(TranslatedForm):
     identification_confidence = SelectField(_l("Confidence in the identification"),
                                             choices=opts(blank_choice(_l("—")) + IdentificationConfidence.choices()),
                                             default="")
+    used_by = CountryNameField(_l("Used by"), default="",
+                               description=_l("The state whose forces used the weapon, as far as is known, "
+                                              "e.g. Azerbaijan or AZ."))
 
     # Sources and consent
     source_type = SelectField(_l("Source of this account"),
@@ -442,7 +445,7 @@ class ReportForm(TranslatedForm):
                      "narrative", "narrative_language", "displaced", "delivery_platform", "platform_model",
                      "platform_manufacturer", "platform_country", "munition_type", "munition_model",
                      "munition_manufacturer", "munition_country", "remnants_found", "markings",
-                     "identification_basis", "identification_confidence", "source_type", "consent",
+                     "identification_basis", "identification_confidence", "used_by", "source_type", "consent",
                      "risk_to_source"):
             data[name] = _plain(self[name].data)
         for harm in Harm:

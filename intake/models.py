@@ -71,6 +71,9 @@ from .enums import (
     Sex,
     SourceReliability,
     SourceType,
+    TransferDatePrecision,
+    TransferItemKind,
+    TransferSourceKind,
     YesNoUnknown,
 )
 
@@ -654,6 +657,10 @@ class Report(SealedRow, Base):
     identification_confidence: Mapped[IdentificationConfidence | None] = mapped_column(
         enum_column(IdentificationConfidence), info=P
     )
+    # Who used the weapon in the conflict (a state, ISO 3166-1 alpha-2): as reported, and as the
+    # verifier assessed it at review (intake/transfers; a transfer's diversion indicator reads it).
+    used_by: Mapped[str | None] = mapped_column(String(2), info=P)
+    used_by_assessed: Mapped[str | None] = mapped_column(String(2), info=P)
 
     # Sources and consent
     source_type: Mapped[SourceType] = mapped_column(enum_column(SourceType), info=P)
@@ -1589,3 +1596,42 @@ class OdkEncryptedPart(Base):
     size: Mapped[int] = mapped_column(Integer, info=P)
 
     submission: Mapped[OdkEncryptedSubmission] = relationship(back_populates="parts")
+
+
+# ---- transfer records (intake/transfers) --------------------------------------------------------
+
+
+class Transfer(Base):
+    """A public fact about an arms transfer, recorded by a coordinator of the organisation: who sent
+    what to whom, for which authorised end user, when, and the public record it is known from. Every
+    field is publishable (it came from a public source); nothing in it names a victim or a witness.
+
+    `catalogue_name` is the weapon catalogue's entry the designation matched when it was recorded
+    (None: no entry matched): the key the diversion indicator compares reports' items by.
+    """
+
+    __tablename__ = "transfers"
+    __table_args__ = (Index("ix_transfers_organisation", "organisation_id", "catalogue_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(36), unique=True, default=new_public_id, info=P)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), info=P)
+    exporting_state: Mapped[str] = mapped_column(String(2), info=P)
+    importing_state: Mapped[str] = mapped_column(String(2), info=P)
+    end_user: Mapped[str] = mapped_column(String(200), info=P)
+    # The end user's state where it is not the importing state (None: the importing state).
+    end_user_state: Mapped[str | None] = mapped_column(String(2), info=P)
+    designation: Mapped[str] = mapped_column(String(200), info=P)
+    catalogue_name: Mapped[str | None] = mapped_column(String(200), info=P)
+    item_kind: Mapped[TransferItemKind] = mapped_column(enum_column(TransferItemKind), info=P)
+    quantity: Mapped[int | None] = mapped_column(Integer, info=P)
+    # The first day of the period the source gives (2020-05-01 for "May 2020") and its precision.
+    transfer_date: Mapped[dt.date] = mapped_column(Date, info=P)
+    date_precision: Mapped[TransferDatePrecision] = mapped_column(enum_column(TransferDatePrecision), info=P)
+    source_kind: Mapped[TransferSourceKind] = mapped_column(enum_column(TransferSourceKind), info=P)
+    source_citation: Mapped[str] = mapped_column(String(1000), info=P)
+    source_url: Mapped[str | None] = mapped_column(String(2000), info=P)
+    notes: Mapped[str | None] = mapped_column(Text, info=P)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow, info=P)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), info=I_)
+    updated_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow, info=P)

@@ -314,7 +314,7 @@ def _view(source: Report, count: Callable[[Harm, HarmGroup], int]) -> dict[str, 
         "latitude", "longitude", "location_precision", "incident_type", "narrative", "narrative_language",
         "displaced", "delivery_platform", "platform_model", "platform_manufacturer", "platform_country",
         "munition_type", "munition_model", "munition_manufacturer", "munition_country", "remnants_found",
-        "markings", "identification_basis", "identification_confidence",
+        "markings", "identification_basis", "identification_confidence", "used_by",
         "source_type", "consent", "risk_to_source",
     )
     view = row(source, event_fields)

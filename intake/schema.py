@@ -350,6 +350,8 @@ class ReportIn(_Strict):
     components: Annotated[list[ComponentIn], Field(max_length=MAX_ROWS)] = Field(default_factory=list)
     identification_basis: IdentificationBasis | None = None
     identification_confidence: IdentificationConfidence | None = None
+    used_by: Country | None = Field(None, description="The state whose forces used the weapon, as reported "
+                                                      "(ISO 3166-1 alpha-2), e.g. AZ.")
     # Sources and consent
     source_type: SourceType
     witnesses: Annotated[list[WitnessIn], Field(max_length=MAX_WITNESSES)] = Field(default_factory=list)

@@ -303,6 +303,7 @@ def complete_report(**overrides: Any) -> dict[str, Any]:
                         "identification_basis": "remnant_photographed", "identification_confidence": "probable"}],
         "identification_basis": "remnant_photographed",
         "identification_confidence": "probable",
+        "used_by": "AZ",
         "source_type": "eyewitness",
         "witnesses": [{"name": "Gor Hakobyan", "phone": "+374 91 234567", "email": "gor@example.org",
                        "relation": "shop owner", "may_contact": True}],

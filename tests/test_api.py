@@ -661,11 +661,11 @@ def test_openapi_is_served_without_auth(client: Any) -> None:
 
 
 def test_openapi_paths_match_the_routes(app: Any, openapi: dict[str, Any]) -> None:
-    """The document lists exactly the API routes (three, the two of resumable uploads and the two of
-    exports), with the methods Flask serves them on."""
+    """The document lists exactly the API routes (three, the two of resumable uploads, the two of
+    exports and the transfer records), with the methods Flask serves them on."""
     documented = {path: set(operations) - {"head", "options"} for path, operations in openapi["paths"].items()}
     assert documented == api_rules(app)
-    assert len(documented) == 7
+    assert len(documented) == 8
 
 
 def test_openapi_idempotency_key_pattern_is_the_one_enforced(openapi: dict[str, Any]) -> None:

@@ -26,6 +26,7 @@ from intake.incidents import create_incident
 from intake.media import store_upload
 from intake.models import Attachment, Report, User
 from intake.review import ask_reporter, claim_report
+from intake.transfers import TransferIn, create_transfer
 from tests.conftest import csrf_token, jpeg_bytes, make_org, make_token, make_user
 from tests.test_verify import signed_in, triaged_report
 
@@ -56,6 +57,8 @@ PERSONAL = {
 API = {"api.get_report", "api.add_attachment",
        # Exports: a coordinator's read-only export token, its own organisation only (tests/test_exports.py).
        "api.export_download", "api.export_notes",
+       # Transfer records: the same read-only export token, its own organisation only (tests/test_transfers.py).
+       "api.transfer_list",
        # Resumable uploads: a token or the session, the caller's own uploads only (tests/test_uploads.py).
        "uploads.create", "uploads.head", "uploads.patch", "uploads.terminate",
        # OpenRosa: a device token in the URL, one reporter's (tests/test_openrosa.py).
@@ -124,6 +127,13 @@ ACCESS: dict[str, set[Role] | str] = {
     "packs.job": {COORDINATOR},
     "packs.queue_again": {COORDINATOR},
     "packs.download": {COORDINATOR},
+    # Verifiers read transfer records; the pages that write them answer a verifier 403, as they may see
+    # the records anyway (tests/test_transfers.py); everyone else gets 404 here.
+    "transfers.transfers": VERIFIERS,
+    "transfers.new_transfer": VERIFIERS,
+    "transfers.edit_transfer": VERIFIERS,
+    "transfers.remove_transfer": VERIFIERS,
+    "transfers.used_by": VERIFIERS,
 }
 
 
@@ -134,6 +144,7 @@ class World:
     filer: User
     incident_id: str  # an incident the report is in
     pack_id: str  # an evidence pack job of the organisation
+    transfer_id: str  # a transfer record of the report's organisation
     home: dict[Role, User]  # the organisation of the report, one user per role (reporter: not the filer)
     away: dict[Role, User]  # another organisation
 
@@ -149,6 +160,9 @@ def world(app: Any, org: Any, reporter: Any, verifier: Any) -> World:
         attachment, _created = store_upload(db.session, app.config, io.BytesIO(jpeg_bytes()), "a.jpg", reporter,
                                             report=row)
         incident_id = create_incident(db.session, verifier, row).public_id
+        transfer_id = create_transfer(db.session, row.organisation_id, None, TransferIn.model_validate({
+            "exporting_state": "CA", "importing_state": "TR", "end_user": "Baykar", "designation": "MX-15D",
+            "date": "2020-05", "source_kind": "permit_list", "source_citation": "Permit list, row 12"})).public_id
         claim_report(db.session, row, verifier)
         ask_reporter(db.session, row, verifier, "Which street was it?")
         db.session.commit()
@@ -163,7 +177,7 @@ def world(app: Any, org: Any, reporter: Any, verifier: Any) -> World:
     assert found is not None
     pack_id = request_pack(db.session, home[COORDINATOR], PackSpec(Selector.parse("country", "CA"))).public_id
     db.session.commit()
-    return World(report, found, reporter, incident_id, pack_id, home, away)
+    return World(report, found, reporter, incident_id, pack_id, transfer_id, home, away)
 
 
 def rules(app: Any) -> list[Any]:
@@ -206,6 +220,8 @@ def url_for_rule(rule: Any, world: World) -> str:
                 values[argument] = world.incident_id
             elif rule.endpoint.startswith("packs."):
                 values[argument] = world.pack_id
+            elif rule.endpoint.startswith("transfers.") and rule.endpoint != "transfers.used_by":
+                values[argument] = world.transfer_id
             else:
                 values[argument] = world.report.public_id
         elif argument == "token_id":
@@ -271,6 +287,7 @@ def test_every_route_answers_404_to_other_organisations_and_lower_roles(app: Any
                        (world.home[COORDINATOR], "/queue/held"),
                        (world.home[VERIFIER], f"/incidents/{world.incident_id}"),
                        (world.home[COORDINATOR], f"/packs/{world.pack_id}/"),
+                       (world.home[COORDINATOR], f"/transfers/{world.transfer_id}/edit"),
                        (world.home[ADMIN], "/admin/users")):
         assert browser_of(user)[0].get(path).status_code == 200, path
 

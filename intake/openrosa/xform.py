@@ -205,6 +205,7 @@ def questions() -> list[Question | Group]:
             ]),
             _select("identification_basis", "identification_basis"),
             _select("identification_confidence", "identification_confidence"),
+            _select("used_by", "country", appearance="autocomplete"),
         ]),
         Group("source", _l("Sources and consent"), [
             _select("source_type", "source_type", required=True),

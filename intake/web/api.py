@@ -62,7 +62,8 @@ def _authenticate() -> tuple[Response, int] | None:
     return None
 
 
-_EXPORTING = {"api.export_download", "api.export_notes"}
+# Transfer records are public facts: any read-only export token of a coordinator may list them.
+_EXPORTING = {"api.export_download", "api.export_notes", "api.transfer_list"}
 
 
 def _insufficient_scope(message: str) -> tuple[Response, int]:
@@ -443,6 +444,17 @@ def export_notes(of: str) -> Any:
     export.close()
     db.session.rollback()
     return jsonify(export.notes)
+
+
+@bp.get("/transfers")
+def transfer_list() -> Response:
+    """The organisation's transfer records (public facts, intake/transfers), latest transfer first."""
+    from ..transfers import transfers_of
+    from ..transfers.records import transfer_json
+
+    rows = transfers_of(db.session, _holder().organisation_id)
+    db.session.rollback()
+    return jsonify(transfers=[transfer_json(t) for t in rows])
 
 
 @bp.get("/openapi.json")

@@ -181,6 +181,14 @@ def _export_paths(unauthorized: dict[str, Any]) -> dict[str, Any]:
             "responses": {"200": {"description": "The notes.", "content": {
                 "application/json": {"schema": {"type": "object"}}}}, **refused},
         }},
+        "/api/v1/transfers": {"get": {
+            "operationId": "listTransfers",
+            "summary": "The organisation's transfer records: public facts about arms transfers (docs/transfers.md)",
+            "responses": {"200": {"description": "Every record, latest transfer first.", "content": {
+                "application/json": {"schema": {"type": "object", "required": ["transfers"], "properties": {
+                    "transfers": {"type": "array", "items": {"type": "object"}}}}}}},
+                "401": unauthorized, "403": _error("insufficient_scope: the token has no export scope.")},
+        }},
     }
 
 
