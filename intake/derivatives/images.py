@@ -86,8 +86,10 @@ def _decode_upright_srgb(src: Path, media_type: str, max_pixels: int,
                     image.thumbnail((max(1, int(image.width * scale)), max(1, int(image.height * scale))))
                 image.load()
                 icc = image.info.get("icc_profile")
-                upright = ImageOps.exif_transpose(image)
-        rgb = _to_srgb(_flatten(upright), icc)
+                # Turned in place: no copy of the pixels when the picture is already upright (most are).
+                ImageOps.exif_transpose(image, in_place=True)
+                # The one copy of the pixels: into the array that is searched, covered and encoded.
+                return np.array(_to_srgb(_flatten(image), icc), dtype=np.uint8)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise DerivativeRefused(f"the picture has too many pixels (decompression bomb guard): {exc}") from None
     except DerivativeRefused:
@@ -96,7 +98,6 @@ def _decode_upright_srgb(src: Path, media_type: str, max_pixels: int,
         raise DerivativeRefused(f"the picture cannot be decoded ({type(exc).__name__})") from None
     except Exception as exc:  # a decoder or EXIF parser choking on a crafted file: refused too
         raise DerivativeRefused(f"the picture cannot be decoded ({type(exc).__name__})") from None
-    return np.array(rgb, dtype=np.uint8)
 
 
 def _flatten(image: Image.Image) -> Image.Image:
@@ -124,7 +125,7 @@ def _to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
                 return converted
         except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
             pass  # a broken or mismatched profile: colours may be off, the pixels are still right
-    return image.convert("RGB")
+    return image if image.mode == "RGB" else image.convert("RGB")
 
 
 def _check_jpeg(data: bytes) -> None:
