@@ -64,7 +64,10 @@ class Item:
         return {c: getattr(self, c) for c in ITEM_COLUMNS}
 
     def selected_by(self, selector: Selector) -> bool:
-        """Reported, assessed and in-force values all count: a TB2 reported without its maker is Baykar's."""
+        """Reported, catalogue and in-force values all count (a TB2 reported without its maker is
+        Baykar's), until a verifier assessed the item: then what the verifier says is in force."""
+        if self.assessed_by == "verifier":
+            return selector.matches(self.designation, self.manufacturer, self.country, self.role)
         return any(selector.matches(designation, manufacturer, country, self.role) for designation, manufacturer,
                    country in ((self.designation, self.manufacturer, self.country),
                                (self.designation_as_reported, self.manufacturer_as_reported, self.country_as_reported),
