@@ -351,3 +351,63 @@ def test_another_organisations_incidents_never_appear(app: Any, evidence: dict[s
     assert incidents_in(april) == {evidence["ids"]["second"]}
     iranian = build(app, evidence["org"], tmp_path / "ir", tier="partner", country="IR")
     assert incidents_in(iranian) == {evidence["ids"]["other_drone"]}
+
+
+def test_a_verifiers_assessment_of_a_component_and_its_markings_reach_the_partner_pack(
+        app: Any, org: Organisation, tmp_path: Path) -> None:
+    """The sensor was reported as made in the US; the verifier corrects it to Canada at review (through
+    the review page's form), linking the photo of its data plate. The pack for Canada finds it by the
+    assessed country, keeps both values apart in items.csv, and markings.csv carries the sensor's own
+    markings, serial, CAGE code and date of manufacture with the SHA-256 of the photo linked to it."""
+    from intake.models import Attachment
+    from tests.conftest import csrf_token
+    from tests.test_items import MX15D
+
+    reporter, verifier = make_user(org, Role.REPORTER), make_user(org, Role.VERIFIER)
+    coordinator = make_user(org, Role.COORDINATOR)
+    report = filed(app, reporter, jpeg_bytes((96, 64)), components=[MX15D], markings="")
+    browser = signed_in(app, verifier)
+    token = csrf_token(browser.get("/account").get_data(as_text=True))
+    assert browser.post(f"/queue/reports/{report.public_id}/claim",
+                        data={"csrf_token": token}).status_code == 302
+    with app.app_context():
+        row = db.session.get(Report, report.id)
+        assert row is not None
+        key = f"component-{row.components[0].id}"
+        photo = db.session.scalars(select(Attachment).where(Attachment.report_id == report.id)).one()
+        photo_id, photo_sha = photo.public_id, photo.derivative_sha256
+    assert photo_sha, "the pipeline made a working copy of the photo"
+    saved = browser.post(f"/queue/reports/{report.public_id}/items/{key}", data={
+        "csrf_token": token, f"item-{key}-designation": "MX-15D", f"item-{key}-manufacturer": "L3Harris Wescam",
+        f"item-{key}-country": "Canada", f"item-{key}-identification_confidence": "confirmed",
+        f"item-{key}-identification_basis": "remnant_photographed", f"item-{key}-files": photo_id})
+    assert saved.status_code == 302, saved.get_data(as_text=True)
+    with app.test_request_context():
+        row = db.session.get(Report, report.id)
+        grader = db.session.get(User, verifier.id)
+        grade_report(db.session, row, grader, CHECKED, Grade.CONFIRMED, SourceReliability.B)
+        db.session.commit()
+        sign_off(db.session, row, db.session.get(User, coordinator.id))
+        db.session.commit()
+        incident = create_incident(db.session, grader, row).public_id
+        db.session.commit()
+
+    bag = build(app, org, tmp_path / "ca", tier="partner", country="CA")
+    assert incidents_in(bag) == {incident}, "found by the assessed country: it was reported as made in the US"
+    sensor = next(i for i in rows(bag / "data" / "items.csv") if i["role"] == "component")
+    assert (sensor["country_as_reported"], sensor["country_as_assessed"]) == ("US", "CA")
+    assert (sensor["manufacturer_as_assessed"], sensor["assessed_by"], sensor["country_basis"]) == (
+        "L3Harris Wescam", "verifier", "as assessed")
+    marks = [m for m in rows(bag / "data" / "markings.csv") if m["item_id"] == sensor["item_id"]]
+    assert len(marks) == 1
+    assert marks[0]["markings_verbatim"] == "L3HARRIS WESCAM\nMX-15D\nS/N 2006-1187"
+    assert (marks[0]["serial_number"], marks[0]["part_number"], marks[0]["cage_code"]) == (
+        "2006-1187", "MX15D-400", "L3C41")
+    assert (marks[0]["date_of_manufacture"], marks[0]["date_basis"]) == ("2020-06", "data_plate")
+    assert marks[0]["photos_sha256"] == photo_sha
+    assert any((bag / "data" / "media" / "working").glob(f"{photo_sha}.*")), "the photo linked is in the bag"
+    # The verifier's correction is in force: the slip does not put the sensor in a pack for the US.
+    from intake.evidence.build import PackError
+
+    with pytest.raises(PackError, match="no verified incident"):
+        build(app, org, tmp_path / "us", tier="partner", country="US")

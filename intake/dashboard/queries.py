@@ -160,7 +160,7 @@ def incident_summaries(session: Session, organisation_id: int, resolution: int) 
         select(IncidentLink.incident_id, Report)
         .join(Report, Report.id == IncidentLink.report_id)
         .join(Incident, Incident.id == IncidentLink.incident_id)
-        .options(selectinload(Report.components), selectinload(Report.victims))
+        .options(selectinload(Report.components), selectinload(Report.victims), selectinload(Report.item_assessments))
         .where(Incident.organisation_id == organisation_id, Report.organisation_id == organisation_id,
                Incident.closed_at.is_(None), Report.state != ReportState.REJECTED)
         .order_by(Report.occurred_on, Report.received_at, Report.id)

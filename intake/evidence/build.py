@@ -175,7 +175,7 @@ def select_incidents(session: Session, organisation_id: int, spec: PackSpec) -> 
                  selectinload(Report.attachments),
                  selectinload(Report.assessments).selectinload(Assessment.assessed_by),
                  selectinload(Report.assessments).selectinload(Assessment.signed_off_by),
-                 selectinload(Report.reporter))
+                 selectinload(Report.reporter), selectinload(Report.item_assessments))
         .order_by(Report.id)
     ).unique().all()
     links = {link.report_id: link.incident_id for link in session.scalars(
@@ -475,7 +475,7 @@ def build_pack(session: Session, config: dict[str, Any], organisation: Organisat
                  if a.status != AttachmentStatus.ERASED and not r.erased]
         withheld = withheld_public = 0
         reveals: list[custody.Event] = []
-        photos: dict[str, list[str]] = {}
+        photos: dict[str, dict[str, str]] = {}  # report → file → working copy's SHA-256
         for n, (i, r, a) in enumerate(files, 1):
             progress(30 + 40 * n // max(1, len(files)), "media")
             row = {"incident_id": i.incident.public_id, "report_id": r.public_id, "media_type": "",
@@ -492,7 +492,7 @@ def build_pack(session: Session, config: dict[str, Any], organisation: Organisat
                            faces_covered="" if a.faces_covered is None else str(a.faces_covered),
                            note=a.derivative_note or "")
                 if (a.derivative_media_type or "").startswith("image/"):
-                    photos.setdefault(r.public_id, []).append(a.derivative_sha256)
+                    photos.setdefault(r.public_id, {})[a.public_id] = a.derivative_sha256
             elif shows_more:
                 # The copy still shows what the worker could not cover (faces in a video): not public.
                 withheld_public += 1
@@ -517,7 +517,7 @@ def build_pack(session: Session, config: dict[str, Any], organisation: Organisat
         _write_csv(data / "media" / "index.csv", MEDIA_COLUMNS, media_rows)
         for i in included:
             for r in i.reports:
-                marks.extend(sources.markings_of(i.incident.public_id, r, photos.get(r.public_id, ())))
+                marks.extend(sources.markings_of(i.incident.public_id, r, photos.get(r.public_id)))
         marks.sort(key=lambda m: (m.incident_id, m.report_id, m.item_id))
         _write_csv(data / "items.csv", sources.ITEM_COLUMNS, (it.row() for it in items))
         _write_csv(data / "markings.csv", sources.MARKING_COLUMNS, (m.row() for m in marks))

@@ -170,8 +170,7 @@ def _people(item: Included, record: dict[str, Any], public: bool, harm: Harm) ->
 
 
 def _claim(pack: Pack) -> str:
-    countries = sorted({it.country_as_reported or it.country_as_assessed for i in pack.incidents for it in i.matched
-                        if it.country_as_reported or it.country_as_assessed})
+    countries = sorted({it.country for i in pack.incidents for it in i.matched if it.country})
     killed = [r.get("killed_total") for r in pack.records]
     known = [k for k in killed if isinstance(k, int)]
     total = f"at least {sum(known)}" if known and len(known) == len(killed) else "a number (partly suppressed) of"
@@ -228,12 +227,14 @@ def write_dossier(pack: Pack, target: Path, data: Path) -> None:
         story.append(P("• " + _esc(rule), s["small"]))
 
     heading("3. Item identification")
-    rows = [["Item", "Role", "As reported", "As assessed (catalogue)", "Basis", "Confidence"]]
+    rows = [["Item", "Role", "As reported", "As assessed", "Basis", "Confidence"]]
     for it in pack.items:
         reported = " / ".join(p for p in (it.designation_as_reported, it.manufacturer_as_reported,
                                           it.country_as_reported) if p)
         assessed = " / ".join(p for p in (it.designation_as_assessed, it.manufacturer_as_assessed,
                                           it.country_as_assessed) if p)
+        if assessed and it.assessed_by:
+            assessed += f" ({'by a verifier' if it.assessed_by == 'verifier' else 'catalogue'})"
         rows.append([it.item_id.split(":", 1)[1] + " of " + it.report_id[:8], it.role + (f" ({it.kind})" if it.kind
                                                                                         else ""),
                      reported or "—", assessed or "—", it.identification_basis or "—",
@@ -244,8 +245,12 @@ def write_dossier(pack: Pack, target: Path, data: Path) -> None:
     if not pack.markings:
         story.append(P("No markings were transcribed.", s["small"]))
     for mark in pack.markings:
-        story.append(P(f"<font face='Courier'>{_esc(mark.markings_verbatim)}</font> — report "
-                       f"{_esc(mark.report_id[:8])}", s["small"]))
+        codes = "; ".join(f"{name} {value}" for name, value in (
+            ("part", mark.part_number), ("serial", mark.serial_number), ("lot", mark.lot_number),
+            ("CAGE", mark.cage_code), ("made", mark.date_of_manufacture)) if value)
+        story.append(P(f"<font face='Courier'>{_esc(mark.markings_verbatim or '—')}</font> — "
+                       f"{_esc(mark.item_id.split(':', 1)[-1])} of report {_esc(mark.report_id[:8])}"
+                       + (f" ({_esc(codes)})" if codes else ""), s["small"]))
         for sha in mark.photos_sha256.split()[:2]:
             found = sorted((data / "media" / "working").glob(f"{sha}.*"))
             if found:
@@ -260,9 +265,7 @@ def write_dossier(pack: Pack, target: Path, data: Path) -> None:
                     story.append(P(f"Working copy {sha[:16]}… (not drawn)", s["small"]))
 
     heading("4. Manufacture and transfers")
-    makers = sorted({(it.manufacturer_as_reported or it.manufacturer_as_assessed,
-                      it.country_as_reported or it.country_as_assessed, it.country_basis)
-                     for it in pack.items if it.manufacturer_as_reported or it.manufacturer_as_assessed})
+    makers = sorted({(it.manufacturer, it.country, it.country_basis) for it in pack.items if it.manufacturer})
     rows = [["Manufacturer", "Country of manufacture", "Basis"]] + [[m, c or "—", b or "—"] for m, c, b in makers]
     story.append(_table(rows, [0.45 * width, 0.3 * width, 0.25 * width], s["cell"]))
     story.append(Spacer(1, 2 * mm))

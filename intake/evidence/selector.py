@@ -1,20 +1,21 @@
 """What a pack is about: a weapon system, a component, a manufacturer or a country of manufacture,
 over a date range (design/evidence.md, The pack).
 
-Names are matched as the weapon catalogue (intake/data/weapons.json) knows them, whatever their case,
-spacing or hyphens, and through its aliases: `MX-15D`, `MX 15D` and `mx15d` are one sensor; `CA`,
-`Canada` and `canada` one country. A name the catalogue does not know still matches itself.
+Names are matched as `intake.items.catalogue` matches them against the weapon catalogue
+(intake/data/weapons.json), whatever their case, spacing or hyphens, and through its aliases:
+`MX-15D`, `MX 15D` and `mx15d` are one sensor; `CA`, `Canada` and `canada` one country. A name the
+catalogue does not know still matches itself.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
-import functools
 import re
 from dataclasses import dataclass
 
-from ..anonymize.catalogue import CatalogueEntry, catalogue
+from ..anonymize.catalogue import CatalogueEntry
+from ..items.catalogue import catalogue_entry, country_code, match_key
 
 
 class SelectorKind(str, enum.Enum):
@@ -29,35 +30,12 @@ class SelectorError(ValueError):
 
 
 def normal(name: str | None) -> str:
-    """A name as compared: case-folded, letters and digits only (`MX-15D` = `mx 15d` = `MX15D`)."""
-    return re.sub(r"[\W_]+", "", (name or "").casefold())
+    """A name as compared: as the weapon catalogue compares it (`MX-15D` = `mx 15d` = `MX15D`)."""
+    return match_key(name)
 
 
 def _words(name: str | None) -> list[str]:
     return [w for w in re.split(r"[\W_]+", (name or "").casefold()) if w]
-
-
-@functools.cache
-def _country_names() -> dict[str, str]:
-    """Normalised country name or code → ISO 3166-1 alpha-2 code (English names, as CLDR has them)."""
-    from babel import Locale
-
-    names: dict[str, str] = {}
-    for code, name in Locale("en").territories.items():
-        if len(code) == 2 and code.isalpha():
-            names[normal(code)] = code
-            names.setdefault(normal(name), code)
-    # Names the catalogue uses that CLDR spells otherwise.
-    names.update({normal("Turkey"): "TR", normal("Türkiye"): "TR", normal("United States"): "US",
-                  normal("USA"): "US", normal("United Kingdom"): "GB", normal("UK"): "GB",
-                  normal("Russia"): "RU", normal("Iran"): "IR", normal("South Korea"): "KR",
-                  normal("North Korea"): "KP"})
-    return names
-
-
-def country_code(name: str | None) -> str | None:
-    """`CA`, `ca`, `Canada` → `CA`; None for what is not a country."""
-    return _country_names().get(normal(name)) if name else None
 
 
 def country_name(code: str | None) -> str:
@@ -67,19 +45,6 @@ def country_name(code: str | None) -> str:
     if not code:
         return ""
     return str(Locale("en").territories.get(code.upper(), code.upper()))
-
-
-def catalogue_entry(name: str | None, kinds: tuple[str, ...] | None = None) -> CatalogueEntry | None:
-    """The catalogue entry a name (or one of its aliases) stands for, of one of `kinds`."""
-    key = normal(name)
-    if not key:
-        return None
-    for entry in catalogue():
-        if kinds and entry.kind not in kinds:
-            continue
-        if key in {normal(entry.name), *(normal(a) for a in entry.aliases)}:
-            return entry
-    return None
 
 
 def keys_of(entry: CatalogueEntry | None, name: str) -> frozenset[str]:
@@ -117,9 +82,9 @@ class Selector:
 
     @property
     def entry(self) -> CatalogueEntry | None:
-        kinds = {SelectorKind.PLATFORM: ("platform", "munition"), SelectorKind.COMPONENT: ("component",),
-                 SelectorKind.MANUFACTURER: ("manufacturer",)}.get(self.kind)
-        return catalogue_entry(self.value, kinds) if kinds else None
+        role = {SelectorKind.PLATFORM: "platform", SelectorKind.COMPONENT: "component",
+                SelectorKind.MANUFACTURER: "manufacturer"}.get(self.kind)
+        return catalogue_entry(self.value, role) if role else None
 
     @property
     def label(self) -> str:

@@ -1,27 +1,30 @@
 """Where a pack's items and transfers come from: the one module to change when the models do.
 
-Today a report names its platform and munition as free text, and only its components carry a
-manufacturer and a country of manufacture; its markings are one text for the whole report, with
-the identification basis and confidence. An item here is one of those, with what the weapon
-catalogue suggests beside what was reported ("as reported" and "as assessed" kept apart). There
-is no transfer record yet: `transfers_of` gives none, and `transfers.csv` goes out with its header
-only. When items with their own markings and transfer records arrive, `items_of`, `markings_of`
-and `transfers_of` read them instead; nothing else in the pack changes.
+The items are `intake.items.report_items`: a report's platform, munition and components, each with
+what was reported and, once a verifier confirmed or corrected it at review, what was assessed
+("as reported" and "as assessed" kept apart). An item no verifier assessed gets, in its "as
+assessed" columns, what the weapon catalogue says of its designation, and `assessed_by` says which
+("verifier" or "catalogue"). Markings, serial, lot and part numbers, CAGE code and date of
+manufacture are each component's own; the photos of an item are those a verifier linked to it (the
+report's photos go with the markings transcribed for the report as a whole). There is no transfer
+record yet: `transfers_of` gives none, and `transfers.csv` goes out with its header only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..enums import DeliveryPlatform
-from .selector import Selector, catalogue_entry, country_code
+from ..enums import ItemRole
+from ..items import report_items
+from ..items.catalogue import completed, looked_up, suggest
+from .selector import Selector
 
 ITEM_COLUMNS = [
     "item_id", "incident_id", "report_id", "role", "kind", "parent_item", "designation_as_reported",
     "manufacturer_as_reported", "country_as_reported", "designation_as_assessed", "manufacturer_as_assessed",
-    "country_as_assessed", "country_basis", "identification_basis", "identification_confidence",
+    "country_as_assessed", "assessed_by", "country_basis", "identification_basis", "identification_confidence",
     "remnants_found",
 ]
 MARKING_COLUMNS = ["item_id", "incident_id", "report_id", "markings_verbatim", "part_number", "serial_number",
@@ -46,19 +49,28 @@ class Item:
     designation_as_assessed: str
     manufacturer_as_assessed: str
     country_as_assessed: str
+    assessed_by: str  # "verifier", "catalogue" (what the weapon catalogue says) or ""
     country_basis: str
     identification_basis: str
     identification_confidence: str
     remnants_found: str
+    # In force (not a column): the verifier's values, else the reported ones, blanks from the catalogue.
+    designation: str = ""
+    manufacturer: str = ""
+    country: str = ""
+    attachment_ids: tuple[str, ...] = ()
 
     def row(self) -> dict[str, str]:
         return {c: getattr(self, c) for c in ITEM_COLUMNS}
 
     def selected_by(self, selector: Selector) -> bool:
-        """Reported and assessed values both count: a TB2 reported without its maker is Baykar's."""
+        """Reported, catalogue and in-force values all count (a TB2 reported without its maker is
+        Baykar's), until a verifier assessed the item: then what the verifier says is in force."""
+        if self.assessed_by == "verifier":
+            return selector.matches(self.designation, self.manufacturer, self.country, self.role)
         return any(selector.matches(designation, manufacturer, country, self.role) for designation, manufacturer,
-                   country in ((self.designation_as_reported, self.manufacturer_as_reported or
-                                self.manufacturer_as_assessed, self.country_as_reported or self.country_as_assessed),
+                   country in ((self.designation, self.manufacturer, self.country),
+                               (self.designation_as_reported, self.manufacturer_as_reported, self.country_as_reported),
                                (self.designation_as_assessed, self.manufacturer_as_assessed,
                                 self.country_as_assessed)))
 
@@ -98,60 +110,80 @@ def _text(value: Any) -> str:
     return " ".join(str(value).split())
 
 
-def _assessed(designation: str, kinds: tuple[str, ...]) -> tuple[str, str, str]:
-    """(name, manufacturer, country code) the catalogue suggests for a designation."""
-    entry = catalogue_entry(designation, kinds)
-    if entry is None:
-        return "", "", ""
-    return entry.name, entry.manufacturer, country_code(entry.country) or ""
-
-
 def items_of(incident_id: str, report: Any) -> list[Item]:
     """The items one report names: its platform, its munition, its components (the sensor inside
     the drone has the drone as its parent item)."""
     items: list[Item] = []
-    common = {"incident_id": incident_id, "report_id": report.public_id,
-              "identification_basis": _text(report.identification_basis),
-              "identification_confidence": _text(report.identification_confidence),
-              "remnants_found": _text(report.remnants_found)}
     platform_id = ""
-    platform = _text(report.platform_model)
-    if platform or report.delivery_platform != DeliveryPlatform.UNKNOWN:
-        name, maker, country = _assessed(platform, ("platform",))
-        platform_id = f"{report.public_id}:platform"
-        items.append(Item(item_id=platform_id, role="platform", kind=_text(report.delivery_platform), parent_item="",
-                          designation_as_reported=platform, manufacturer_as_reported="", country_as_reported="",
-                          designation_as_assessed=name, manufacturer_as_assessed=maker, country_as_assessed=country,
-                          country_basis="catalogue" if country else "", **common))
-    munition = _text(report.munition_model) or _text(report.munition_type)
-    if munition:
-        name, maker, country = _assessed(munition, ("munition",))
-        items.append(Item(item_id=f"{report.public_id}:munition", role="munition", kind=_text(report.munition_type),
-                          parent_item=platform_id, designation_as_reported=munition, manufacturer_as_reported="",
-                          country_as_reported="", designation_as_assessed=name, manufacturer_as_assessed=maker,
-                          country_as_assessed=country, country_basis="catalogue" if country else "", **common))
-    for index, component in enumerate(report.components, 1):
-        model = _text(component.model)
-        name, maker, country = _assessed(model, ("component",))
-        reported_country = (component.country_of_manufacture or "").upper()
-        items.append(Item(item_id=f"{report.public_id}:component:{index}", role="component",
-                          kind=_text(component.kind), parent_item=platform_id, designation_as_reported=model,
-                          manufacturer_as_reported=_text(component.manufacturer), country_as_reported=reported_country,
-                          designation_as_assessed=name, manufacturer_as_assessed=maker, country_as_assessed=country,
-                          country_basis="as reported" if reported_country else "catalogue" if country else "",
-                          **common))
+    components = 0
+    for item in report_items(report):
+        if item.role == ItemRole.PLATFORM:
+            item_id = platform_id = f"{report.public_id}:platform"
+        elif item.role == ItemRole.MUNITION:
+            item_id = f"{report.public_id}:munition"
+        else:
+            components += 1
+            item_id = f"{report.public_id}:component:{components}"
+        reported = item.reported
+        if item.assessed is not None:
+            assessed, known, by = item.assessed, None, "verifier"
+        else:
+            known = suggest(looked_up(item), item.role.value)
+            assessed = None
+            by = "catalogue" if known is not None else ""
+        in_force, filled = completed(item)
+        a_name, a_maker, a_country = ((assessed.designation, assessed.manufacturer, assessed.country) if assessed
+                                      else (known.designation, known.manufacturer, known.country) if known
+                                      else (None, None, None))
+        if item.assessed is not None and item.assessed.country:
+            basis = "as assessed"
+        elif reported.country:
+            basis = "as reported"
+        else:
+            basis = "catalogue" if "country" in filled else ""
+        items.append(Item(
+            item_id=item_id, incident_id=incident_id, report_id=report.public_id, role=item.role.value,
+            kind=_text(item.kind), parent_item="" if item.role == ItemRole.PLATFORM else platform_id,
+            designation_as_reported=_text(reported.designation) or (
+                _text(item.kind) if item.role == ItemRole.MUNITION else ""),
+            manufacturer_as_reported=_text(reported.manufacturer), country_as_reported=_text(reported.country),
+            designation_as_assessed=_text(a_name), manufacturer_as_assessed=_text(a_maker),
+            country_as_assessed=_text(a_country), assessed_by=by if (a_name or a_maker or a_country) else "",
+            country_basis=basis,
+            identification_basis=_text(item.basis or report.identification_basis),
+            identification_confidence=_text(item.confidence or report.identification_confidence),
+            remnants_found=_text(report.remnants_found),
+            designation=_text(in_force.designation), manufacturer=_text(in_force.manufacturer),
+            country=_text(in_force.country), attachment_ids=item.attachment_ids,
+        ))
     return items
 
 
-def markings_of(incident_id: str, report: Any, photos: Iterable[str] = ()) -> list[Marking]:
-    """The markings transcribed for a report (today one text per report, against its first item),
-    with the hashes of the working copies of the photos filed with it."""
-    text = (report.markings or "").strip()
-    if not text:
-        return []
+def markings_of(incident_id: str, report: Any, photos: Mapping[str, str] | None = None) -> list[Marking]:
+    """What is written on a report's items: a row for each component with markings, codes, a date of
+    manufacture or photos linked to it, with the SHA-256 of the working copies of those photos; and a
+    row for the markings transcribed for the report as a whole (against its first item), with all its
+    photos. `photos` maps a file's public id to its working copy's SHA-256 (images in the pack)."""
+    photos = photos or {}
+    found = report_items(report)
     items = items_of(incident_id, report)
-    return [Marking(item_id=items[0].item_id if items else "", incident_id=incident_id, report_id=report.public_id,
-                    markings_verbatim=text, photos_sha256=" ".join(sorted(photos)))]
+    marks: list[Marking] = []
+    text = (report.markings or "").strip()
+    if text:
+        marks.append(Marking(item_id=items[0].item_id if items else "", incident_id=incident_id,
+                             report_id=report.public_id, markings_verbatim=text,
+                             photos_sha256=" ".join(sorted(set(photos.values())))))
+    for item, row in zip(found, items, strict=True):
+        shown = sorted({photos[a] for a in item.attachment_ids if a in photos})
+        if not (item.markings or item.serials or item.manufactured_on or shown):
+            continue
+        marks.append(Marking(item_id=row.item_id, incident_id=incident_id, report_id=report.public_id,
+                             markings_verbatim=item.markings or "", photos_sha256=" ".join(shown),
+                             part_number=_text(item.part_number), serial_number=_text(item.serial_number),
+                             lot_number=_text(item.lot_number), cage_code=_text(item.cage_code),
+                             date_of_manufacture=_text(item.manufactured_on),
+                             date_basis=_text(item.manufacture_date_basis)))
+    return marks
 
 
 def transfers_of(session: Any, organisation_id: int, items: list[Item]) -> list[Transfer]:

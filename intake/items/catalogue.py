@@ -18,7 +18,9 @@ from functools import cache
 from babel import Locale
 
 from ..anonymize.catalogue import CatalogueEntry, catalogue
+from ..enums import ItemRole
 from ..schema import country_codes
+from . import Identification, Item
 
 CATALOGUE_COUNTRIES: dict[str, str | None] = {
     "Austria": "AT",
@@ -45,7 +47,12 @@ CATALOGUE_COUNTRIES: dict[str, str | None] = {
 # Which catalogue kinds an item of each role is looked up in, in order of preference: a loitering
 # munition is a platform in the catalogue but often reported as the munition.
 _KINDS = {"platform": ("platform", "munition"), "munition": ("munition", "platform"),
-          "component": ("component",), "any": ("platform", "munition", "component")}
+          "component": ("component",), "manufacturer": ("manufacturer",),
+          "any": ("platform", "munition", "component")}
+
+# Names of countries people and sources use that CLDR's English spells otherwise.
+_COUNTRY_ALIASES = {"Türkiye": "TR", "Turkey": "TR", "USA": "US", "United States": "US", "UK": "GB",
+                    "United Kingdom": "GB", "Russia": "RU", "Iran": "IR", "South Korea": "KR", "North Korea": "KP"}
 
 
 @dataclass(frozen=True)
@@ -80,7 +87,8 @@ def _index() -> dict[str, dict[str, CatalogueEntry]]:
 
 
 def catalogue_entry(name: str | None, role: str = "any") -> CatalogueEntry | None:
-    """The catalogue entry a designation names, for an item of `role` (platform, munition, component)."""
+    """The catalogue entry a designation names, for an item of `role` (platform, munition, component,
+    or manufacturer for a manufacturer's name)."""
     key = match_key(name)
     if not key:
         return None
@@ -112,7 +120,7 @@ def _country_names() -> dict[str, str]:
     for code in country_codes():
         if code in english:
             names.setdefault(match_key(english[code]), code)
-    for name, mapped in CATALOGUE_COUNTRIES.items():
+    for name, mapped in (*CATALOGUE_COUNTRIES.items(), *_COUNTRY_ALIASES.items()):
         if mapped is not None:
             names.setdefault(match_key(name), mapped)
     return names
@@ -121,6 +129,37 @@ def _country_names() -> dict[str, str]:
 def country_code(text: str | None) -> str | None:
     """An ISO code from a code or an English country name in any case ("CA", "canada", "Turkey")."""
     return _country_names().get(match_key(text)) if text else None
+
+
+def canonical(designation: str, role: str = "any") -> str:
+    """The catalogue's name for a designation it knows ("TB2" → "Bayraktar TB2"), else the designation."""
+    entry = catalogue_entry(designation, role)
+    return entry.name if entry is not None else designation
+
+
+def looked_up(item: Item) -> str | None:
+    """What an item is looked up by in the catalogue: its designation in force, or for a munition
+    named only by its type, the type as typed."""
+    if item.designation:
+        return item.designation
+    return (item.kind or None) if item.role == ItemRole.MUNITION else None
+
+
+def completed(item: Item) -> tuple[Identification, frozenset[str]]:
+    """The item's values in force with what they leave blank (designation, manufacturer, country)
+    filled from the catalogue where it knows the designation, and the fields the catalogue filled.
+    The one place where an item's blanks are completed from the catalogue: the dashboard reads it,
+    and so do the evidence packs, for selection."""
+    values = item.in_force
+    known = suggest(looked_up(item), item.role.value)
+    if known is None:
+        return values, frozenset()
+    filled = {name for name, theirs in (("designation", known.designation), ("manufacturer", known.manufacturer),
+                                        ("country", known.country)) if theirs and not getattr(values, name)}
+    if not filled:
+        return values, frozenset()
+    return Identification(values.designation or known.designation, values.manufacturer or known.manufacturer,
+                          values.country or known.country, values.confidence, values.basis), frozenset(filled)
 
 
 def form_suggestions() -> dict[str, dict[str, tuple[str, str]]]:
