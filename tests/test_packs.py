@@ -99,6 +99,15 @@ def evidence(app: Any, org: Organisation) -> dict[str, Any]:
     out_reporter, out_verifier = make_user(outsiders, Role.REPORTER), make_user(outsiders, Role.VERIFIER)
     theirs = filed(app, out_reporter, None, components=SENSOR, locality="Tegh")
     ids["outsider"] = verified_in_incident(app, theirs, out_verifier, make_user(outsiders, Role.COORDINATOR))
+    # The public record of the export: seven MX-15D permitted from Canada to Baykar in Turkey.
+    from intake.transfers import TransferIn, create_transfer
+
+    with app.app_context():
+        create_transfer(db.session, org.id, None, TransferIn.model_validate({
+            "exporting_state": "CA", "importing_state": "TR", "end_user": "Baykar", "designation": "MX 15D",
+            "quantity": 7, "date": "2020-05", "source_kind": "permit_list",
+            "source_citation": "Export permits released under the Access to Information Act, row 12"}))
+        db.session.commit()
     return {"org": org, "coordinator": coordinator, "verifier": verifier, "reporter": reporter, "ids": ids,
             "reports": {"first": first.public_id, "second": second.public_id}}
 
@@ -170,8 +179,15 @@ def test_a_pack_per_country_and_per_component_verifies_and_tampering_fails(
         info = (bag / "bag-info.txt").read_text()
         assert f"Pack-Tier: {tier}" in info and "Source-Organization: Relief Monitors" in info
         assert "Pack-Suppressed:" in info and "Bagging-Date:" in info
-        assert rows(bag / "data" / "transfers.csv") == []
+        # The transfer record, and the diversion it indicates: the reports say AZ used the TB2 and its
+        # sensor; the permit names Baykar in TR.
         assert (bag / "data" / "transfers.csv").read_text().startswith("transfer_id,exporting_state")
+        [transfer] = rows(bag / "data" / "transfers.csv")
+        assert (transfer["exporting_state"], transfer["importing_state"], transfer["authorised_end_user"],
+                transfer["item"], transfer["quantity"], transfer["date"]) == ("CA", "TR", "Baykar", "MX-15D", "7",
+                                                                              "2020-05")
+        assert transfer["diversion_indicator"] == "yes"
+        assert "AZ" in transfer["reasoning"] and "neither the importing state nor" in transfer["reasoning"]
         body = "".join(p.read_text(errors="ignore") for p in bag.rglob("*.csv")) + (bag / "data" /
                                                                                    "custody.jsonl").read_text()
         for never in ("Anahit", "Petrosyan", "Gor Hakobyan", "+374", "bakery queue", "t.me"):

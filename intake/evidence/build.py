@@ -450,7 +450,7 @@ def build_pack(session: Session, config: dict[str, Any], organisation: Organisat
         records = incident_records(included, tier, resolution, stats)
         items = sorted((it for i in included for it in i.items), key=lambda it: it.item_id)
         marks: list[sources.Marking] = []
-        transfers = sources.transfers_of(session, organisation.id, items)
+        transfers = sources.transfers_of(session, organisation.id, items, [r for i in included for r in i.reports])
         agg = aggregates(included, tier, resolution, stats)
         notes = {"generator": generator(), "tier": spec.tier.value, "selector": spec.selector.describe(),
                  "suppressed": stats.as_dict(), "rules": export_policy.RULES}

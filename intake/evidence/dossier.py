@@ -270,7 +270,22 @@ def write_dossier(pack: Pack, target: Path, data: Path) -> None:
     story.append(_table(rows, [0.45 * width, 0.3 * width, 0.25 * width], s["cell"]))
     story.append(Spacer(1, 2 * mm))
     if pack.transfers:
-        story.append(P(f"{len(pack.transfers)} public transfer record(s); see transfers.csv.", s["body"]))
+        rows = [["Item", "From → to", "End user", "Qty", "Date", "Source"]] + [
+            [t.values["item"], f"{t.values['exporting_state']} → {t.values['importing_state']}",
+             t.values["authorised_end_user"], t.values["quantity"] or "—", t.values["date"], t.values["source"]]
+            for t in pack.transfers]
+        story.append(_table(rows, [0.16 * width, 0.14 * width, 0.16 * width, 0.07 * width, 0.1 * width,
+                                   0.37 * width], s["cell"]))
+        story.append(Spacer(1, 2 * mm))
+        reasons = [t.values["reasoning"] for t in pack.transfers if t.values.get("diversion_indicator") == "yes"]
+        if reasons:
+            story.append(P("<b>Diversion indicators</b>", s["body"]))
+            for reason in reasons:
+                for line in reason.split(" | "):
+                    story.append(P("• " + _esc(line), s["body"]))
+        else:
+            story.append(P("No item's user in the conflict differs from the importing state or the end user's "
+                           "state of a matching transfer: no diversion indicator.", s["body"]))
     else:
         story.append(P("No public transfer record (permit list, arms-sale notice, ATT/UNROCA/EU report line) is "
                        "recorded for these items, so no diversion indicator can be shown. transfers.csv has the "

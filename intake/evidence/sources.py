@@ -12,7 +12,7 @@ record yet: `transfers_of` gives none, and `transfers.csv` goes out with its hea
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -186,12 +186,37 @@ def markings_of(incident_id: str, report: Any, photos: Mapping[str, str] | None 
     return marks
 
 
-def transfers_of(session: Any, organisation_id: int, items: list[Item]) -> list[Transfer]:
-    """The public transfer records matching the pack's items: none are recorded yet."""
-    return []
+def transfers_of(session: Any, organisation_id: int, items: list[Item], reports: Iterable[Any] = ()) -> list[Transfer]:
+    """The organisation's public transfer records of the pack's items (the same weapon catalogue
+    entry as an item's designation in force or as reported), latest first, each with the diversion
+    indicators the pack's reports give it (intake.transfers: the item's user in the conflict is
+    neither the importing state nor the end user's state), their reasoning in words."""
+    from .. import transfers as records
+    from ..transfers.records import format_period
+
+    names = set()
+    for item in items:
+        for text in (item.designation, item.designation_as_reported, item.designation_as_assessed):
+            match = records.match_designation(text)
+            if match is not None:
+                names.add(match.name)
+    if not names:
+        return []
+    found = records.diversion_indicators(session, organisation_id, records.items_of(list(reports)))
+    rows = []
+    for row in records.transfers_of(session, organisation_id, catalogue_names=names):
+        reasons = [records.reasoning(indicator) for indicator in found if indicator.transfer.id == row.id]
+        rows.append(Transfer({
+            "transfer_id": row.public_id, "exporting_state": row.exporting_state,
+            "importing_state": row.importing_state, "authorised_end_user": row.end_user,
+            "item": row.catalogue_name or row.designation, "quantity": str(row.quantity or ""),
+            "date": format_period(row.transfer_date, row.date_precision),
+            "source": f"{row.source_kind.value}: {row.source_citation}", "source_url": row.source_url or "",
+            "diversion_indicator": "yes" if reasons else "no", "reasoning": " | ".join(sorted(set(reasons))),
+        }))
+    return rows
 
 
 def diversion_indicators(items: list[Item], transfers: list[Transfer]) -> list[str]:
-    """Why an item's user in the conflict differs from a matching transfer's authorised end user:
-    nothing to say without transfer records."""
-    return []
+    """The reasoning of every diversion indicator of the pack's transfer records."""
+    return [t.values["reasoning"] for t in transfers if t.values.get("diversion_indicator") == "yes"]

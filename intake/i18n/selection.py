@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, g, has_request_context, request
 from werkzeug.wrappers import Response
 
 COOKIE = "lang"
@@ -32,7 +32,10 @@ def valid(code: str | None) -> str | None:
 
 
 def select_locale() -> str:
-    """The language of this request (Flask-Babel's locale selector)."""
+    """The language of this request (Flask-Babel's locale selector); outside a request (a worker, the
+    command line) the default language."""
+    if not has_request_context():
+        return str(current_app.config["BABEL_DEFAULT_LOCALE"])
     from_link = valid(request.args.get("lang"))
     if from_link:
         remember_for_device(from_link)
