@@ -34,7 +34,8 @@ KEPT_AS_THEY_ARE = {
     "SHA-256", "UTC", "CSV", "GeoJSON", "HXL", "ACLED", "JSON", "API", "URL", "HTTPS", "QR", "TOTP", "MB", "KB",
     "GB", "JPEG", "PNG", "HEIC", "PDF", "MP4", "ODK", "Collect", "KoboCollect", "OpenRosa", "Intake", "OK",
     "English", "GPS", "ISO", "ID", "IDs", "e-mail", "SMS", "Wi-Fi", "WhatsApp", "Telegram", "Signal",
-    "FreeOTP", "Aegis", "Google", "Authenticator",
+    "FreeOTP", "Aegis", "Google", "Authenticator", "JavaScript", "BagIt", "Natural", "Earth", "world-atlas",
+    "Baykar",  # the end user of the example, in the transfer form's help
     "Sark",  # CQ: CLDR names it in English only, so every language shows that name
 }
 # Words that are the same in Azerbaijani as in English (a Latin script): the comparison with the English
@@ -213,6 +214,16 @@ def _pages(app: Any, org: Any, reporter: Any, verifier: Any, language: str) -> d
     assert claimed.status_code == 302
     keep("the review page", desk.get(f"/queue/reports/{first.public_id}"))
     keep("a refused CSRF token", desk.post(f"/queue/reports/{first.public_id}/release", data={}), 400)
+    keep("the dashboard", desk.get("/dashboard/"))
+    keep("the dashboard's list for a country", desk.get("/dashboard/country?country=CA"))
+    keep("the transfer records", desk.get("/transfers/"))
+    office = _in(app.test_client(), language)
+    coordinator = make_user(org, Role.COORDINATOR, f"coordinator.{language}@example.org")
+    assert sign_in(office, coordinator.email).status_code == 302
+    keep("a new transfer record", office.get("/transfers/new"))
+    keep("a refused transfer record", office.post("/transfers/new", data={
+        "csrf_token": csrf_token(pages["a new transfer record"]), "designation": "MX-15D", "date": "2020-13"}), 422)
+    keep("a new evidence pack", office.get("/packs/new?country=CA"))
     return pages
 
 

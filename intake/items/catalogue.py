@@ -123,11 +123,20 @@ def _country_names() -> dict[str, str]:
     for name, mapped in (*CATALOGUE_COUNTRIES.items(), *_COUNTRY_ALIASES.items()):
         if mapped is not None:
             names.setdefault(match_key(name), mapped)
+    # The names the interface's languages give them (Канада, Կանադա, كندا), as the help text says.
+    from ..i18n.catalogues import languages
+
+    for language in languages():
+        territories = Locale.parse(language).territories
+        for code in country_codes():
+            if code in territories:
+                names.setdefault(match_key(territories[code]), code)
     return names
 
 
 def country_code(text: str | None) -> str | None:
-    """An ISO code from a code or an English country name in any case ("CA", "canada", "Turkey")."""
+    """An ISO code from a code or a country name in any case, in English or in a language of the
+    interface ("CA", "canada", "Turkey", "Канада")."""
     return _country_names().get(match_key(text)) if text else None
 
 
