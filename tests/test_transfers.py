@@ -31,8 +31,9 @@ PERMIT = {"exporting_state": "Canada", "importing_state": "TR", "end_user": "Bay
           "source_kind": "permit_list", "source_citation": CITATION,
           "source_url": "https://www.international.gc.ca/permits/a-2020-00123.pdf", "notes": ""}
 # A TB2 with an MX-15D (the complete report's weapon), used by Azerbaijan, in October 2020.
+# The reasoning names the item by its catalogue name, however the record spelt it.
 STRIKE = {"occurred_on": "2020-10-04", "occurred_time": "06:40", "used_by": "AZ"}
-REASONING = (f"7 MX 15D permitted from CA to TR, end user Baykar, 2020-05 (source: {CITATION}); "
+REASONING = (f"7 MX-15D permitted from CA to TR, end user Baykar, 2020-05 (source: {CITATION}); "
              "used by AZ on 2020-10-04, as reported; AZ is neither the importing state nor the end user's state")
 
 
