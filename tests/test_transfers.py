@@ -106,11 +106,11 @@ def test_a_permit_and_a_verified_report_make_a_diversion_indicator(app: Any, org
     report = triaged_report(app, reporter, **STRIKE)
     browser, incident_id = verify_and_link(app, report, verifier)
     incident_page = browser.get(f"/incidents/{incident_id}").get_data(as_text=True)
-    assert indicators(incident_page) == [REASONING + ". report · source"]
+    assert indicators(incident_page) == [REASONING + " report · source"]
     assert "1 diversion indicator" in text_of(incident_page)
     # The same on the review page, with who used it as reported.
     review = page_of(browser, report)
-    assert [i.removesuffix(". report · source") for i in indicators(review)] == [REASONING]
+    assert [i.removesuffix(" report · source") for i in indicators(review)] == [REASONING]
     assert "Used by, as reported AZ" in text_of(review)
     # Values inside the sentence are isolated, so a right-to-left page keeps them whole.
     assert "<bdi>Baykar</bdi>" in incident_page
