@@ -61,6 +61,7 @@ from .enums import (
 )
 from .i18n.collation import sorted_by_name
 from .i18n.forms import TranslatedForm, TranslatedPlainForm
+from .items.catalogue import country_code
 from .schema import ReportIn, check_storable_text, country_codes, errors_by_field
 
 NARRATIVE_LANGUAGES = ["en", "ru", "uk", "hy", "az", "ar", "ka", "tr", "fa", "ku", "he", "fr", "es", "de",
@@ -170,7 +171,11 @@ class CountryNameField(StringField):
 
     def process_formdata(self, valuelist: list[Any]) -> None:
         text = str(valuelist[0]).strip() if valuelist else ""
-        self.data = _country_keys(str(get_locale() or "en")).get(text.casefold(), text) if text else ""
+        if not text:
+            self.data = ""
+            return
+        # The reader's names first, then any language's and the common English ones ("Turkey", "USA").
+        self.data = _country_keys(str(get_locale() or "en")).get(text.casefold()) or country_code(text) or text
 
     def _value(self) -> str:
         if self.raw_data:

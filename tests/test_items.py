@@ -151,3 +151,20 @@ def test_a_verifier_corrects_an_item_at_review_and_the_incident_shows_who_made_i
     assert rows["MAM-L"][2:4] == ["<bdi>Roketsan</bdi>", "<bdi>TR</bdi>"] and "as assessed" in rows["MAM-L"][6]
     assert rows["MX-15D"][3] == "<bdi>CA</bdi>" and "2006-1187" in rows["MX-15D"][5]
     assert "as reported" in rows["Bayraktar TB2"][6]
+
+
+def test_the_form_takes_a_country_of_manufacture_by_its_common_or_translated_name(app: Any, reporter: Any) -> None:
+    """"Turkey" (not CLDR's "Türkiye") and a name in another interface language are taken as their codes."""
+    from intake.models import Report as ReportRow
+    from tests.conftest import sign_in
+    from tests.test_field import form_fields, page_of
+
+    browser = app.test_client()
+    assert sign_in(browser, reporter.email).status_code == 302
+    _, token, submission_id = page_of(browser)
+    sent = browser.post("/reports/new", data=form_fields(token, submission_id, platform_model="Bayraktar TB2",
+                                                         platform_country="Turkey", munition_country="Турция"))
+    assert sent.status_code == 302, sent.get_data(as_text=True)[:2000]
+    with app.app_context():
+        row = db.session.scalar(select(ReportRow).where(ReportRow.submission_id == submission_id))
+        assert row is not None and (row.platform_country, row.munition_country) == ("TR", "TR")

@@ -114,7 +114,8 @@ def reasoning(indicator: Indicator, isolate: Callable[[str], Any] | None = None)
         return isolate(text) if isolate is not None else text
 
     transfer, item = indicator.transfer, indicator.item
-    facts = {"item": value(transfer.catalogue_name or transfer.designation), "exporter": value(transfer.exporting_state),
+    facts = {"item": value(transfer.catalogue_name or transfer.designation),
+             "exporter": value(transfer.exporting_state),
              "importer": value(transfer.importing_state), "end_user": value(transfer.end_user),
              "date": value(format_period(transfer.transfer_date, transfer.date_precision)),
              "source": value(transfer.source_citation)}
