@@ -546,3 +546,19 @@ def test_reporter_answers_a_question_from_a_phone(page: Any, app: Any, reporter:
     found = fresh_session().get(Report, report.id)
     assert found is not None and found.state == ReportState.TRIAGE and len(found.attachments) == 1
     assert found.info_requests[-1].answer.startswith("Here is the other side")
+
+
+def test_a_catalogue_designation_suggests_its_maker_and_country_without_overwriting(page: Any,
+                                                                                    reporter: Any) -> None:
+    """Choosing "Bayraktar TB2" from the suggestions fills Baykar and Türkiye; a sensor whose maker the
+    reporter already wrote keeps it and only gets its country."""
+    sign_in_and_open_form(page, reporter.email)
+    page.locator("#platform_model").fill("Bayraktar TB2")
+    page.locator("#platform_model").blur()
+    expect(page.locator("#platform_manufacturer")).to_have_value("Baykar")
+    expect(page.locator("#platform_country")).to_have_value("Türkiye")
+    page.locator("#components-0-manufacturer").fill("Wescam (as the plate says)")
+    page.locator("#components-0-model").fill("MX-15D")
+    page.locator("#components-0-model").blur()
+    expect(page.locator("#components-0-country_of_manufacture")).to_have_value("Canada")
+    expect(page.locator("#components-0-manufacturer")).to_have_value("Wescam (as the plate says)")
