@@ -21,6 +21,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask.blueprints import BlueprintSetupState
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -56,7 +57,13 @@ class _DeviceToken(BaseConverter):
 
 
 bp = Blueprint("openrosa", __name__, url_prefix="/openrosa/<device_token:token>")
-bp.record_once(lambda state: state.app.url_map.converters.setdefault("device_token", _DeviceToken))
+
+
+@bp.record_once
+def _add_converter(state: BlueprintSetupState) -> None:
+    state.app.url_map.converters["device_token"] = _DeviceToken
+
+
 basic_bp = Blueprint("openrosa_basic", __name__, url_prefix="/openrosa")
 log = logging.getLogger(__name__)
 
