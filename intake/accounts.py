@@ -43,6 +43,18 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+def matches_hash(stored: str | None, password: str) -> bool:
+    """Whether `password` is the one `stored` hashes; with no hash, a dummy is checked so that
+    every path costs one Argon2 verification."""
+    if stored is None:
+        _spend_a_verification(password)
+        return False
+    try:
+        return bool(_hasher.verify(stored, password))
+    except (VerificationError, InvalidHashError):
+        return False
+
+
 def normalise_email(email: str) -> str:
     return email.strip().lower()
 

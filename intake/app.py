@@ -173,6 +173,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(uploads.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(openrosa.bp)
+    app.register_blueprint(openrosa.basic_bp)
+    app.register_blueprint(openrosa.password_bp)
     app.register_blueprint(language.bp)
     app.register_blueprint(openrosa.admin_bp)
     errors.register(app)
@@ -181,6 +183,7 @@ def _register_blueprints(app: Flask) -> None:
     # Resumable uploads check CSRF themselves, for the session only (web/uploads.py).
     csrf.exempt(uploads.bp)
     csrf.exempt(openrosa.bp)  # the token is in the URL, no cookie: nothing for a forged request to ride on
+    csrf.exempt(openrosa.basic_bp)  # HTTP Basic with an ODK password, no cookie; Collect sends no CSRF token
     # Nothing in the API is rate-limited (its callers hold tokens; sign-in and codes are limited),
     # and the limiter then skips its requests entirely (extensions._Limiter).
     limiter.exempt(api.bp)

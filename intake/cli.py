@@ -682,6 +682,30 @@ def device_create(email: str, name: str, base_url: str | None) -> None:
         click.echo(devices.settings_qr_text(devices.collect_settings(url, organisation)), err=True)
 
 
+@device.command("app-password")
+@click.argument("email")
+@click.option("--name", required=True, help='What the phone is called, e.g. "Phone 3" (no person\'s name).')
+def device_app_password(email: str, name: str) -> None:
+    """Create an ODK password for a verifier or coordinator (HTTP Basic in Collect, server
+    `<base>/openrosa`, username = the e-mail). Printed only this once. Audited."""
+    from .accounts import AccountError
+    from .extensions import db as database
+    from .openrosa import devices
+
+    app = _app()
+    with app.app_context():
+        account = _find_user(database, email)
+        try:
+            row, password = devices.create_password(database.session, account, name, actor=None, via="cli")
+        except AccountError as exc:
+            raise click.ClickException(str(exc)) from exc
+        database.session.commit()
+        click.echo(password)
+        click.echo(f"ODK password {row.public_id} ({row.prefix}…) for {email}: in Collect, server "
+                   f"{devices.server_url(app.config.get('PUBLIC_BASE_URL') or '<base>', None)}, username {email}, "
+                   "this password (shown only this once). Revoke it with `intake device revoke`.", err=True)
+
+
 @device.command("list")
 @click.argument("org_name")
 def device_list(org_name: str) -> None:

@@ -43,7 +43,8 @@ class NoPayloadFilter(logging.Filter):
 
 
 # A phone's credential is the path segment after /openrosa/ (intake.openrosa.devices): never logged.
-_DEVICE_TOKEN_IN_PATH = re.compile(r"(/openrosa/)[^/\s]+")
+# Not the HTTP Basic routes' own names (`/openrosa/formList`, `/openrosa/forms/…`): no token in those.
+_DEVICE_TOKEN_IN_PATH = re.compile(r"(/openrosa/)(?!(?:formList|submission|forms)(?:[/\s]|$))[^/\s]+")
 
 
 def _werkzeug_summary(record: logging.LogRecord) -> str:

@@ -1415,7 +1415,9 @@ class ResumableUpload(SealedRow, Base):
 class DeviceToken(Base):
     """A phone's credential for OpenRosa (intake.openrosa): a random token inside the server URL
     typed into Collect, as ODK Central's app users have it. Bound to one reporter account, hence
-    one organisation; only its SHA-256 is stored, and it is revoked, never deleted (its history)."""
+    one organisation; only its SHA-256 is stored, and it is revoked, never deleted (its history).
+    A staff account's "ODK password" (HTTP Basic, `<base>/openrosa`) is a row of its own with no
+    token and an Argon2 `password_hash` instead, found by its printed prefix."""
 
     __tablename__ = "device_tokens"
 
@@ -1425,7 +1427,8 @@ class DeviceToken(Base):
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True, info=P)
     # What the administrator calls the phone ("Phone 3"): no person's name is asked for.
     name: Mapped[str] = mapped_column(String(100), info=P)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True, info=P)
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, info=P)
+    password_hash: Mapped[str | None] = mapped_column(String(255), info=P)
     prefix: Mapped[str] = mapped_column(String(12), info=P)
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow, info=P)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(Timestamp(), info=P)

@@ -63,7 +63,11 @@ API = {"api.get_report", "api.add_attachment",
        "uploads.create", "uploads.head", "uploads.patch", "uploads.terminate",
        # OpenRosa: a device token in the URL, one reporter's (tests/test_openrosa.py).
        "openrosa.form_list", "openrosa.form_xml", "openrosa.submission_preflight", "openrosa.submit",
-       "openrosa.nothing_here"}
+       "openrosa.nothing_here",
+       # OpenRosa with HTTP Basic: a verifier's or coordinator's ODK password, their own organisation's
+       # form and reports only (tests/test_odk_basic.py).
+       "openrosa_basic.form_list", "openrosa_basic.form_xml", "openrosa_basic.submission_preflight",
+       "openrosa_basic.submit", "openrosa_basic.nothing_here"}
 
 REPORTER, VERIFIER, COORDINATOR, ADMIN = Role.REPORTER, Role.VERIFIER, Role.COORDINATOR, Role.ADMIN
 SUBMITTERS = {REPORTER, VERIFIER, COORDINATOR}
@@ -79,6 +83,10 @@ ACCESS: dict[str, set[Role] | str] = {
     "admin.deactivate_user": {ADMIN},
     "admin.activate_user": {ADMIN},
     "admin.revoke_user_token": {ADMIN},
+    # One's own ODK passwords: only staff who may file reports (revoking another's is 404).
+    "odk_passwords.password_list": VERIFIERS,
+    "odk_passwords.password_create": VERIFIERS,
+    "odk_passwords.password_revoke": VERIFIERS,
     "devices.device_list": {ADMIN},
     "devices.device_create": {ADMIN},
     "devices.device_revoke": {ADMIN},

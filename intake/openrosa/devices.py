@@ -1,7 +1,13 @@
 """Phones' credentials for OpenRosa, as ODK Central's app users: a random token inside the server
 URL (`<base>/openrosa/<token>`), bound to one reporter account and so to one organisation. Shared
 phones hold no password; a lost phone's token is revoked and that phone can send nothing more.
-Only the token's SHA-256 is stored."""
+Only the token's SHA-256 is stored.
+
+Staff accounts that may file reports (verifiers, coordinators) use HTTP Basic instead
+(`<base>/openrosa`, username = their e-mail): never with their own password, which would bypass the
+second factor, but with an "ODK password" they made on their account page after signing in. It is
+random, shown once, stored as an Argon2 hash as account passwords are, revocable, and is a device
+row of its own (no token), so everything a device's submission does is the same."""
 
 from __future__ import annotations
 
@@ -16,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .. import audit
-from ..accounts import AccountError
+from ..accounts import AccountError, hash_password, matches_hash
 from ..enums import AuditAction, Role
 from ..models import DeviceToken, User, utcnow
 
@@ -24,6 +30,9 @@ from ..models import DeviceToken, User, utcnow
 TOKEN_BYTES = 32
 # Written at most this often: every request of a phone is no UPDATE.
 USE_RESOLUTION = dt.timedelta(minutes=1)
+# An ODK password: typed on a phone once, so URL-safe letters; its first characters are printed.
+PASSWORD_BYTES = 24
+PASSWORD_PREFIX = 8
 
 
 def digest(token: str) -> str:
@@ -34,6 +43,58 @@ def may_hold_device(user: User) -> bool:
     """Only reporter accounts: verifiers, coordinators and admins must pass a second factor, which a
     token in a URL would let anyone holding the phone bypass."""
     return user.role == Role.REPORTER
+
+
+def may_hold_password(user: User) -> bool:
+    """Staff accounts that may file reports (web/access.py SUBMITTERS): verifiers and coordinators.
+    Administrators do not file reports; reporters use device tokens."""
+    return user.role in (Role.VERIFIER, Role.COORDINATOR)
+
+
+def create_password(session: Session, user: User, name: str, *, actor: User | None,
+                    via: str) -> tuple[DeviceToken, str]:
+    """A new ODK password for the staff account `user`. The plain password exists only in the
+    return value; its first characters are its printed prefix, the row's key. Audited."""
+    name = " ".join(name.split())[:100]
+    if not name:
+        raise AccountError("Give the device a name, e.g. \"Phone 3\".")
+    if not user.active or not may_hold_password(user):
+        raise AccountError("ODK passwords are for active verifier and coordinator accounts.")
+    password = secrets.token_urlsafe(PASSWORD_BYTES)
+    row = DeviceToken(user=user, organisation_id=user.organisation_id, name=name, token_hash=None,
+                      password_hash=hash_password(password), prefix=password[:PASSWORD_PREFIX])
+    session.add(row)
+    session.flush()
+    audit.record(AuditAction.DEVICE_CREATED, actor=actor, organisation_id=user.organisation_id,
+                 target_type="device", target_id=row.public_id,
+                 detail={"user": user.public_id, "via": via, "kind": "odk_password"}, session=session)
+    return row, password
+
+
+def device_for_password(session: Session, user: User | None, password: str) -> DeviceToken | None:
+    """The usable ODK password of `user` that `password` is (its prefix picks the row, Argon2
+    checks it). The account's own password is never one: it matches no row. One Argon2
+    verification on every path, so a wrong prefix takes as long as a wrong password."""
+    row = None
+    if user is not None and password and len(password) <= 100:
+        row = session.scalar(select(DeviceToken).where(
+            DeviceToken.user_id == user.id, DeviceToken.prefix == password[:PASSWORD_PREFIX],
+            DeviceToken.password_hash.is_not(None), DeviceToken.revoked_at.is_(None)).limit(1))
+    if not matches_hash(row.password_hash if row is not None else None, password) or row is None:
+        return None
+    if not row.user.active or not may_hold_password(row.user):
+        return None
+    now = utcnow()
+    if row.last_used_at is None or now - row.last_used_at > USE_RESOLUTION:
+        row.last_used_at = now
+    return row
+
+
+def passwords_of(session: Session, user: User) -> list[DeviceToken]:
+    """The account's ODK passwords, newest first (revoked ones too)."""
+    return list(session.scalars(select(DeviceToken).where(DeviceToken.user_id == user.id,
+                                                          DeviceToken.password_hash.is_not(None))
+                                .order_by(DeviceToken.created_at.desc(), DeviceToken.id.desc())))
 
 
 def create_device(session: Session, user: User, name: str, *, actor: User | None, via: str) -> tuple[DeviceToken, str]:
@@ -97,14 +158,17 @@ def revoke_device(session: Session, row: DeviceToken, *, actor: User | None, via
         raise AccountError("This device is revoked already.")
     row.revoked_at = utcnow()
     session.flush()
+    detail = {"user": row.user.public_id, "via": via}
+    if row.password_hash is not None:
+        detail["kind"] = "odk_password"
     audit.record(AuditAction.DEVICE_REVOKED, actor=actor, organisation_id=row.organisation_id,
-                 target_type="device", target_id=row.public_id,
-                 detail={"user": row.user.public_id, "via": via}, session=session)
+                 target_type="device", target_id=row.public_id, detail=detail, session=session)
 
 
-def server_url(base_url: str, token: str) -> str:
-    """What is typed into Collect as the server: `<base>/openrosa/<token>`."""
-    return f"{base_url.rstrip('/')}/openrosa/{token}"
+def server_url(base_url: str, token: str | None) -> str:
+    """What is typed into Collect as the server: `<base>/openrosa/<token>` (`<base>/openrosa` with
+    an ODK password)."""
+    return f"{base_url.rstrip('/')}/openrosa" + (f"/{token}" if token else "")
 
 
 def collect_settings(url: str, project_name: str) -> str:

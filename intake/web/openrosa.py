@@ -1,6 +1,10 @@
 """OpenRosa for ODK Collect and KoboCollect under `<base>/openrosa/<token>` (design/openrosa.md),
 and the administrators' page of their organisation's phones (`/admin/devices`).
 
+The same routes answer under `<base>/openrosa` (blueprint `openrosa_basic`) for staff accounts
+that sign in with HTTP Basic: their e-mail and an ODK password (`openrosa.devices`), never their
+account's password; over HTTPS only, and failed attempts are rate-limited as sign-in is.
+
 The token in the URL is the phone's credential (`openrosa.devices`), so these routes are exempt from
 CSRF (no cookie is involved) and counted like the API: reports per device and per account. Every
 answer, errors included, carries the OpenRosa headers and `Date`, and errors come in the
@@ -17,6 +21,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask.blueprints import BlueprintSetupState
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -24,25 +29,42 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import http_date
+from werkzeug.routing import BaseConverter
 from werkzeug.wrappers import Response
 from wtforms import SelectField, StringField
 from wtforms.validators import InputRequired, Length
 
 from .. import quotas
-from ..accounts import AccountError
+from ..accounts import AccountError, find_user
 from ..dispatch import dispatch_odk_encrypted, dispatch_odk_form_key, dispatch_report
 from ..enums import Role
-from ..extensions import db
+from ..extensions import db, limiter
 from ..i18n.forms import TranslatedForm
 from ..media import ClosedToFiles, OverUploadQuota, UploadRefused
 from ..models import DeviceToken, User
 from ..openrosa import devices, encrypted, xform
 from ..openrosa.instance import InstanceRefused
 from ..openrosa.receive import InstanceConflict, InstanceInFlight, Received, TooManyReports, receive_instance
-from .access import ADMINS, roles_required
+from .access import ADMINS, VERIFIERS, roles_required
 from .bidi import isolate_text
 
-bp = Blueprint("openrosa", __name__, url_prefix="/openrosa/<token>")
+
+class _DeviceToken(BaseConverter):
+    """A device token in the URL: any path segment but `forms`, which under `<base>/openrosa` is
+    the start of a form's address for HTTP Basic (tokens are 43 random characters)."""
+
+    regex = r"(?!forms(?:/|$))[^/]+"
+
+
+bp = Blueprint("openrosa", __name__, url_prefix="/openrosa/<device_token:token>")
+
+
+@bp.record_once
+def _add_converter(state: BlueprintSetupState) -> None:
+    state.app.url_map.converters["device_token"] = _DeviceToken
+
+
+basic_bp = Blueprint("openrosa_basic", __name__, url_prefix="/openrosa")
 log = logging.getLogger(__name__)
 
 OPENROSA_NS = "http://openrosa.org/http/response"
@@ -55,6 +77,7 @@ def accepted_bytes() -> int:
 
 
 @bp.after_request
+@basic_bp.after_request
 def _openrosa_headers(response: Response) -> Response:
     response.headers["X-OpenRosa-Version"] = "1.0"
     response.headers["X-OpenRosa-Accept-Content-Length"] = str(accepted_bytes())
@@ -97,7 +120,52 @@ def _authenticate() -> Response | None:
         return response
     db.session.commit()  # its last use, at most once a minute
     g.openrosa_device = device
+    g.openrosa_quota_key = devices.digest(token)
     return None
+
+
+BASIC_CHALLENGE = 'Basic realm="Intake ODK", charset="UTF-8"'
+
+
+def _sign_in_limit() -> str:
+    return str(current_app.config["SIGN_IN_RATE_LIMIT"])
+
+
+def _bad_credentials(_response: Response) -> bool:
+    # Only credentials that were tried and failed count: Collect's first request of each exchange
+    # carries none and is answered with the challenge.
+    return bool(g.get("openrosa_bad_credentials"))
+
+
+limiter.limit(_sign_in_limit, deduct_when=_bad_credentials)(basic_bp)
+
+
+@basic_bp.before_request
+def _authenticate_basic() -> Response | None:
+    if not request.is_secure:
+        return envelope(403, _("An ODK password is accepted over HTTPS only: use the server address that "
+                               "starts with https://."))
+    credentials = request.authorization
+    device = None
+    if credentials is not None and credentials.type == "basic":
+        user = find_user(db.session, credentials.username or "")
+        device = devices.device_for_password(db.session, user, credentials.password or "")
+        g.openrosa_bad_credentials = device is None
+    if device is None:
+        db.session.rollback()
+        response = envelope(401, _("Sign in with your e-mail address and an ODK password made on your account "
+                                   "page (not your account's password)."))
+        response.headers["WWW-Authenticate"] = BASIC_CHALLENGE
+        return response
+    db.session.commit()  # its last use, at most once a minute
+    g.openrosa_device = device
+    g.openrosa_quota_key = "odk-password:" + device.public_id
+    return None
+
+
+@basic_bp.errorhandler(429)
+def _too_many_attempts(_error: Exception) -> Response:
+    return envelope(429, _("Too many attempts in a short time. Wait a minute, then try again."))
 
 
 def _device_now() -> DeviceToken:
@@ -118,7 +186,6 @@ def current_xform() -> xform.XForm:
     return cache[(languages, public_key)]
 
 
-@bp.get("/formList")
 def form_list() -> Response:
     form = current_xform()
     with_form = request.args.get("formID")
@@ -130,27 +197,24 @@ def form_list() -> Response:
             f"<name>{escape(_('Report of civilian harm'))}</name>"
             f"<version>{form.version}</version>"
             f"<hash>md5:{form.md5}</hash>"
-            f"<downloadUrl>{escape(url_for('openrosa.form_xml', _external=True))}</downloadUrl>"
+            f"<downloadUrl>{escape(url_for('.form_xml', _external=True))}</downloadUrl>"
             "</xform>"
         )
     body.append("</xforms>")
     return Response("".join(body), content_type=XML)
 
 
-@bp.get(f"/forms/{xform.FORM_ID}/form.xml")
 def form_xml() -> Response:
     response = Response(current_xform().xml, content_type=XML)
     response.headers["Content-Disposition"] = f'attachment; filename="{xform.FORM_ID}.xml"'
     return response
 
 
-@bp.route("/submission", methods=["HEAD", "GET"])
 def submission_preflight() -> Response:
     # Collect's HEAD first: 204 and the headers, nothing else (any other 2xx makes it fail).
     return Response(status=204)
 
 
-@bp.post("/submission")
 def submit() -> Response:
     device = _device_now()
     if request.content_length is not None and request.content_length > accepted_bytes():
@@ -167,7 +231,7 @@ def submit() -> Response:
 
     def count_report() -> int | None:
         # Per device as the API counts per token, and per account: only what would be a new report.
-        return quotas.report_allowed(current_app.config, devices.digest(g.openrosa_token), device.user_id)
+        return quotas.report_allowed(current_app.config, g.openrosa_quota_key, device.user_id)
 
     try:
         if encrypted.is_encrypted(xml):
@@ -263,11 +327,20 @@ def _receive_once_unlocked(device: DeviceToken, xml: bytes, files: dict[str, Any
     raise AssertionError("unreachable")
 
 
-@bp.route("/<path:_rest>", methods=["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"])
 def nothing_here(_rest: str) -> Response:
     # Anything else under a device's URL (another form, a manifest this form does not have) is
-    # answered in the envelope Collect shows, after the token was checked.
+    # answered in the envelope Collect shows, after the token (or the password) was checked.
     return envelope(404, _("There is no such form or address on this server: download the form list again."))
+
+
+# The same views under both blueprints: a device token in the URL, or HTTP Basic with an ODK password.
+for _blueprint in (bp, basic_bp):
+    _blueprint.add_url_rule("/formList", view_func=form_list, methods=["GET"])
+    _blueprint.add_url_rule(f"/forms/{xform.FORM_ID}/form.xml", view_func=form_xml, methods=["GET"])
+    _blueprint.add_url_rule("/submission", view_func=submission_preflight, methods=["HEAD", "GET"])
+    _blueprint.add_url_rule("/submission", view_func=submit, methods=["POST"])
+    _blueprint.add_url_rule("/<path:_rest>", view_func=nothing_here,
+                            methods=["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"])
 
 
 # ---- administrators: the organisation's phones ---------------------------------------------------
@@ -370,3 +443,63 @@ def form_encrypt() -> Response:
     dispatch_odk_form_key(row.id)
     flash(_("The form is being switched to encrypted: phones receive it at their next form update."), "info")
     return redirect(url_for("devices.device_list"))
+
+
+# ---- staff: their own ODK passwords (HTTP Basic under `<base>/openrosa`) ----------------------------
+
+password_bp = Blueprint("odk_passwords", __name__, url_prefix="/account/odk-passwords")
+
+
+class OdkPasswordForm(TranslatedForm):
+    name = StringField(_l("Name of the device"), [InputRequired(), Length(max=100)],
+                       description=_l('For example "Phone 3". Not a person\'s name.'))
+
+
+def _passwords_page(form: OdkPasswordForm, created: dict[str, str] | None = None,
+                    status: int = 200) -> Response:
+    page = render_template("auth/odk_passwords.html", form=form, created=created,
+                           rows=devices.passwords_of(db.session, current_user),
+                           server=devices.server_url(_base_url(), None))
+    response = current_app.make_response((page, status))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@password_bp.get("")
+@roles_required(*VERIFIERS)
+def password_list() -> Response:
+    return _passwords_page(OdkPasswordForm())
+
+
+@password_bp.post("")
+@roles_required(*VERIFIERS)
+def password_create() -> Response:
+    form = OdkPasswordForm()
+    if not form.validate_on_submit():
+        return _passwords_page(form, status=422)
+    try:
+        row, password = devices.create_password(db.session, current_user, form.name.data or "",
+                                                actor=current_user, via="account")
+    except AccountError as exc:
+        db.session.rollback()
+        form.name.errors = [str(exc)]
+        return _passwords_page(form, status=422)
+    db.session.commit()
+    # Shown on this answer only (never stored, never in a flash message or a redirect).
+    return _passwords_page(OdkPasswordForm(), {"name": row.name, "password": password})
+
+
+@password_bp.post("/<public_id>/revoke")
+@roles_required(*VERIFIERS)
+def password_revoke(public_id: str) -> Response:
+    row = next((row for row in devices.passwords_of(db.session, current_user) if row.public_id == public_id), None)
+    if row is None:
+        abort(404)
+    try:
+        devices.revoke_device(db.session, row, actor=current_user, via="account")
+    except AccountError:
+        db.session.rollback()
+        return redirect(url_for("odk_passwords.password_list"))
+    db.session.commit()
+    flash(_("%(name)s is revoked: it can send nothing more.", name=isolate_text(row.name)), "info")
+    return redirect(url_for("odk_passwords.password_list"))
