@@ -130,3 +130,19 @@ def test_slow_clients_bench_completes_every_trickled_report() -> None:
                    "stored: 2 of 2 reports in triage, 0 photos missing, 0 never checked",
                    "target: p99 of /healthz and /my-reports < 1000 ms with 2 slow clients: "):
         assert figure in result.stdout, figure
+
+
+def test_exports_bench_prints_its_figures() -> None:
+    """bench/exports.py in miniature (300 reports on PostgreSQL): it seeds (sealed documents that open),
+    then prints rows, rows/s and peak memory of every format, and the partner CSV."""
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "exports.py"), "--reports", "300",
+                             "--database-url", bench_database()],
+                            cwd=ROOT, capture_output=True, text=True, timeout=240)
+    print(result.stdout, result.stderr)
+    assert result.returncode == 0
+    assert "seeded 300 reports in " in result.stdout
+    for row in ("csv over reports, public ", "geojson over reports, public ", "hxl over reports, public ",
+                "acled over reports, public ", "csv over incidents, public ", "acled over incidents, public ",
+                "csv over reports, partner "):
+        assert row in result.stdout, row
+    assert " rows/s  peak MiB " in result.stdout

@@ -354,3 +354,25 @@ def test_suppressed_counts_always_pass_the_check(cells: dict[str, int]) -> None:
     # Whatever is hidden adds up to 0 or at least K (a reader gets nothing under K from the total).
     hidden = sum(cells[g] for g in GROUPS if not isinstance(shown[g], int))
     assert hidden == 0 or hidden >= K or total == "<5"
+
+
+def test_the_user_of_the_weapon_in_force_is_in_the_csv_hxl_and_acled(app: Any, org: Any, reporter: Any) -> None:
+    """The state a report names as the weapon's user, and the verifier's assessment over it once made:
+    the CSV's used_by columns, HXL's #group tags, ACLED's actor1 with inter1 8 (forces outside their
+    own country) and interaction 78; a report naming nobody leaves actor1 blank."""
+    big = {"killed": {"men": 12, "women": 9}, "injured": {}}
+    named = verified(app, reporter, admin2="Sisian", used_by="TR", **big)
+    db.session.execute(update(Report).where(Report.id == named.id).values(used_by_assessed="AZ"))
+    db.session.commit()
+    verified(app, reporter, admin2="Goris", used_by=None, **big)
+    browser = signed_in(app, make_user(org, Role.COORDINATOR))
+    rows = {r["admin2"]: r for r in parse("csv", download(browser, "csv").get_data(as_text=True))}
+    assert (rows["Sisian"]["used_by"], rows["Sisian"]["used_by_name"], rows["Sisian"]["used_by_basis"]) == (
+        "AZ", "Azerbaijan", "assessed")
+    assert (rows["Goris"]["used_by"], rows["Goris"]["used_by_basis"]) == ("", "")
+    events = {e["admin2"]: e for e in parse("acled", download(browser, "acled").get_data(as_text=True))}
+    assert (events["Sisian"]["actor1"], events["Sisian"]["inter1"], events["Sisian"]["interaction"]) == (
+        "Military Forces of Azerbaijan", "8", "78")
+    assert (events["Goris"]["actor1"], events["Goris"]["inter1"], events["Goris"]["interaction"]) == ("", "", "")
+    source = hxl.data(io.BytesIO(download(browser, "hxl").get_data()), hxl.InputOptions(allow_local=True))
+    assert sorted(r.get("#group+name") or "" for r in source) == ["", "Azerbaijan"]

@@ -103,6 +103,8 @@ def columns(of: Of) -> list[tuple[str, str]]:
         ("munition_type", "#item+type+munition"), ("munition_model", "#item+name+munition"),
         ("munition_manufacturer", "#x_manufacturer+munition"), ("munition_country", "#country+code+origin+munition"),
         ("munition_identified_as", "#x_identified_as+munition"),
+        ("used_by", "#group+code+x_used_by"), ("used_by_name", "#group+name+x_used_by"),
+        ("used_by_basis", "#x_used_by_basis"),
         ("remnants_found", "#x_remnants_found"), ("markings", "#x_markings"),
         ("components", "#item+name+component"), ("component_countries", "#country+code+origin"),
         ("item_details", "#x_item_details"),
@@ -137,10 +139,16 @@ def _rows(header: list[Any], tags: list[str] | None, body: Iterable[list[Any]]) 
     yield buffer.getvalue()
 
 
+def _record_value(record: dict[str, Any], field: str) -> Any:
+    if field == "used_by_name":
+        return "; ".join(_country_name(c) for c in (record.get("used_by") or "").split(";") if c) or None
+    return record.get(field)
+
+
 def write_csv(records: Iterable[dict[str, Any]], of: Of, *, hxl: bool = False) -> Iterator[str]:
     cols = columns(of)
     fields = [_field(of, name) for name, _tag in cols]
-    body = ([_cell(record.get(f)) for f in fields] for record in records)
+    body = ([_cell(_record_value(record, f)) for f in fields] for record in records)
     return _rows([name for name, _tag in cols], [tag for _name, tag in cols] if hxl else None, body)
 
 
@@ -206,22 +214,39 @@ def _country_name(code: str) -> str:
     return str(Locale("en").territories.get(code, code))
 
 
+STATE_FORCES, EXTERNAL_FORCES, CIVILIANS = 1, 8, 7
+
+
+def acled_actor1(record: dict[str, Any], country: str) -> tuple[str, str, Any]:
+    """(actor1, assoc_actor_1, inter1) from the user of the weapon in force: ACLED's "Military Forces of
+    <country>" (without ACLED's regime years, which are not recorded here), inter1 1 (state forces) in
+    its own country and 8 (external/other forces) outside it; blank when no state is named. Two states
+    in force over an incident: the first is actor1, the others its associates."""
+    states = [c for c in (record.get("used_by") or "").split(";") if c]
+    if not states:
+        return "", "", ""
+    actors = [f"Military Forces of {_country_name(c)}" for c in states]
+    inter = STATE_FORCES if states[0] == country else EXTERNAL_FORCES
+    return actors[0], "; ".join(actors[1:]), inter
+
+
 def acled_row(record: dict[str, Any], of: Of) -> list[Any]:
     event_type, sub_event = acled_event(record)
     country = record.get("country") or ""
     name = _country_name(country) if country else ""
     date = str(record.get("occurred_on") or "")
     updated = record.get("updated_at")
+    actor1, assoc_actor_1, inter1 = acled_actor1(record, country)
     values: dict[str, Any] = {
         "event_id_cnty": f"{country}{record['id']}",
         # A month-only date is given as its first day, with time_precision 3.
         "event_date": date + "-01" if len(date) == 7 else date,
         "year": record.get("year"), "time_precision": record.get("time_precision"),
         "disorder_type": "Political violence", "event_type": event_type, "sub_event_type": sub_event,
-        # Attribution is not recorded here: the perpetrator and its inter code stay blank.
-        "actor1": "", "assoc_actor_1": "", "inter1": "",
-        "actor2": f"Civilians ({name})" if name else "Civilians", "assoc_actor_2": "", "inter2": 7,
-        "interaction": "", "civilian_targeting": "",
+        "actor1": actor1, "assoc_actor_1": assoc_actor_1, "inter1": inter1,
+        "actor2": f"Civilians ({name})" if name else "Civilians", "assoc_actor_2": "", "inter2": CIVILIANS,
+        # ACLED's numeric interaction: the two inter codes, the lower first (17, 78).
+        "interaction": int("".join(sorted(f"{inter1}{CIVILIANS}"))) if inter1 else "", "civilian_targeting": "",
         "iso": _iso_numeric().get(country, ""), "region": "", "country": name,
         "admin1": record.get("admin1"), "admin2": record.get("admin2"), "admin3": "",
         "location": record.get("locality") or record.get("admin2") or record.get("admin1") or "",
@@ -271,7 +296,7 @@ def feature(record: dict[str, Any], of: Of) -> dict[str, Any]:
         key = _field(of, name)
         if key in GEOJSON_SKIP:
             continue
-        value = record.get(key)
+        value = _record_value(record, key)
         if value is not None and value != "":
             properties[name] = value
     properties["location_cell"] = cell

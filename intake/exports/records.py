@@ -45,6 +45,7 @@ from ..models import (
     Victim,
     count_column_names,
 )
+from ..transfers.use import user_in_conflict
 from . import policy
 from .policy import Of, Suppression, Tier
 
@@ -84,7 +85,7 @@ REPORT_COLUMNS = [
     "delivery_platform", "platform_model", "platform_manufacturer", "platform_country", "munition_type",
     "munition_model", "munition_manufacturer", "munition_country", "remnants_found", "markings",
     "identification_basis", "identification_confidence", "source_type", "consent", "grade", "source_reliability",
-    "sign_off_pending", *count_column_names(),
+    "sign_off_pending", "used_by", "used_by_assessed", *count_column_names(),
 ]
 _CHILDREN: dict[str, tuple[Any, tuple[str, ...]]] = {
     "victims": (Victim, ("harm", "sex", "age", "age_band", "civilian_status")),
@@ -259,6 +260,23 @@ def _weapons(report: Any) -> dict[str, Any]:
     }
 
 
+def _used_by(reports: Iterable[Any]) -> dict[str, Any]:
+    """Who used the weapon in the conflict, as in force (`user_in_conflict`: assessed over reported), and
+    on what it rests. Over an incident: the state an assessed report names, else a reported one; two
+    different states in force read as both, "mixed"."""
+    found: list[tuple[str, str]] = []
+    for report in reports:
+        state, basis = user_in_conflict(report)
+        if state and (state, basis) not in found:
+            found.append((state, basis))
+    if not found:
+        return {"used_by": None, "used_by_basis": None}
+    assessed = [f for f in found if f[1] == "assessed"] or found
+    states = sorted({state for state, _basis in assessed})
+    bases = {basis for state, basis in assessed}
+    return {"used_by": ";".join(states), "used_by_basis": bases.pop() if len(bases) == 1 else "mixed"}
+
+
 def report_record(report: Any, incident_id: str | None, tier: Tier, resolution: int,
                   stats: Suppression) -> dict[str, Any]:
     """One report as a record of the tier."""
@@ -277,7 +295,7 @@ def report_record(report: Any, incident_id: str | None, tier: Tier, resolution: 
         **_harm_fields(counts, {h: _combatants(report, h) for h in Harm}, tier, stats),
         "displaced": report.displaced if tier == Tier.PARTNER else policy.suppress_one(report.displaced),
         "objects_damaged": "; ".join(f"{o.kind.value}:{o.extent.value}" for o in report.objects_damaged),
-        **_weapons(report), "components": components, "component_countries": countries,
+        **_weapons(report), **_used_by([report]), "components": components, "component_countries": countries,
         "item_details": _item_details([report]) if tier == Tier.PARTNER else None,
         "source_type": report.source_type.value, "consent": report.consent.value,
         "grade": _value(report.grade), "source_reliability": _value(report.source_reliability),
@@ -351,7 +369,7 @@ def incident_record(incident: Any, linked: int, reports: list[Any], tier: Tier, 
         "displaced": displaced if tier == Tier.PARTNER else policy.suppress_one(displaced),
         "objects_damaged": "; ".join(sorted({f"{o.kind.value}:{o.extent.value}" for r in reports
                                              for o in r.objects_damaged})),
-        **_weapons(named), "components": components, "component_countries": countries,
+        **_weapons(named), **_used_by(reports), "components": components, "component_countries": countries,
         "item_details": _item_details(reports) if tier == Tier.PARTNER else None,
         "source_type": ";".join(sorted({r.source_type.value for r in reports})),
         "consent": None,
