@@ -535,7 +535,7 @@ def test_reporter_answers_a_question_from_a_phone(page: Any, app: Any, reporter:
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("navigation", name="Main").get_by_role("link", name="My reports").click()
     expect(page.get_by_text(question)).to_be_visible()
-    page.get_by_role("link", name="Answer").click()
+    page.get_by_role("link", name="Answer", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text(report.receipt_code)
     page.get_by_label("Your answer").fill("Here is the other side: the lot number reads 0419.")
     page.get_by_label("More photos").set_input_files(str(photo))
