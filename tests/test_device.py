@@ -374,6 +374,10 @@ def test_send_before_the_drafts_script_could_come_loads_it_and_sends_once(phone:
     for typed, tries in (("K", 1), ("h", 2)):
         tab.locator("#locality").press_sequentially(typed)
         wait_until(tab, lambda: len(tried) >= tries, 10, "a try at every input")  # noqa: B023
+        # The page has seen the fetch fail (it removes the script it added) before the next input: on a
+        # busy machine the next key could otherwise come while the first try is still under way.
+        wait_until(tab, lambda: tab.evaluate(  # noqa: B023
+            "() => !document.querySelector('script[src*=\"outbox-core\"]')"), 10, "the failed fetch seen")
     # The rest of the form set without input events: Send is what has to fetch the script.
     tab.evaluate("""values => {
         document.querySelector('button.add-row[data-list="victims"]').click();
