@@ -39,6 +39,7 @@ from ..accounts import AccountError, find_user
 from ..dispatch import dispatch_odk_encrypted, dispatch_odk_form_key, dispatch_report
 from ..enums import Role
 from ..extensions import db, limiter
+from ..forms import storable_text
 from ..i18n.forms import TranslatedForm
 from ..media import ClosedToFiles, OverUploadQuota, UploadRefused
 from ..models import DeviceToken, User
@@ -352,7 +353,7 @@ class DeviceForm(TranslatedForm):
     """A new phone: which reporter account it reports as, and what it is called."""
 
     account = SelectField(_l("Reporter account"), [InputRequired()], choices=[])
-    name = StringField(_l("Name of the device"), [InputRequired(), Length(max=100)],
+    name = StringField(_l("Name of the device"), [InputRequired(), Length(max=100), storable_text],
                        description=_l('For example "Phone 3". Not a person\'s name.'))
 
 
@@ -451,7 +452,7 @@ password_bp = Blueprint("odk_passwords", __name__, url_prefix="/account/odk-pass
 
 
 class OdkPasswordForm(TranslatedForm):
-    name = StringField(_l("Name of the device"), [InputRequired(), Length(max=100)],
+    name = StringField(_l("Name of the device"), [InputRequired(), Length(max=100), storable_text],
                        description=_l('For example "Phone 3". Not a person\'s name.'))
 
 
