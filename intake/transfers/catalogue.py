@@ -1,23 +1,18 @@
-"""Designations and countries as the weapon catalogue and the locale data know them.
+"""Designations and countries for transfer records, as the weapon catalogue and the locale data know them.
 
-`MX-15D`, `MX 15D`, `mx15d` and the alias `MX15D` are one entry: names match with case, spaces, hyphens,
-dashes, dots and slashes ignored, a catalogue name before an alias where both would match. Countries are
-taken as the ISO code or the English name (`CA`, `Canada`), any case.
+One matcher serves items, packs, the dashboard and transfers (`intake.items.catalogue`): `MX-15D`,
+`MX 15D`, `mx15d` and the alias `MX15D` are one entry, and a country is its ISO code or its name in
+English or any interface language (`CA`, `Canada`, `Канада`). This module only shapes what transfer
+records need of it.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from functools import cache
 
-from babel import Locale
+from ..items.catalogue import catalogue_entry, country_code, manufacturer_country, match_key, suggest
 
-from ..anonymize.catalogue import CatalogueEntry, catalogue
-from ..schema import country_codes
-
-ITEM_KINDS = ("platform", "munition", "component")
-_IGNORED = re.compile(r"[\s\-‐‑‒–—_./]+")
+__all__ = ["CatalogueMatch", "country_code", "end_user_state_of", "match_designation", "normalised"]
 
 
 @dataclass(frozen=True)
@@ -31,63 +26,21 @@ class CatalogueMatch:
 
 
 def normalised(text: str | None) -> str:
-    """A designation as it is compared: case-folded, without spaces, hyphens, dashes, dots or slashes."""
-    return _IGNORED.sub("", text or "").casefold()
-
-
-@cache
-def _index() -> dict[str, CatalogueEntry]:
-    by_key: dict[str, CatalogueEntry] = {}
-    entries = [e for e in catalogue() if e.kind in ITEM_KINDS]
-    for entry in entries:  # names first: an alias never takes the place of another entry's name
-        by_key.setdefault(normalised(entry.name), entry)
-    for entry in entries:
-        for alias in entry.aliases:
-            by_key.setdefault(normalised(alias), entry)
-    return by_key
+    """A designation as it is compared (`intake.items.catalogue.match_key`)."""
+    return match_key(text)
 
 
 def match_designation(text: str | None) -> CatalogueMatch | None:
     """The catalogue entry (platform, munition or component) that `text` names, if one does."""
-    key = normalised(text)
-    entry = _index().get(key) if key else None
-    if entry is None:
+    found = suggest(text)
+    if found is None or found.kind not in ("platform", "munition", "component"):
         return None
-    return CatalogueMatch(entry.name, entry.kind, entry.manufacturer, country_code(entry.country))
-
-
-# Names the catalogue and public sources use that CLDR's English names no longer are.
-_FORMER_NAMES = {"turkey": "TR", "czech republic": "CZ", "swaziland": "SZ", "macedonia": "MK", "burma": "MM",
-                 "ivory coast": "CI", "cape verde": "CV", "east timor": "TL"}
-
-
-@cache
-def _country_keys() -> dict[str, str]:
-    english = Locale("en").territories
-    keys = dict(_FORMER_NAMES)
-    keys.update({str(english[code]).casefold(): code for code in country_codes() if code in english})
-    keys.update({code.casefold(): code for code in country_codes()})
-    return keys
-
-
-def country_code(text: str | None) -> str | None:
-    """The ISO 3166-1 alpha-2 code of a country given by code or English name, any case; None if unknown."""
-    return _country_keys().get((text or "").strip().casefold())
-
-
-@cache
-def _maker_countries() -> dict[str, str]:
-    found: dict[str, str] = {}
-    for entry in catalogue():
-        if entry.kind == "manufacturer":
-            code = country_code(entry.country)
-            if code:
-                for term in (entry.name, *entry.aliases):
-                    found.setdefault(normalised(term), code)
-    return found
+    return CatalogueMatch(found.designation, found.kind, found.manufacturer or "", found.country)
 
 
 def end_user_state_of(end_user: str | None) -> str | None:
     """The state of an end user the catalogue knows as a manufacturer (Baykar: TR), or that is a
     country itself (`Azerbaijan`, `AZ`)."""
-    return _maker_countries().get(normalised(end_user)) or country_code(end_user)
+    if catalogue_entry(end_user, "manufacturer") is not None:
+        return manufacturer_country(end_user)
+    return country_code(end_user)
